@@ -1,0 +1,195 @@
+"""Events + Samples + run facts → Stats and frames (pure: no I/O; `tracekit.rundir.load_inputs`
+reads the files).
+
+`Analysis` holds the frames notebook users get from `tracekit.load()`:
+  events     Events frame (tracekit.trace)          samples   Samples frame (tracekit.sampler)
+  units      Units frame (analysis.units)           timeline  Timeline frame (analysis.cpu)
+  concurrency  step series t_s, in_flight           functions Functions frame (analysis.functions)
+  processes  per process and sample: t_s, pid, cpu_pct, rss_bytes
+  output     the program's output lines: t_s, stream, text
+and `stats`, the Stats that stats.json holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tracekit.analysis import cpu, units as unitmod
+from tracekit.analysis.findings import LOOP_BLOCK_THRESHOLD_S, LoopBlock, loop_blocks, verdicts
+from tracekit.analysis.functions import functions_table
+from tracekit.analysis.model import Concurrency, Context, DataLoss, Stats, UnitCounts
+from tracekit.trace import EVENT_COLUMNS, TRACK_COLUMNS, Trace
+
+STATS_SCHEMA = "tracekit.stats/1"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The raw facts of one run, loaded: run.json, the trace (None if the run left none), samples."""
+
+    run: dict[str, Any]
+    trace: Trace | None
+    samples: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Analysis:
+    stats: Stats
+    events: pd.DataFrame
+    tracks: pd.DataFrame
+    samples: pd.DataFrame
+    units: pd.DataFrame
+    timeline: pd.DataFrame
+    concurrency: pd.DataFrame
+    functions: pd.DataFrame
+    processes: pd.DataFrame
+    output: pd.DataFrame
+    loop_blocks: list[LoopBlock]
+
+
+def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> Analysis:
+    run = inp.run
+    trace = inp.trace
+    root = int(run.get("pid", 0))
+    events = trace.events if trace is not None else pd.DataFrame(columns=EVENT_COLUMNS)
+    tracks = trace.tracks if trace is not None else pd.DataFrame(columns=TRACK_COLUMNS)
+
+    # The script's window: its main process's first to last traced event; the process lifetime if untraced.
+    main_ev = events[events["pid"] == root] if len(events) else events
+    if len(main_ev):
+        start_ns = float(main_ev["start_us"].min()) * 1e3
+        end_ns = float(main_ev["end_us"].max()) * 1e3
+    else:
+        start_ns = float(run["started_ns"])
+        end_ns = float(run.get("ended_ns") or run["started_ns"])
+    wall_s = max(0.0, (end_ns - start_ns) / 1e9)
+
+    samples = inp.samples
+    totals = cpu.tree_totals(samples)
+    user_s, system_s = cpu.cpu_between(totals, start_ns, end_ns)
+    cpu_s = user_s + system_s
+    cpu_pid, cpu_tid = cpu.unit_cpu(samples)
+    ppids = {int(k): int(v.get("ppid", 0)) for k, v in run.get("processes", {}).items()}
+    units = unitmod.build_units(events, tracks, root, ppids, start_ns / 1e3, cpu_pid, cpu_tid)
+    steps = unitmod.in_flight_steps(units, wall_s)
+    peak, mean = unitmod.concurrency_summary(steps, wall_s)
+    tl = cpu.timeline(totals, start_ns, end_ns)
+    tl["in_flight"] = unitmod.in_flight_at(steps, tl["t_s"].to_numpy(dtype=np.float64))
+    blocks = loop_blocks(events, tracks, start_ns / 1e3, loop_threshold_s)
+    loss = data_loss(run, trace, samples)
+    cores = int(run.get("cores", 1))
+    findings = verdicts(
+        wall_s=wall_s, cpu_s=cpu_s, cores=cores, units=units, peak=peak, blocks=blocks,
+        loss_warnings=loss.warnings,
+    )  # fmt: skip
+    output = output_frame(run, start_ns)
+    procs = cpu.process_series(samples)
+    procs.insert(0, "t_s", (procs.pop("t_ns") - start_ns) / 1e9)
+    offset = int(run.get("wall_clock_offset_ns", 0))
+    wk = units[units["role"] == "worker"] if len(units) else units
+    stats = Stats(
+        schema=STATS_SCHEMA,
+        target=str(run.get("target", "")),
+        command=[str(c) for c in run.get("command", [])],
+        wall_s=round(wall_s, 6),
+        cpu_s=round(cpu_s, 6),
+        cpu_user_s=round(user_s, 6),
+        cpu_system_s=round(system_s, 6),
+        parallelism=round(cpu_s / wall_s, 4) if wall_s > 0 else 0.0,
+        peak_rss_bytes=cpu.peak_rss(totals),
+        units=UnitCounts(
+            tasks=int((units["kind"] == "task").sum()) if len(units) else 0,
+            threads=int((units["kind"] == "thread").sum()) if len(units) else 0,
+            processes=int((units["kind"] == "process").sum()) if len(units) else len(run.get("processes", {})),
+            generators=0,
+        ),
+        concurrency=Concurrency(peak=peak, mean=round(mean, 4)),
+        loop_blocked_max_s=round(max((b.dur_s for b in blocks), default=0.0), 6),
+        output_order=output_order(output),
+        exit_code=run.get("exit_code"),
+        timed_out=bool(run.get("timed_out", False)),
+        data_loss=loss,
+        findings=findings,
+        context=Context(
+            cores=cores,
+            python=str(run.get("python", "")),
+            platform=str(run.get("platform", "")),
+            load_avg_before=list(run.get("load_avg_before", [])),
+            load_avg_after=list(run.get("load_avg_after", [])),
+            start_method=str(run.get("start_method", "")),
+            tracekit_version=str(run.get("tracekit_version", "")),
+            viztracer_version=run.get("viztracer_version"),
+            interval_s=float(run.get("interval_s", 0.0)),
+            traced=bool(run.get("traced", True)),
+        ),
+        started_at=dt.datetime.fromtimestamp((start_ns + offset) / 1e9, dt.UTC).isoformat(timespec="milliseconds"),
+    )
+    del wk
+    return Analysis(
+        stats=stats, events=events, tracks=tracks, samples=samples, units=units, timeline=tl,
+        concurrency=steps, functions=functions_table(events), processes=procs, output=output, loop_blocks=blocks,
+    )  # fmt: skip
+
+
+def data_loss(run: dict[str, Any], trace: Trace | None, samples: pd.DataFrame) -> DataLoss:
+    warnings: list[str] = []
+    tinfo = run.get("trace", {}) or {}
+    status = str(tinfo.get("status", "ok" if trace is not None else "missing"))
+    if not run.get("traced", True):
+        status = "not traced"
+        warnings.append("sample-only run: no call trace, so no units, functions or loop analysis")
+    elif trace is None:
+        warnings.append(f"no usable trace ({status}: {tinfo.get('detail', 'trace.json is missing')})")
+    overflow = bool(trace.overflow) if trace is not None else False
+    if overflow:
+        warnings.append(
+            f"the tracer's buffer overflowed ({run.get('tracer_entries', '?')} entries): the earliest calls were "
+            "lost; rerun with a larger --tracer-entries, or trace less (sample-only mode)"
+        )
+    traced = set(trace.events_per_pid) if trace is not None else set()
+    seen = {int(p) for p in run.get("processes", {})}
+    untraced = sorted(seen - traced) if trace is not None else []
+    if untraced:
+        warnings.append(
+            f"{len(untraced)} process(es) ran but left no trace (pid {', '.join(map(str, untraced[:10]))}): "
+            "ended by os._exit or a signal, or not a Python program; their CPU and memory are still counted"
+        )
+    timed_out = bool(run.get("timed_out", False))
+    if timed_out:
+        warnings.append(f"the run was stopped by --timeout after {run.get('timeout_s')} s; what ran until then is kept")
+    interrupted = bool(run.get("interrupted", False))
+    if interrupted:
+        warnings.append("the run was interrupted (Ctrl-C); what ran until then is kept")
+    out = run.get("output", {}) or {}
+    truncated = bool(out.get("truncated", False))
+    if truncated:
+        warnings.append(
+            f"the program printed {out.get('total_lines')} lines; only the first {len(out.get('lines', []))} "
+            "are kept with their times"
+        )
+    if samples.empty:
+        warnings.append("no psutil samples were taken (the program ended too soon): CPU and memory are unknown")
+    return DataLoss(
+        overflow=overflow, untraced_pids=untraced, trace_status=status, timed_out=timed_out,
+        interrupted=interrupted, output_truncated=truncated, warnings=warnings,
+    )  # fmt: skip
+
+
+def output_frame(run: dict[str, Any], start_ns: float) -> pd.DataFrame:
+    lines = (run.get("output") or {}).get("lines", [])
+    df = pd.DataFrame(lines, columns=["t_ns", "stream", "text"])
+    df.insert(0, "t_s", (df.pop("t_ns").astype("float64") - start_ns) / 1e9)
+    return df.sort_values("t_s", kind="stable").reset_index(drop=True)
+
+
+def output_order(output: pd.DataFrame, limit: int = 40) -> str:
+    """The first word of each stdout line, in time order: "One One One Two Two Two" proves overlap."""
+    out = output[output["stream"] == "stdout"]
+    words = [t.split()[0].rsplit("/", 1)[-1] for t in out["text"] if t.split()]
+    words = [w if len(w) <= 24 else w[:23] + "…" for w in words[:limit]]
+    return " ".join(words) + (" …" if len(out) > limit else "")

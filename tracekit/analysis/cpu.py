@@ -1,0 +1,100 @@
+"""CPU, memory and parallelism from the Samples frame (pure pandas).
+
+The process tree's cumulative CPU at a sample is Σ over live processes of own + waited-for
+children's CPU: when a parent reaps a child, the child's CPU moves into the parent's children
+counters, so the total neither drops nor double-counts.
+
+Timeline frame (`Analysis.timeline`), one row per sample interval:
+  t_s         end of the interval, seconds from the script's start
+  cores_busy  CPU seconds used by the tree in the interval ÷ its length (2.0 = two cores busy)
+  rss_bytes   summed RSS of the tree's processes at the sample
+  in_flight   workers in flight at the sample (see units.py)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SAMPLE_DTYPES = {
+    "t_ns": "int64",
+    "kind": "category",
+    "pid": "int64",
+    "ppid": "int64",
+    "tid": "int64",
+    "user_s": "float64",
+    "system_s": "float64",
+    "children_user_s": "float64",
+    "children_system_s": "float64",
+    "rss_bytes": "float64",
+    "num_threads": "float64",
+    "ctx_voluntary": "float64",
+    "ctx_involuntary": "float64",
+}
+
+
+def tree_totals(samples: pd.DataFrame) -> pd.DataFrame:
+    """Per sample time: cumulative user_s, system_s of the whole tree, and summed rss_bytes."""
+    p = samples[samples["kind"] == "p"]
+    if p.empty:
+        return pd.DataFrame({"t_ns": [], "user_s": [], "system_s": [], "rss_bytes": []})
+    g = p.assign(u=p["user_s"] + p["children_user_s"], s=p["system_s"] + p["children_system_s"]).groupby("t_ns")
+    out = pd.DataFrame({"user_s": g["u"].sum(), "system_s": g["s"].sum(), "rss_bytes": g["rss_bytes"].sum()})
+    # A reaped child's CPU lands in its parent only when reaped; make the total monotone so a sample
+    # that saw neither the child nor its parent's updated counter never reads as negative CPU.
+    out["user_s"] = out["user_s"].cummax()
+    out["system_s"] = out["system_s"].cummax()
+    return out.reset_index()
+
+
+def cpu_between(totals: pd.DataFrame, start_ns: float, end_ns: float) -> tuple[float, float]:
+    """(user_s, system_s) the tree used between two times, interpolating between samples."""
+    if len(totals) == 0:
+        return 0.0, 0.0
+    t = totals["t_ns"].to_numpy(dtype=np.float64)
+    out = []
+    for col in ("user_s", "system_s"):
+        v = totals[col].to_numpy(dtype=np.float64)
+        out.append(max(0.0, float(np.interp(end_ns, t, v) - np.interp(start_ns, t, v))))
+    return out[0], out[1]
+
+
+def timeline(totals: pd.DataFrame, start_ns: float, end_ns: float) -> pd.DataFrame:
+    """Cores busy per sample interval inside the script's window, and tree RSS."""
+    if len(totals) < 2:
+        return pd.DataFrame({"t_s": [], "cores_busy": [], "rss_bytes": []})
+    t = totals["t_ns"].to_numpy(dtype=np.float64)
+    cpu = (totals["user_s"] + totals["system_s"]).to_numpy(dtype=np.float64)
+    dt = np.diff(t) / 1e9
+    busy = np.divide(np.diff(cpu), dt, out=np.zeros_like(dt), where=dt > 0)
+    df = pd.DataFrame({"t_ns": t[1:], "cores_busy": busy, "rss_bytes": totals["rss_bytes"].to_numpy()[1:]})
+    df = df[(df["t_ns"] > start_ns) & (df["t_ns"] <= end_ns + 1e7)]
+    return pd.DataFrame(
+        {"t_s": (df["t_ns"] - start_ns) / 1e9, "cores_busy": df["cores_busy"], "rss_bytes": df["rss_bytes"]}
+    ).reset_index(drop=True)
+
+
+def unit_cpu(samples: pd.DataFrame) -> tuple[dict[int, float], dict[tuple[int, int], float]]:
+    """CPU seconds per process (own, last sample − first) and per OS thread (pid, tid)."""
+    p = samples[samples["kind"] == "p"]
+    th = samples[samples["kind"] == "t"]
+    own = (p["user_s"] + p["system_s"]).groupby(p["pid"])
+    per_pid = {int(k): float(v) for k, v in own.max().items()}
+    tcpu = (th["user_s"] + th["system_s"]).groupby([th["pid"], th["tid"]]).max()
+    per_tid = {(int(a), int(b)): float(v) for (a, b), v in tcpu.items()}
+    return per_pid, per_tid
+
+
+def peak_rss(totals: pd.DataFrame) -> int:
+    return int(totals["rss_bytes"].max()) if len(totals) else 0
+
+
+def process_series(samples: pd.DataFrame) -> pd.DataFrame:
+    """Per process and sample: cpu_pct (of one core, over the last interval) and rss_bytes."""
+    p = samples[samples["kind"] == "p"].sort_values(["pid", "t_ns"])
+    cpu = p["user_s"] + p["system_s"]
+    dcpu = cpu.groupby(p["pid"]).diff()
+    dt = p["t_ns"].groupby(p["pid"]).diff() / 1e9
+    pct = (dcpu / dt * 100).where(dt > 0)
+    out = pd.DataFrame({"t_ns": p["t_ns"], "pid": p["pid"], "cpu_pct": pct, "rss_bytes": p["rss_bytes"]})
+    return out.dropna(subset=["cpu_pct"]).reset_index(drop=True)

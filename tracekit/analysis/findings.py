@@ -1,0 +1,172 @@
+"""Verdicts as data: sequential, concurrent-not-parallel, GIL-bound, parallel, loop-blocked,
+mostly-waiting and data-loss findings, most important first (pure pandas)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from tracekit.analysis.functions import split_name
+from tracekit.analysis.model import Finding
+
+LOOP_BLOCK_THRESHOLD_S = 0.1  # asyncio debug mode's slow_callback_duration
+ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class LoopBlock:
+    """One task step (a resume) that held the event loop longer than the threshold."""
+
+    task: str
+    pid: int
+    start_s: float
+    dur_s: float
+    chain: list[str]  # caller chain from the step's coroutine down to the slowest leaf
+
+
+def loop_blocks(events: pd.DataFrame, tracks: pd.DataFrame, t0_us: float, threshold_s: float) -> list[LoopBlock]:
+    """Task steps (outermost slices on task tracks) longer than the threshold, with their culprit:
+    the descendant with the most self time, and the chain of calls leading to it."""
+    tasks = tracks[tracks["kind"] == "task"]
+    if tasks.empty or events.empty:
+        return []
+    keys = set(zip(tasks["pid"], tasks["tid"], strict=True))
+    names = dict(zip(zip(tasks["pid"], tasks["tid"], strict=True), tasks["name"], strict=True))
+    on_task = [(p, t) in keys for p, t in zip(events["pid"], events["tid"], strict=True)]
+    ev = events[on_task]
+    steps = ev[(ev["depth"] == 0) & (ev["dur_us"] >= threshold_s * 1e6)]
+    out = []
+    parent = events["parent"].to_numpy()
+    for idx, step in steps.iterrows():
+        sub = ev[(ev["pid"] == step["pid"]) & (ev["tid"] == step["tid"])]
+        sub = sub[(sub["start_us"] >= step["start_us"]) & (sub["end_us"] <= step["end_us"])]
+        leaf = int(sub["self_us"].idxmax())
+        chain = []
+        i = leaf
+        while i >= 0:
+            chain.append(str(events.at[i, "name"]))
+            if i == idx:
+                break
+            i = int(parent[i])
+        out.append(
+            LoopBlock(
+                task=str(names[(step["pid"], step["tid"])]),
+                pid=int(step["pid"]),
+                start_s=(float(step["start_us"]) - t0_us) / 1e6,
+                dur_s=float(step["dur_us"]) / 1e6,
+                chain=list(reversed(chain)),
+            )
+        )
+    return out
+
+
+def short(name: str) -> str:
+    """'count (/a/b/x.py:7)' → 'count (x.py:7)'."""
+    func, file, line = split_name(name)
+    return f"{func} ({file.rsplit('/', 1)[-1]}:{line})" if file else func
+
+
+def verdicts(
+    *,
+    wall_s: float,
+    cpu_s: float,
+    cores: int,
+    units: pd.DataFrame,
+    peak: int,
+    blocks: list[LoopBlock],
+    loss_warnings: list[str],
+) -> list[Finding]:
+    parallelism = cpu_s / wall_s if wall_s > 0 else 0.0
+    workers = units[units["role"] == "worker"] if len(units) else units
+    n_proc = int((workers["kind"] == "process").sum()) if len(units) else 0
+    n_thr = int((workers["kind"] == "thread").sum()) if len(units) else 0
+    out: list[Finding] = [Finding("data-loss", "warning", w) for w in loss_warnings]
+    ev = {"parallelism": round(parallelism, 3), "concurrency_peak": peak, "cpu_s": round(cpu_s, 3)}
+    if blocks:
+        worst = max(blocks, key=lambda b: b.dur_s)
+        total = sum(b.dur_s for b in blocks)
+        culprit = worst.chain[-1]
+        via = " → ".join(short(c) for c in worst.chain)
+        out.append(
+            Finding(
+                "loop-blocked",
+                "warning",
+                f"event loop blocked {len(blocks)}x for {total:.2f} s in all (longest {worst.dur_s:.2f} s in "
+                f"task {worst.task}) by {short(culprit)}: {via}. Nothing else on the loop can run meanwhile; "
+                "await an async equivalent (asyncio.sleep) or move it to a thread (asyncio.to_thread).",
+                {"blocks": len(blocks), "blocked_s": round(total, 3), "max_s": round(worst.dur_s, 3),
+                 "culprit": culprit, "chain": worst.chain, "task": worst.task},
+            )
+        )  # fmt: skip
+    gil = gil_bound(units)
+    if gil is not None:
+        out.append(gil)
+    if n_proc >= 1 and parallelism > 1.15:
+        ideal = min(n_proc, cores)
+        out.append(
+            Finding(
+                "parallel",
+                "info",
+                f"parallel: {n_proc} processes kept {parallelism:.2f} cores busy on average "
+                f"(ideal speed-up on this {cores}-core machine: {ideal}x).",
+                {**ev, "processes": n_proc, "cores": cores, "ideal_speedup": ideal},
+            )
+        )
+    elif peak >= 2 and parallelism < 0.5:
+        what = "processes" if n_proc else "threads" if n_thr else "tasks"
+        out.append(
+            Finding(
+                "concurrent-not-parallel",
+                "info",
+                f"concurrent, not parallel: up to {peak} {what} were in flight at once, but the CPU was busy only "
+                f"{parallelism * 100:.0f}% of one core: the work overlapped its waiting, not its computing.",
+                ev,
+            )
+        )
+    elif peak <= 1:
+        out.append(
+            Finding(
+                "sequential",
+                "info",
+                f"sequential: one unit did all the work, one thing at a time ({parallelism * 100:.0f}% of a core busy).",
+                ev,
+            )
+        )
+    if parallelism < 0.1 and wall_s > 0.2:
+        out.append(
+            Finding(
+                "mostly-waiting",
+                "info",
+                f"mostly waiting: CPU time was {cpu_s:.2f} s in {wall_s:.2f} s of wall time; the program is "
+                "bound by sleeping or I/O, so overlapping the waits (asyncio, threads) is what speeds it up.",
+                ev,
+            )
+        )
+    return sorted(out, key=lambda f: ORDER.get(f.severity, 3))
+
+
+def gil_bound(units: pd.DataFrame) -> Finding | None:
+    """Several threads of one process busy at once while together they used about one core."""
+    if units.empty:
+        return None
+    thr = units[(units["kind"] == "thread") & (units["role"] == "worker") & units["cpu_s"].notna()]
+    for pid, grp in thr.groupby("pid"):
+        busy = grp[grp["cpu_ratio"] > 0.2]
+        if len(busy) < 2:
+            continue
+        span = float(busy["end_s"].max() - busy["start_s"].min())
+        if span <= 0:
+            continue
+        cores_used = float(busy["cpu_s"].sum()) / span
+        if cores_used <= 1.15:
+            return Finding(
+                "gil-bound",
+                "warning",
+                f"GIL-bound: {len(busy)} threads of pid {pid} were busy at once but together used {cores_used:.2f} "
+                "cores; the GIL lets one thread run Python at a time. Use processes (multiprocessing, "
+                "ProcessPoolExecutor) for CPU-bound Python.",
+                {"pid": int(pid), "threads": len(busy), "cores_used": round(cores_used, 3),
+                 "thread_cpu_s": round(float(busy["cpu_s"].sum()), 3), "span_s": round(span, 3)},
+            )  # fmt: skip
+    return None

@@ -1,0 +1,146 @@
+"""Units of concurrency and how many were in flight over time (pure pandas).
+
+A **worker** is an asyncio task other than an entry task (a task started while no other task of its
+process was in flight, such as the one `asyncio.run(main())` creates), a thread other than its
+process's main thread, or a child process. A worker is **in flight** from its first traced event to
+its last. `in_flight(t)` is the number of workers in flight at t, or 1 when none is (the main thread
+is then the one unit doing the work), so a program that does everything on its main thread has
+concurrency 1 throughout.
+
+Units frame (`Analysis.units`), one row per task, thread or process:
+  kind         "process" | "thread" | "task"
+  name         as the program named it (raw; renderers escape it)
+  pid, tid     OS ids (tid is viztracer's fake id for a task; 0 for a process row)
+  parent       for a process its parent pid, for a thread or task its pid
+  role         "main" (main process/thread), "entry" (entry task) or "worker"
+  start_s, end_s, wall_s   in-flight span, seconds from the script's start
+  cpu_s        CPU seconds from psutil (processes: own; threads: per OS thread; tasks: NaN, they
+               share their thread's CPU)
+  wait_s       wall_s − cpu_s where cpu_s is known: time in flight but not on a CPU
+  cpu_ratio    cpu_s / wall_s
+  slices       traced slices on the unit's track (for a task, one per resume)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+UNIT_COLUMNS = [
+    "kind", "name", "pid", "tid", "parent", "role", "start_s", "end_s", "wall_s",
+    "cpu_s", "wait_s", "cpu_ratio", "slices",
+]  # fmt: skip
+
+
+def main_threads(events: pd.DataFrame, tracks: pd.DataFrame) -> dict[int, int]:
+    """pid → tid of its main thread: tid == pid, else (fork children keep their parent's stale tid)
+    the thread track holding the process's earliest event."""
+    out: dict[int, int] = {}
+    threads = tracks[tracks["kind"] == "thread"]
+    for pid, grp in threads.groupby("pid"):
+        tids = set(grp["tid"].tolist())
+        if pid in tids:
+            out[int(pid)] = int(pid)
+            continue
+        ev = events[(events["pid"] == pid) & events["tid"].isin(tids)]
+        if len(ev):
+            out[int(pid)] = int(ev.iloc[0]["tid"])
+    return out
+
+
+def build_units(
+    events: pd.DataFrame,
+    tracks: pd.DataFrame,
+    root_pid: int,
+    ppids: dict[int, int],
+    start_us: float,
+    cpu_pid: dict[int, float],
+    cpu_tid: dict[tuple[int, int], float],
+) -> pd.DataFrame:
+    """One row per unit (see module doc). `start_us` is the script's start on the trace clock."""
+    span = events.groupby(["pid", "tid"]).agg(
+        start_us=("start_us", "min"), end_us=("end_us", "max"), slices=("start_us", "size")
+    )
+    pspan = events.groupby("pid").agg(start_us=("start_us", "min"), end_us=("end_us", "max"))
+    mains = main_threads(events, tracks)
+    rows: list[dict[str, object]] = []
+    for pid, ps in pspan.iterrows():
+        pid = int(pid)
+        pname = tracks.loc[tracks["pid"] == pid, "process_name"]
+        rows.append(
+            dict(kind="process", name=pname.iloc[0] if len(pname) else f"pid {pid}", pid=pid, tid=0,
+                 parent=ppids.get(pid, 0), role="main" if pid == root_pid else "worker",
+                 start_us=ps["start_us"], end_us=ps["end_us"], cpu_s=cpu_pid.get(pid, np.nan),
+                 slices=int((events["pid"] == pid).sum()))
+        )  # fmt: skip
+    for tr in tracks.itertuples(index=False):
+        key = (int(tr.pid), int(tr.tid))
+        if key not in span.index:
+            continue
+        sp = span.loc[key]
+        if tr.kind == "thread":
+            role = "main" if mains.get(key[0]) == key[1] else "worker"
+            cpu = cpu_tid.get(key, np.nan)
+        else:
+            role, cpu = "worker", np.nan
+        rows.append(
+            dict(kind=tr.kind, name=tr.name, pid=key[0], tid=key[1], parent=key[0], role=role,
+                 start_us=sp["start_us"], end_us=sp["end_us"], cpu_s=cpu, slices=int(sp["slices"]))
+        )  # fmt: skip
+    if not rows:
+        return pd.DataFrame(columns=UNIT_COLUMNS)
+    units = pd.DataFrame(rows)
+    mark_entry_tasks(units)
+    units["start_s"] = (units["start_us"] - start_us) / 1e6
+    units["end_s"] = (units["end_us"] - start_us) / 1e6
+    units["wall_s"] = units["end_s"] - units["start_s"]
+    units["cpu_s"] = units["cpu_s"].astype("float64")
+    units["wait_s"] = (units["wall_s"] - units["cpu_s"]).clip(lower=0)
+    units["cpu_ratio"] = units["cpu_s"] / units["wall_s"].where(units["wall_s"] > 0)
+    order = {"process": 0, "thread": 1, "task": 2}
+    units = units.sort_values(["kind", "start_s"], key=lambda c: c.map(order) if c.name == "kind" else c)
+    return units[UNIT_COLUMNS].reset_index(drop=True)
+
+
+def mark_entry_tasks(units: pd.DataFrame) -> None:
+    """A task started while no other task of its process was in flight is an entry task."""
+    tasks = units[units["kind"] == "task"].sort_values("start_us")
+    for _pid, grp in tasks.groupby("pid"):
+        open_until = -np.inf
+        for idx, row in grp.iterrows():
+            if row["start_us"] >= open_until:
+                units.loc[idx, "role"] = "entry"
+            open_until = max(open_until, row["end_us"])
+
+
+def in_flight_steps(units: pd.DataFrame, wall_s: float) -> pd.DataFrame:
+    """Step series (t_s, in_flight) over [0, wall_s]: workers in flight, or 1 when none is."""
+    w = units[units["role"] == "worker"]
+    starts = np.clip(w["start_s"].to_numpy(dtype=np.float64), 0, wall_s)
+    ends = np.clip(w["end_s"].to_numpy(dtype=np.float64), 0, wall_s)
+    times = np.concatenate([[0.0], starts, ends])
+    deltas = np.concatenate([[0], np.ones(len(starts), dtype=np.int64), -np.ones(len(ends), dtype=np.int64)])
+    df = pd.DataFrame({"t_s": times, "d": deltas}).groupby("t_s", as_index=False)["d"].sum()
+    df["workers"] = df["d"].cumsum()
+    df["in_flight"] = df["workers"].where(df["workers"] > 0, 1).astype("int64")
+    return df[["t_s", "in_flight"]].reset_index(drop=True)
+
+
+def concurrency_summary(steps: pd.DataFrame, wall_s: float) -> tuple[int, float]:
+    """(peak, time-weighted mean) of a step series over [0, wall_s]."""
+    if steps.empty or wall_s <= 0:
+        return 1, 1.0
+    t = steps["t_s"].to_numpy(dtype=np.float64)
+    v = steps["in_flight"].to_numpy(dtype=np.float64)
+    dur = np.diff(np.append(t, wall_s)).clip(min=0)
+    peak = int(v[dur > 0].max()) if (dur > 0).any() else int(v.max())
+    return peak, float((v * dur).sum() / wall_s)
+
+
+def in_flight_at(steps: pd.DataFrame, times_s: np.ndarray) -> np.ndarray:
+    """The step series evaluated at given times (for the sampled timeline)."""
+    if steps.empty:
+        return np.ones(len(times_s), dtype=np.int64)
+    t = steps["t_s"].to_numpy(dtype=np.float64)
+    idx = np.searchsorted(t, times_s, side="right") - 1
+    return steps["in_flight"].to_numpy()[np.clip(idx, 0, len(t) - 1)]

@@ -1,0 +1,33 @@
+"""The TracekitError family: every error a user can fix, with the fix in its message and an exit code.
+
+Exit codes (documented in the README):
+  0    the script succeeded;  n  the script's own exit code
+  2    usage error: bad option, missing/unreadable/non-Python script, bad run directory
+  124  the run was stopped by --timeout
+  130  tracekit was interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+EXIT_USAGE = 2
+EXIT_TIMEOUT = 124
+EXIT_INTERRUPTED = 130
+
+
+class TracekitError(Exception):
+    """An error the user can fix. `str(err)` is a single line that says what happened and how to fix it."""
+
+    exit_code: int = EXIT_USAGE
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(TracekitError):
+    """Bad command-line input: a missing script, a bad option value, an unusable output directory."""
+
+
+class RunDirError(TracekitError):
+    """A run directory is missing a file, holds a corrupt file, or comes from a newer schema."""

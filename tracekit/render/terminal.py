@@ -1,0 +1,50 @@
+"""The terminal summary: a rich table of the key numbers, the findings and where the files are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from tracekit.analysis import Analysis
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def summary(an: Analysis, run_dir: Path) -> Group:
+    s = an.stats
+    t = Table(title=f"tracekit: {escape(s.target)}", show_header=False, title_justify="left")
+    t.add_column("what", style="bold")
+    t.add_column("value")
+    t.add_row("wall", f"{s.wall_s:.3f} s")
+    t.add_row("CPU", f"{s.cpu_s:.3f} s  (user {s.cpu_user_s:.3f} s, system {s.cpu_system_s:.3f} s)")
+    t.add_row("parallelism", f"{s.parallelism:.2f} cores busy on average (of {s.context.cores})")
+    t.add_row("concurrency", f"peak {s.concurrency.peak} in flight, mean {s.concurrency.mean:.2f}")
+    t.add_row("peak RSS", fmt_bytes(s.peak_rss_bytes))
+    u = s.units
+    t.add_row("units", f"{u.processes} processes, {u.threads} threads, {u.tasks} asyncio tasks")
+    if s.output_order:
+        t.add_row("output order", escape(s.output_order))
+    if s.loop_blocked_max_s > 0:
+        t.add_row("loop blocked", f"{s.loop_blocked_max_s:.3f} s at most")
+    status = "timed out" if s.timed_out else f"exit code {s.exit_code}"
+    t.add_row("status", status)
+    parts: list[Table | Text] = [t]
+    for f in s.findings:
+        parts.append(Text.assemble(("• ", SEVERITY_STYLE.get(f.severity, "")), f.message))
+    files = Text(f"\nRun directory: {run_dir}\n", style="dim")
+    files.append(f"  report:  {run_dir / 'report.html'}\n  stats:   {run_dir / 'stats.json'}\n")
+    files.append(f"  trace:   tracekit open {run_dir}")
+    parts.append(files)
+    return Group(*parts)

@@ -1,0 +1,142 @@
+"""The run directory contract: file names, atomic writes, default naming, and reading a run back.
+
+A run directory holds raw facts first (run.json, trace.json, samples.csv) and derived files later
+(stats.json, report.html). `read_run` loads the raw facts so that `tracekit report` can rebuild the
+derived files without rerunning anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tracekit.errors import RunDirError, UsageError
+
+if TYPE_CHECKING:
+    from tracekit.analysis import Inputs
+
+RUN_SCHEMA = "tracekit.run/1"
+STATS_SCHEMA = "tracekit.stats/1"
+RUN_JSON = "run.json"
+TRACE_JSON = "trace.json"
+SAMPLES_CSV = "samples.csv"
+STATS_JSON = "stats.json"
+REPORT_HTML = "report.html"
+DEFAULT_ROOT = Path("reports")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write via a temp file + rename, so a crash never leaves a half-written file that looks complete."""
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a report is as readable as any file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def new_run_dir(stem: str, root: Path = DEFAULT_ROOT) -> Path:
+    """`root/<stem>-<YYYYmmdd-HHMMSS>`, made atomically; a suffix keeps two runs in one second apart."""
+    root.mkdir(parents=True, exist_ok=True)
+    base = f"{stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    for i in range(1000):
+        path = root / (base if i == 0 else f"{base}-{i}")
+        try:
+            path.mkdir()  # atomic: concurrent runs never share a directory
+        except FileExistsError:
+            continue
+        return path
+    raise UsageError(f"could not create a new run directory under {root}; clean it up or pass -o DIR")
+
+
+def prepare_output(path: Path, force: bool) -> Path:
+    """Use `path` as the run directory: create it, or refuse to mix two runs unless --force."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"output {path} exists and is not a directory; choose another -o DIR")
+    if path.is_dir() and (path / RUN_JSON).exists():
+        if not force:
+            raise UsageError(f"{path} already holds a run; pass --force to replace it or choose another -o DIR")
+        for name in (RUN_JSON, TRACE_JSON, SAMPLES_CSV, STATS_JSON, REPORT_HTML):
+            (path / name).unlink(missing_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".tracekit-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write to output directory {path} ({exc.strerror}); choose another -o DIR") from None
+    return path
+
+
+@dataclass(frozen=True)
+class RawRun:
+    """The raw facts of one run, as read back from its directory (no analysis yet)."""
+
+    path: Path
+    run: dict[str, Any]
+    trace_path: Path | None  # None when the run left no valid trace (recorded in run["data_loss"])
+    samples_path: Path
+
+
+def read_run(path: Path) -> RawRun:
+    """Read a run directory's raw files, or raise RunDirError naming the missing or corrupt file."""
+    if not path.is_dir():
+        raise RunDirError(f"{path} is not a run directory; pass a directory written by `tracekit profile`")
+    run_path = path / RUN_JSON
+    if not run_path.is_file():
+        raise RunDirError(f"{run_path} is missing; {path} is not a tracekit run directory")
+    try:
+        run = json.loads(run_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{run_path} is corrupt ({exc}); rerun `tracekit profile` to recreate it") from None
+    if not isinstance(run, dict) or not str(run.get("schema", "")).startswith("tracekit.run/"):
+        raise RunDirError(f"{run_path} is not a tracekit run.json; rerun `tracekit profile`")
+    if run["schema"] != RUN_SCHEMA:
+        raise RunDirError(f"{run_path} has schema {run['schema']!r}, newer than this tracekit; upgrade tracekit")
+    for key in ("command", "exit_code", "timed_out", "started_ns", "ended_ns"):
+        if key not in run:
+            raise RunDirError(f"{run_path} lacks the field {key!r}; rerun `tracekit profile` to recreate it")
+    samples = path / SAMPLES_CSV
+    if not samples.is_file():
+        raise RunDirError(f"{samples} is missing; rerun `tracekit profile` to recreate the run")
+    trace = path / TRACE_JSON
+    return RawRun(path=path, run=run, trace_path=trace if trace.is_file() else None, samples_path=samples)
+
+
+def load_inputs(raw: RawRun) -> Inputs:
+    """Read the raw files into memory for analysis (the analysis itself does no I/O)."""
+    import pandas as pd
+
+    from tracekit.analysis import Inputs
+    from tracekit.analysis.cpu import SAMPLE_DTYPES
+    from tracekit.trace import TraceError, load
+
+    trace = None
+    if raw.trace_path is not None:
+        try:
+            trace = load(raw.trace_path.read_bytes())
+        except TraceError as exc:
+            raise RunDirError(f"{raw.trace_path} is corrupt ({exc}); rerun `tracekit profile`") from None
+    try:
+        samples = pd.read_csv(raw.samples_path, dtype=SAMPLE_DTYPES)  # type: ignore[arg-type]
+    except (ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise RunDirError(f"{raw.samples_path} is corrupt ({exc}); rerun `tracekit profile`") from None
+    missing = set(SAMPLE_DTYPES) - set(samples.columns)
+    if missing:
+        raise RunDirError(f"{raw.samples_path} lacks columns {sorted(missing)}; rerun `tracekit profile`")
+    return Inputs(run=raw.run, trace=trace, samples=samples)

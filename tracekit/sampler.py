@@ -1,0 +1,203 @@
+"""psutil sampling of a process tree (the only module that imports psutil).
+
+A background thread wakes every `interval_s`, walks the tree under the root pid and appends one row
+per process and one per OS thread to a CSV file as it goes, so a long run keeps bounded memory and a
+crash keeps every sample already taken.
+
+Samples frame (`samples.csv`), one row per (sample, pid[, tid]):
+  t_ns               time.monotonic_ns() when the sample was taken (same clock as the trace's µs)
+  kind               "p" for a process row, "t" for a thread row
+  pid, ppid, tid     OS ids; tid is 0 on process rows
+  user_s, system_s   cumulative CPU seconds of the process (or thread)
+  children_user_s, children_system_s
+                     cumulative CPU seconds of the process's waited-for children (process rows)
+  rss_bytes          resident set size (process rows)
+  num_threads        OS threads in the process (process rows)
+  ctx_voluntary, ctx_involuntary  cumulative context switches (process rows)
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+COLUMNS = [
+    "t_ns",
+    "kind",
+    "pid",
+    "ppid",
+    "tid",
+    "user_s",
+    "system_s",
+    "children_user_s",
+    "children_system_s",
+    "rss_bytes",
+    "num_threads",
+    "ctx_voluntary",
+    "ctx_involuntary",
+]
+
+_GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied)
+
+
+@dataclass
+class ProcessInfo:
+    """What the sampler learned once about a process: who it is and when it was seen."""
+
+    pid: int
+    ppid: int
+    cmdline: list[str]
+    first_seen_ns: int
+    last_seen_ns: int
+
+
+@dataclass
+class SamplerResult:
+    n_samples: int
+    rows: int
+    processes: dict[int, ProcessInfo] = field(default_factory=dict)
+    busy_s: float = 0.0  # CPU time the sampling thread itself spent (its own cost)
+
+
+def tree(root: psutil.Process) -> list[psutil.Process]:
+    """The live tree under `root`, root first."""
+    try:
+        return [root, *root.children(recursive=True)]
+    except _GONE:
+        return [root]
+
+
+class Sampler:
+    """Samples the tree under `root_pid` into `out_path` until `stop()`."""
+
+    def __init__(self, root_pid: int, interval_s: float, out_path: Path) -> None:
+        self.root_pid = root_pid
+        self.interval_s = interval_s
+        self.out_path = out_path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tracekit-sampler", daemon=True)
+        self._result = SamplerResult(n_samples=0, rows=0)
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> SamplerResult:
+        self._stop.set()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # surfaced by stop(); the CSV written so far is kept
+            self._error = exc
+
+    def _loop(self) -> None:
+        res = self._result
+        try:
+            root = psutil.Process(self.root_pid)
+        except _GONE:
+            root = None
+        cpu0 = time.thread_time()
+        with open(self.out_path, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(COLUMNS)
+            deadline = time.monotonic()
+            while root is not None:
+                rows = self._take(root)
+                if rows:
+                    writer.writerows(rows)
+                    res.rows += len(rows)
+                    res.n_samples += 1
+                if self._stop.is_set():
+                    break
+                deadline += self.interval_s
+                now = time.monotonic()
+                if deadline < now:  # fell behind (a loaded machine): skip ticks, never burst
+                    deadline = now
+                if self._stop.wait(deadline - now):
+                    # one last sample at stop time so the final CPU totals are as late as possible
+                    rows = self._take(root)
+                    writer.writerows(rows)
+                    res.rows += len(rows)
+                    res.n_samples += 1 if rows else 0
+                    break
+        res.busy_s = time.thread_time() - cpu0
+
+    def _take(self, root: psutil.Process) -> list[list[object]]:
+        rows: list[list[object]] = []
+        t_ns = time.monotonic_ns()
+        for p in tree(root):
+            try:
+                with p.oneshot():
+                    ct = p.cpu_times()
+                    ppid = p.ppid()
+                    try:
+                        rss = p.memory_info().rss
+                        nthreads = p.num_threads()
+                        ctx = p.num_ctx_switches()
+                        threads = p.threads()
+                    except _GONE:  # a zombie still has CPU times but no memory or threads
+                        rss, nthreads, threads = 0, 0, []
+                        ctx = None
+            except _GONE:
+                continue
+            info = self._result.processes.get(p.pid)
+            if info is None:
+                try:
+                    cmd = p.cmdline()
+                except _GONE:
+                    cmd = []
+                self._result.processes[p.pid] = ProcessInfo(p.pid, ppid, cmd, t_ns, t_ns)
+            else:
+                info.last_seen_ns = t_ns
+            rows.append(
+                [
+                    t_ns,
+                    "p",
+                    p.pid,
+                    ppid,
+                    0,
+                    ct.user,
+                    ct.system,
+                    ct.children_user,
+                    ct.children_system,
+                    rss,
+                    nthreads,
+                    ctx.voluntary if ctx else "",
+                    ctx.involuntary if ctx else "",
+                ]
+            )
+            for th in threads:
+                rows.append([t_ns, "t", p.pid, ppid, th.id, th.user_time, th.system_time])
+                rows[-1].extend([""] * (len(COLUMNS) - 7))
+        return rows
+
+
+def cpu_count() -> int:
+    return psutil.cpu_count(logical=True) or os.cpu_count() or 1
+
+
+def load_average() -> tuple[float, float, float]:
+    return psutil.getloadavg()
+
+
+def alive_in_group(pgid: int) -> list[int]:
+    """Pids still alive in a process group (after a run, to prove nothing was left behind)."""
+    out = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p.pid)
+        except (ProcessLookupError, *_GONE):
+            continue
+    return out
