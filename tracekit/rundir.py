@@ -133,7 +133,7 @@ def load_inputs(raw: RawRun) -> Inputs:
         except TraceError as exc:
             raise RunDirError(f"{raw.trace_path} is corrupt ({exc}); rerun `tracekit profile`") from None
     try:
-        samples = pd.read_csv(raw.samples_path, dtype=SAMPLE_DTYPES)  # type: ignore[arg-type]
+        samples = pd.read_csv(raw.samples_path, dtype=SAMPLE_DTYPES)
     except (ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise RunDirError(f"{raw.samples_path} is corrupt ({exc}); rerun `tracekit profile`") from None
     missing = set(SAMPLE_DTYPES) - set(samples.columns)

@@ -7,6 +7,7 @@ and nothing the script does (crash, sys.exit, os._exit, hang) can take tracekit 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import signal
@@ -109,10 +110,8 @@ def _pump(pipe: IO[bytes], stream: str, echo: Callable[[str, str], None] | None,
 
 
 def _killpg(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 @dataclass
@@ -200,8 +199,12 @@ def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> Ru
         load_avg_after=list(sampling.load_average()),
         samples={"n": smp_result.n_samples, "rows": smp_result.rows, "sampler_cpu_s": smp_result.busy_s},
         processes={
-            str(p.pid): {"ppid": p.ppid, "cmdline": p.cmdline, "first_seen_ns": p.first_seen_ns,
-                         "last_seen_ns": p.last_seen_ns}
+            str(p.pid): {
+                "ppid": p.ppid,
+                "cmdline": p.cmdline,
+                "first_seen_ns": p.first_seen_ns,
+                "last_seen_ns": p.last_seen_ns,
+            }
             for p in smp_result.processes.values()
         },
         output={
@@ -273,7 +276,7 @@ def counter_events(samples_csv: Path) -> list[dict[str, Any]]:
     from tracekit.analysis.cpu import SAMPLE_DTYPES, process_series
 
     try:
-        samples = pd.read_csv(samples_csv, dtype=SAMPLE_DTYPES)  # type: ignore[arg-type]
+        samples = pd.read_csv(samples_csv, dtype=SAMPLE_DTYPES)
     except (OSError, ValueError, pd.errors.EmptyDataError):
         return []
     series = process_series(samples)

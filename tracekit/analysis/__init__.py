@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tracekit.analysis import cpu, units as unitmod
+from tracekit.analysis import cpu
+from tracekit.analysis import units as unitmod
 from tracekit.analysis.findings import LOOP_BLOCK_THRESHOLD_S, LoopBlock, loop_blocks, verdicts
 from tracekit.analysis.functions import functions_table
 from tracekit.analysis.model import Concurrency, Context, DataLoss, Stats, UnitCounts

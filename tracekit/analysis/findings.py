@@ -129,7 +129,8 @@ def verdicts(
             Finding(
                 "sequential",
                 "info",
-                f"sequential: one unit did all the work, one thing at a time ({parallelism * 100:.0f}% of a core busy).",
+                "sequential: one unit did all the work, one thing at a time "
+                f"({parallelism * 100:.0f}% of a core busy).",
                 ev,
             )
         )

@@ -3,7 +3,9 @@
 A **worker** is an asyncio task other than an entry task (a task started while no other task of its
 process was in flight, such as the one `asyncio.run(main())` creates), a thread other than its
 process's main thread, or a child process. A worker is **in flight** from its first traced event to
-its last. `in_flight(t)` is the number of workers in flight at t, or 1 when none is (the main thread
+its last; a task from its creation (its `loop.create_task` call, paired with tasks in creation
+order when every task has one) to its last step, since a created task is in flight even while it
+waits for the loop. `in_flight(t)` is the number of workers in flight at t, or 1 when none is (the main thread
 is then the one unit doing the work), so a program that does everything on its main thread has
 concurrency 1 throughout.
 
@@ -12,6 +14,7 @@ Units frame (`Analysis.units`), one row per task, thread or process:
   name         as the program named it (raw; renderers escape it)
   pid, tid     OS ids (tid is viztracer's fake id for a task; 0 for a process row)
   parent       for a process its parent pid, for a thread or task its pid
+  created_at   for a task, the first caller outside asyncio of its create_task ("main (x.py:13)")
   role         "main" (main process/thread), "entry" (entry task) or "worker"
   start_s, end_s, wall_s   in-flight span, seconds from the script's start
   cpu_s        CPU seconds from psutil (processes: own; threads: per OS thread; tasks: NaN, they
@@ -27,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 UNIT_COLUMNS = [
-    "kind", "name", "pid", "tid", "parent", "role", "start_s", "end_s", "wall_s",
+    "kind", "name", "pid", "tid", "parent", "created_at", "role", "start_s", "end_s", "wall_s",
     "cpu_s", "wait_s", "cpu_ratio", "slices",
 ]  # fmt: skip
 
@@ -90,6 +93,8 @@ def build_units(
     if not rows:
         return pd.DataFrame(columns=UNIT_COLUMNS)
     units = pd.DataFrame(rows)
+    units["created_at"] = ""
+    task_creation(events, units)
     mark_entry_tasks(units)
     units["start_s"] = (units["start_us"] - start_us) / 1e6
     units["end_s"] = (units["end_us"] - start_us) / 1e6
@@ -100,6 +105,38 @@ def build_units(
     order = {"process": 0, "thread": 1, "task": 2}
     units = units.sort_values(["kind", "start_s"], key=lambda c: c.map(order) if c.name == "kind" else c)
     return units[UNIT_COLUMNS].reset_index(drop=True)
+
+
+def task_creation(events: pd.DataFrame, units: pd.DataFrame) -> None:
+    """Move each task's start back to its creation, and record where it was created.
+
+    asyncio runs new tasks first-in first-out, so the k-th `BaseEventLoop.create_task` call of a
+    process created the k-th task to take its first step. Only when the counts agree (no custom task
+    factory, no tasks built directly) is the pairing trusted; otherwise first steps are kept.
+    """
+    names = events["name"].astype(str)
+    creates = events[names.str.startswith("BaseEventLoop.create_task (")]
+    parent = events["parent"].to_numpy()
+    all_names = names.to_numpy()
+    for pid, grp in units[units["kind"] == "task"].groupby("pid"):
+        calls = creates[creates["pid"] == pid].sort_values("start_us")
+        if len(calls) != len(grp):
+            continue
+        tasks = grp.sort_values("start_us")
+        for (idx, _row), (cidx, call) in zip(tasks.iterrows(), calls.iterrows(), strict=True):
+            units.loc[idx, "start_us"] = min(float(call["start_us"]), float(units.loc[idx, "start_us"]))
+            units.loc[idx, "created_at"] = creation_site(int(cidx), parent, all_names)
+
+
+def creation_site(i: int, parent: np.ndarray, names: np.ndarray) -> str:
+    """The first caller of slice i whose code is not asyncio's own."""
+    while i >= 0:
+        name = str(names[i])
+        if "/asyncio/" not in name and "(" in name:
+            func, _, where = name.rpartition(" (")
+            return f"{func} ({where.rsplit('/', 1)[-1]}"
+        i = int(parent[i])
+    return ""
 
 
 def mark_entry_tasks(units: pd.DataFrame) -> None:
@@ -143,4 +180,5 @@ def in_flight_at(steps: pd.DataFrame, times_s: np.ndarray) -> np.ndarray:
         return np.ones(len(times_s), dtype=np.int64)
     t = steps["t_s"].to_numpy(dtype=np.float64)
     idx = np.searchsorted(t, times_s, side="right") - 1
-    return steps["in_flight"].to_numpy()[np.clip(idx, 0, len(t) - 1)]
+    values: np.ndarray = steps["in_flight"].to_numpy(dtype=np.int64)
+    return values[np.clip(idx, 0, len(t) - 1)]
