@@ -124,6 +124,16 @@ def verdicts(
                 ev,
             )
         )
+    elif peak >= 2 and gil is None and not blocks and parallelism >= 0.5:
+        out.append(
+            Finding(
+                "serialised",
+                "info",
+                f"concurrent but serialised: up to {peak} units were in flight, yet together they kept only "
+                f"{parallelism:.2f} cores busy; CPU-bound work needs processes to run in parallel.",
+                ev,
+            )
+        )
     elif peak <= 1:
         out.append(
             Finding(

@@ -14,8 +14,8 @@ SEVERITIES = ("error", "warning", "info")
 
 @dataclass(frozen=True)
 class Finding:
-    """A verdict in plain words. kind: sequential | concurrent-not-parallel | gil-bound | parallel |
-    loop-blocked | mostly-waiting | data-loss; severity: error | warning | info."""
+    """A verdict in plain words. kind: sequential | concurrent-not-parallel | serialised | gil-bound |
+    parallel | loop-blocked | mostly-waiting | data-loss; severity: error | warning | info."""
 
     kind: str
     severity: str

@@ -1,0 +1,73 @@
+"""Verdicts from hand-built units and events, with exact evidence."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tracekit.analysis.findings import loop_blocks, verdicts
+from tracekit.analysis.units import UNIT_COLUMNS
+
+from .test_analysis_units import events, tracks
+
+
+def units(rows: list[dict[str, object]]) -> pd.DataFrame:
+    base = dict(name="u", pid=1, tid=0, parent=1, created_at="", start_s=0.0, end_s=1.0, wall_s=1.0,
+                cpu_s=float("nan"), wait_s=float("nan"), cpu_ratio=float("nan"), slices=1)  # fmt: skip
+    return pd.DataFrame([{**base, **r} for r in rows], columns=UNIT_COLUMNS)
+
+
+def kinds(fs: list) -> list[str]:  # type: ignore[type-arg]
+    return [f.kind for f in fs]
+
+
+def test_gil_bound_threads() -> None:
+    u = units([dict(kind="process", role="main", cpu_s=1.0),
+               *[dict(kind="thread", role="worker", tid=i, cpu_s=0.33, cpu_ratio=0.33) for i in (2, 3, 4)]])  # fmt: skip
+    fs = verdicts(wall_s=1.0, cpu_s=0.99, cores=2, units=u, peak=3, blocks=[], loss_warnings=[])
+    assert kinds(fs) == ["gil-bound"]
+    assert fs[0].evidence["threads"] == 3
+    assert fs[0].evidence["cores_used"] == pytest.approx(0.99)
+
+
+def test_parallel_processes_with_ideal_speedup() -> None:
+    u = units([dict(kind="process", role="main"), *[dict(kind="process", role="worker", pid=p) for p in (2, 3, 4)]])
+    fs = verdicts(wall_s=1.0, cpu_s=1.8, cores=2, units=u, peak=3, blocks=[], loss_warnings=[])
+    assert kinds(fs) == ["parallel"]
+    assert fs[0].evidence["ideal_speedup"] == 2
+
+
+def test_concurrent_not_parallel_and_mostly_waiting() -> None:
+    u = units([dict(kind="task", role="worker", tid=t) for t in (1, 2, 3)])
+    fs = verdicts(wall_s=1.0, cpu_s=0.02, cores=2, units=u, peak=3, blocks=[], loss_warnings=[])
+    assert kinds(fs) == ["concurrent-not-parallel", "mostly-waiting"]
+    assert "3 tasks" in fs[0].message
+
+
+def test_sequential_and_data_loss_first() -> None:
+    u = units([dict(kind="process", role="main")])
+    fs = verdicts(wall_s=3.0, cpu_s=2.9, cores=2, units=u, peak=1, blocks=[], loss_warnings=["buffer overflowed"])
+    assert kinds(fs) == ["data-loss", "sequential"]
+    assert fs[0].severity == "warning" and fs[0].message == "buffer overflowed"
+
+
+def test_loop_block_names_the_blocking_helper() -> None:
+    # Task-2's step runs count → helper → time.sleep for 0.5 s; Task-3's step is short.
+    ev = events(
+        [
+            (1, 901, 0, 500_100, "count (b.py:7)", -1),
+            (1, 901, 50, 500_020, "helper (b.py:3)", 0),
+            (1, 901, 60, 500_000, "time.sleep", 1),
+            (1, 902, 600_000, 30, "count (b.py:7)", -1),
+        ]
+    )
+    tr = tracks([(1, 901, "Task-2", "task"), (1, 902, "Task-3", "task")])
+    blocks = loop_blocks(ev, tr, t0_us=0, threshold_s=0.1)
+    assert len(blocks) == 1
+    b = blocks[0]
+    assert (b.task, b.dur_s) == ("Task-2", pytest.approx(0.5001))
+    assert b.chain == ["count (b.py:7)", "helper (b.py:3)", "time.sleep"]
+    fs = verdicts(wall_s=0.7, cpu_s=0.01, cores=2, units=units([]), peak=1, blocks=blocks, loss_warnings=[])
+    assert fs[0].kind == "loop-blocked"
+    assert "helper (b.py:3)" in fs[0].message and "time.sleep" in fs[0].message
+    assert fs[0].evidence["max_s"] == pytest.approx(0.5001)
