@@ -87,13 +87,13 @@ def validate_script(path: Path) -> None:
 
 
 def child_command(cfg: RunConfig, trace_path: Path) -> list[str]:
-    cmd = [sys.executable]
+    cmd = [sys.executable, "-m", "tracekit._child"]
     if cfg.trace:
-        cmd += ["-m", "viztracer", "--quiet", "--log_async", "--tracer_entries", str(cfg.tracer_entries)]
+        cmd += ["--quiet", "--log_async", "--tracer_entries", str(cfg.tracer_entries)]
         cmd += ["-o", str(trace_path)]
         cmd += ["--module", cfg.target] if cfg.module else ["--", cfg.target]
     else:
-        cmd += ["-m", cfg.target] if cfg.module else [cfg.target]
+        cmd += ["--no-trace", *(["-m", cfg.target] if cfg.module else [cfg.target])]
     return [*cmd, *cfg.args]
 
 
