@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tracekit.analysis.findings import loop_blocks, verdicts
+from tracekit.analysis.findings import generator_resumes, loop_blocks, verdicts
 from tracekit.analysis.units import UNIT_COLUMNS
 
 from .test_analysis_units import events, tracks
@@ -22,8 +22,8 @@ def kinds(fs: list) -> list[str]:  # type: ignore[type-arg]
 
 
 def test_gil_bound_threads() -> None:
-    u = units([dict(kind="process", role="main", cpu_s=1.0),
-               *[dict(kind="thread", role="worker", tid=i, cpu_s=0.33, cpu_ratio=0.33) for i in (2, 3, 4)]])  # fmt: skip
+    threads = [dict(kind="thread", role="worker", tid=i, cpu_s=0.33, cpu_ratio=0.33) for i in (2, 3, 4)]
+    u = units([dict(kind="process", role="main", cpu_s=1.0), *threads])
     fs = verdicts(wall_s=1.0, cpu_s=0.99, cores=2, units=u, peak=3, blocks=[], loss_warnings=[])
     assert kinds(fs) == ["gil-bound"]
     assert fs[0].evidence["threads"] == 3
@@ -71,3 +71,23 @@ def test_loop_block_names_the_blocking_helper() -> None:
     assert fs[0].kind == "loop-blocked"
     assert "helper (b.py:3)" in fs[0].message and "time.sleep" in fs[0].message
     assert fs[0].evidence["max_s"] == 0.5  # evidence is rounded to ms
+
+
+def test_generator_coroutines_are_recognised_by_their_driver() -> None:
+    # count() resumed twice through next(); gen() iterated by a for loop (no driver) is not counted
+    ev = events(
+        [
+            (1, 1, 0, 100, "run (g.py:20)", -1),
+            (1, 1, 10, 10, "builtins.next", 0),
+            (1, 1, 12, 5, "count (g.py:11)", 1),
+            (1, 1, 30, 10, "builtins.next", 0),
+            (1, 1, 32, 5, "count (g.py:11)", 3),
+            (1, 1, 50, 5, "gen (g.py:2)", 0),
+            (1, 1, 60, 5, "gen (g.py:2)", 0),
+        ]
+    )
+    assert generator_resumes(ev) == {"count (g.py:11)": 2}
+    fs = verdicts(wall_s=1.0, cpu_s=0.01, cores=2, units=units([]), peak=1, blocks=[], loss_warnings=[],
+                  generators={"count (g.py:11)": 2})  # fmt: skip
+    assert kinds(fs) == ["generator-coroutines", "mostly-waiting"]
+    assert "count (g.py:11) 2x" in fs[0].message

@@ -66,6 +66,7 @@ TABLE = [
     ("async_count", 3, ("<", 0.3), "concurrent-not-parallel"),
     ("thread_count", 3, ("<", 0.3), "concurrent-not-parallel"),
     ("process_count", 3, ("<", 0.5), "concurrent-not-parallel"),
+    ("generator_count", 1, ("<", 0.3), "generator-coroutines"),
     ("async_blocking", 3, ("<", 0.3), "loop-blocked"),
     ("thread_cpu", 3, ("<=", 1.1), "gil-bound"),
     ("process_cpu", 3, (">", 1.3), "parallel"),

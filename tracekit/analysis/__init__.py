@@ -21,7 +21,7 @@ import pandas as pd
 
 from tracekit.analysis import cpu
 from tracekit.analysis import units as unitmod
-from tracekit.analysis.findings import LOOP_BLOCK_THRESHOLD_S, LoopBlock, loop_blocks, verdicts
+from tracekit.analysis.findings import LOOP_BLOCK_THRESHOLD_S, LoopBlock, generator_resumes, loop_blocks, verdicts
 from tracekit.analysis.functions import functions_table
 from tracekit.analysis.model import Concurrency, Context, DataLoss, Stats, UnitCounts
 from tracekit.trace import EVENT_COLUMNS, TRACK_COLUMNS, Trace
@@ -86,7 +86,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
     cores = int(run.get("cores", 1))
     findings = verdicts(
         wall_s=wall_s, cpu_s=cpu_s, cores=cores, units=units, peak=peak, blocks=blocks,
-        loss_warnings=loss.warnings,
+        loss_warnings=loss.warnings, generators=generator_resumes(events),
     )  # fmt: skip
     output = output_frame(run, start_ns)
     procs = cpu.process_series(samples)
@@ -107,7 +107,6 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
             tasks=int((units["kind"] == "task").sum()) if len(units) else 0,
             threads=int((units["kind"] == "thread").sum()) if len(units) else 0,
             processes=int((units["kind"] == "process").sum()) if len(units) else len(run.get("processes", {})),
-            generators=0,
         ),
         concurrency=Concurrency(peak=peak, mean=round(mean, 4)),
         loop_blocked_max_s=round(max((b.dur_s for b in blocks), default=0.0), 6),

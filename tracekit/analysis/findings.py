@@ -61,6 +61,23 @@ def loop_blocks(events: pd.DataFrame, tracks: pd.DataFrame, t0_us: float, thresh
     return out
 
 
+DRIVERS = ("builtins.next", "generator.send", "generator.throw")
+
+
+def generator_resumes(events: pd.DataFrame) -> dict[str, int]:
+    """Python functions resumed by next()/send()/throw() more than once: generator coroutines, with
+    their resume counts (a plain `for` loop over a generator calls no driver and is not counted)."""
+    if events.empty:
+        return {}
+    names = events["name"].astype(str)
+    parent = events["parent"].to_numpy()
+    has_parent = parent >= 0
+    parent_names = names.to_numpy()[parent.clip(min=0)]
+    driven = has_parent & pd.Series(parent_names).isin(DRIVERS).to_numpy() & names.str.contains(r" \(").to_numpy()
+    counts = names[driven].value_counts()
+    return {str(k): int(v) for k, v in counts.items() if v > 1}
+
+
 def short(name: str) -> str:
     """'count (/a/b/x.py:7)' → 'count (x.py:7)'."""
     func, file, line = split_name(name)
@@ -76,6 +93,7 @@ def verdicts(
     peak: int,
     blocks: list[LoopBlock],
     loss_warnings: list[str],
+    generators: dict[str, int] | None = None,
 ) -> list[Finding]:
     parallelism = cpu_s / wall_s if wall_s > 0 else 0.0
     workers = units[units["role"] == "worker"] if len(units) else units
@@ -134,7 +152,7 @@ def verdicts(
                 ev,
             )
         )
-    elif peak <= 1:
+    elif peak <= 1 and not generators:
         out.append(
             Finding(
                 "sequential",
@@ -142,6 +160,18 @@ def verdicts(
                 "sequential: one unit did all the work, one thing at a time "
                 f"({parallelism * 100:.0f}% of a core busy).",
                 ev,
+            )
+        )
+    if generators:
+        listing = ", ".join(f"{short(n)} {k}x" for n, k in list(generators.items())[:5])
+        out.append(
+            Finding(
+                "generator-coroutines",
+                "info",
+                f"generator coroutines: resumed by next()/send() on one thread ({listing}); each resume is one "
+                "slice in the trace. The trace cannot tell generator instances apart, so they are not counted "
+                "as units in flight; the output order shows how they interleaved.",
+                {"resumes": generators},
             )
         )
     if parallelism < 0.1 and wall_s > 0.2:

@@ -15,7 +15,7 @@ SEVERITIES = ("error", "warning", "info")
 @dataclass(frozen=True)
 class Finding:
     """A verdict in plain words. kind: sequential | concurrent-not-parallel | serialised | gil-bound |
-    parallel | loop-blocked | mostly-waiting | data-loss; severity: error | warning | info."""
+    parallel | loop-blocked | generator-coroutines | mostly-waiting | data-loss; severity: error | warning | info."""
 
     kind: str
     severity: str
@@ -28,7 +28,6 @@ class UnitCounts:
     tasks: int
     threads: int
     processes: int
-    generators: int
 
 
 @dataclass(frozen=True)
