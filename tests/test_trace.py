@@ -105,10 +105,13 @@ def test_nesting_zero_duration_run_at_one_instant() -> None:
 
 def _stack_walk(df: pd.DataFrame) -> tuple[list[int], list[int]]:
     """The reference: the plain per-event stack walk the vectorised nesting must reproduce."""
-    depth, parent, stack, prev = [], [], [], None
-    for i, (p, t, s, e) in enumerate(zip(df["pid"], df["tid"], df["start_us"], df["end_us"], strict=True)):
-        if (p, t) != prev:
-            stack, prev = [], (p, t)
+    depth: list[int] = []
+    parent: list[int] = []
+    stack: list[int] = []
+    prev: tuple[int, int] | None = None
+    for i, (p, t, s) in enumerate(zip(df["pid"], df["tid"], df["start_us"], strict=True)):
+        if (int(p), int(t)) != prev:
+            stack, prev = [], (int(p), int(t))
         while stack and df["end_us"].iat[stack[-1]] <= s:
             stack.pop()
         depth.append(len(stack))
