@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -54,12 +55,25 @@ def test_timeline_cores_busy_per_interval() -> None:
     assert tl["rss_bytes"].tolist() == [20, 30]
 
 
-def test_unit_cpu_per_process_and_thread() -> None:
+def test_unit_cpu_inside_each_units_span() -> None:
     s = frame([proc_row(1, 10, 0.5, 0.1), thread_row(1, 10, 10, 0.2), thread_row(1, 10, 12, 0.3, 0.05),
                proc_row(2, 10, 0.9, 0.1), thread_row(2, 10, 12, 0.7, 0.05)])  # fmt: skip
-    per_pid, per_tid = cpu.unit_cpu(s)
-    assert per_pid == pytest.approx({10: 1.0})
-    assert per_tid == pytest.approx({(10, 10): 0.2, (10, 12): 0.75})
+    spans = pd.DataFrame(
+        {"kind": ["process", "thread", "thread", "task"], "pid": [10, 10, 12, 10], "os_tid": [0, 12, 99, 0],
+         "start_ns": [1.5 * S, 0.5 * S, 0, 0], "end_ns": [2 * S, 2 * S, S, S]}
+    )  # fmt: skip
+    got = cpu.unit_cpu(s, spans)
+    # process: 0.8 at 1.5 s (interpolated) to 1.0 at 2 s; thread 12 started before its first
+    # sample, so from zero: 0.75; an unsampled thread and a task have no OS-thread series
+    assert got[:2].tolist() == pytest.approx([0.2, 0.75])
+    assert np.isnan(got[2]) and np.isnan(got[3])
+
+
+def test_slice_cpu_maps_task_tracks_to_the_loop_thread() -> None:
+    s = frame([thread_row(0, 10, 10, 0.0), thread_row(1, 10, 10, 0.5), thread_row(2, 10, 10, 0.5)])
+    ev = pd.DataFrame({"pid": [10, 10], "tid": [777, 10], "start_us": [0.0, 1e6], "end_us": [1e6, 2e6]})
+    got = cpu.slice_cpu(ev, s, {(10, 777): 10, (10, 10): 10})
+    assert got.tolist() == pytest.approx([0.5, 0.0])
 
 
 def test_process_series_cpu_percent() -> None:

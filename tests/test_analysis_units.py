@@ -10,6 +10,7 @@ from tracekit.analysis import units as U
 from tracekit.analysis.functions import functions_table, split_name
 from tracekit.trace import EVENT_COLUMNS, TRACK_COLUMNS
 
+EMPTY = pd.DataFrame(columns=["t_ns", "kind", "pid", "tid", "user_s", "system_s"])
 CT = "BaseEventLoop.create_task (/usr/lib/python3.11/asyncio/base_events.py:436)"
 
 
@@ -53,7 +54,10 @@ def async_run() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_tasks_are_paired_with_their_creation_and_entry_task_is_not_a_worker() -> None:
     ev, tr = async_run()
-    u = U.build_units(ev, tr, root_pid=1, ppids={}, start_us=0, cpu_pid={1: 0.05}, cpu_tid={(1, 1): 0.05})
+    samples = pd.DataFrame(
+        [dict(t_ns=t, kind="p", pid=1, tid=0, user_s=c, system_s=0.0) for t, c in ((0, 0.0), (1_100_000_000, 0.05))]
+    )
+    u = U.build_units(ev, tr, root_pid=1, ppids={}, start_us=0, samples=samples)
     tasks = u[u["kind"] == "task"].set_index("name")
     assert tasks.loc["Task-1", "role"] == "entry"
     assert tasks.loc["Task-2", "role"] == "worker"
@@ -65,14 +69,14 @@ def test_tasks_are_paired_with_their_creation_and_entry_task_is_not_a_worker() -
     assert tasks.loc["Task-2", "created_at"] == "main (x.py:5)"
     assert tasks.loc["Task-2", "slices"] == 2
     proc = u[u["kind"] == "process"].iloc[0]
-    assert proc["role"] == "main" and proc["cpu_s"] == 0.05
+    assert proc["role"] == "main" and proc["cpu_s"] == pytest.approx(0.05)
     assert proc["wall_s"] == pytest.approx(1.1)
     assert proc["cpu_ratio"] == pytest.approx(0.05 / 1.1)
 
 
 def test_concurrency_steps_peak_and_time_weighted_mean() -> None:
     ev, tr = async_run()
-    u = U.build_units(ev, tr, 1, {}, 0, {}, {})
+    u = U.build_units(ev, tr, 1, {}, 0, EMPTY)
     steps = U.in_flight_steps(u, wall_s=1.1)
     peak, mean = U.concurrency_summary(steps, 1.1)
     assert peak == 2
@@ -85,7 +89,7 @@ def test_concurrency_steps_peak_and_time_weighted_mean() -> None:
 
 def test_main_thread_only_program_has_concurrency_one() -> None:
     ev = events([(5, 5, 0, 3_000_000, "main (s.py:1)", -1)])
-    u = U.build_units(ev, tracks([(5, 5, "MainThread", "thread")]), 5, {}, 0, {}, {})
+    u = U.build_units(ev, tracks([(5, 5, "MainThread", "thread")]), 5, {}, 0, EMPTY)
     steps = U.in_flight_steps(u, 3.0)
     assert U.concurrency_summary(steps, 3.0) == (1, 1.0)
 
@@ -95,7 +99,7 @@ def test_fork_child_main_thread_with_stale_tid() -> None:
     ev = events([(5, 5, 0, 100, "main (p.py:1)", -1), (7, 5, 10, 50, "work (p.py:3)", -1),
                  (7, 8, 20, 30, "feed (q.py:1)", -1)])  # fmt: skip
     tr = tracks([(5, 5, "MainThread", "thread"), (7, 5, "MainThread", "thread"), (7, 8, "Feeder", "thread")])
-    u = U.build_units(ev, tr, 5, {7: 5}, 0, {}, {})
+    u = U.build_units(ev, tr, 5, {7: 5}, 0, EMPTY)
     roles = {(r.kind, r.pid, r.tid): r.role for r in u.itertuples()}
     assert roles == {("process", 5, 0): "main", ("process", 7, 0): "worker", ("thread", 5, 5): "main",
                      ("thread", 7, 5): "main", ("thread", 7, 8): "worker"}  # fmt: skip
@@ -106,7 +110,11 @@ def test_functions_self_total_and_recursion() -> None:
     # fib(2) → fib(1), fib(0) nested; total time of fib counts the outer call once
     ev = events([(1, 1, 0, 100, "fib (f.py:1)", -1), (1, 1, 10, 30, "fib (f.py:1)", 0),
                  (1, 1, 50, 20, "fib (f.py:1)", 0), (1, 1, 80, 10, "time.sleep", 0)])  # fmt: skip
+    ev["cpu_s"] = [60e-6, 30e-6, 20e-6, 0.0]  # the outer fib call used 60 µs of CPU in all
     f = functions_table(ev).set_index("name")
+    assert f.loc["fib (f.py:1)", "cpu_s"] == pytest.approx(60e-6)  # nested calls are not added again
+    assert f.loc["fib (f.py:1)", "wait_s"] == pytest.approx(40e-6)
+    assert f.loc["time.sleep", "wait_s"] == pytest.approx(10e-6)
     assert f.loc["fib (f.py:1)", "calls"] == 3
     assert f.loc["fib (f.py:1)", "total_s"] == pytest.approx(100e-6)
     assert f.loc["fib (f.py:1)", "self_s"] == pytest.approx((100 - 60) * 1e-6 + 30e-6 + 20e-6)

@@ -74,9 +74,9 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
     totals = cpu.tree_totals(samples)
     user_s, system_s = cpu.cpu_between(totals, start_ns, end_ns)
     cpu_s = user_s + system_s
-    cpu_pid, cpu_tid = cpu.unit_cpu(samples)
     ppids = {int(k): int(v.get("ppid", 0)) for k, v in run.get("processes", {}).items()}
-    units = unitmod.build_units(events, tracks, root, ppids, start_ns / 1e3, cpu_pid, cpu_tid)
+    events = events.assign(cpu_s=cpu.slice_cpu(events, samples, unitmod.os_threads(events, tracks)))
+    units = unitmod.build_units(events, tracks, root, ppids, start_ns / 1e3, samples)
     steps = unitmod.in_flight_steps(units, wall_s)
     peak, mean = unitmod.concurrency_summary(steps, wall_s)
     tl = cpu.timeline(totals, start_ns, end_ns)

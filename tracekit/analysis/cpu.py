@@ -74,15 +74,30 @@ def timeline(totals: pd.DataFrame, start_ns: float, end_ns: float) -> pd.DataFra
     ).reset_index(drop=True)
 
 
-def unit_cpu(samples: pd.DataFrame) -> tuple[dict[int, float], dict[tuple[int, int], float]]:
-    """CPU seconds per process (own, last sample − first) and per OS thread (pid, tid)."""
-    p = samples[samples["kind"] == "p"]
-    th = samples[samples["kind"] == "t"]
-    own = (p["user_s"] + p["system_s"]).groupby(p["pid"])
-    per_pid = {int(k): float(v) for k, v in own.max().items()}
-    tcpu = (th["user_s"] + th["system_s"]).groupby([th["pid"], th["tid"]]).max()
-    per_tid = {(int(a), int(b)): float(v) for (a, b), v in tcpu.items()}
-    return per_pid, per_tid
+def unit_cpu(samples: pd.DataFrame, spans: pd.DataFrame) -> np.ndarray:
+    """CPU seconds each unit used inside its own span (so a process's start-up and the tracer's save
+    are not counted), interpolated from its cumulative samples.
+
+    `spans` has columns kind ("process" or "thread"; others get NaN), pid, os_tid, start_ns, end_ns.
+    A process's CPU is its own (its children are units of their own).
+    """
+    out = np.full(len(spans), np.nan)
+    if samples.empty:
+        return out
+    cum = samples["user_s"] + samples["system_s"]
+    series: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = {}
+    for (kind, pid, tid), idx in samples.groupby(["kind", "pid", "tid"], observed=True).groups.items():
+        g = samples.loc[idx].sort_values("t_ns")
+        series[(str(kind), int(pid), int(tid))] = (g["t_ns"].to_numpy(dtype=np.float64), cum.loc[g.index].to_numpy())
+    for i, row in enumerate(spans.itertuples(index=False)):
+        key = ("p", int(row.pid), 0) if row.kind == "process" else ("t", int(row.pid), int(row.os_tid))
+        if row.kind not in ("process", "thread") or key not in series:
+            continue
+        t, c = series[key]
+        # a unit that started before its first sample began at zero CPU (a new thread or process)
+        lo = float(np.interp(row.start_ns, t, c)) if row.start_ns >= t[0] else 0.0
+        out[i] = max(0.0, float(np.interp(row.end_ns, t, c)) - lo)
+    return out
 
 
 def peak_rss(totals: pd.DataFrame) -> int:
@@ -98,3 +113,35 @@ def process_series(samples: pd.DataFrame) -> pd.DataFrame:
     pct = (dcpu / dt * 100).where(dt > 0)
     out = pd.DataFrame({"t_ns": p["t_ns"], "pid": p["pid"], "cpu_pct": pct, "rss_bytes": p["rss_bytes"]})
     return out.dropna(subset=["cpu_pct"]).reset_index(drop=True)
+
+
+def slice_cpu(events: pd.DataFrame, samples: pd.DataFrame, os_tid: dict[tuple[int, int], int]) -> np.ndarray:
+    """CPU seconds each traced slice's OS thread used between the slice's start and end.
+
+    Interpolated from the thread's cumulative CPU samples, so it is an estimate at the sampling
+    interval's resolution: meaningful for calls of tens of milliseconds and more. `os_tid` maps a
+    trace track (pid, tid) to the OS thread that ran it (asyncio task tracks → their loop thread,
+    fork children's stale main-thread tid → the child's real one); NaN where no thread was sampled.
+    """
+    out = np.full(len(events), np.nan)
+    th = samples[samples["kind"] == "t"]
+    if th.empty or events.empty:
+        return out
+    series = {
+        (int(pid), int(tid)): (g["t_ns"].to_numpy(dtype=np.float64) / 1e3, (g["user_s"] + g["system_s"]).to_numpy())
+        for (pid, tid), g in th.sort_values("t_ns").groupby(["pid", "tid"])
+    }
+    keys = list(zip(events["pid"].tolist(), events["tid"].tolist(), strict=True))
+    starts = events["start_us"].to_numpy(dtype=np.float64)
+    ends = events["end_us"].to_numpy(dtype=np.float64)
+    by_track: dict[tuple[int, int], list[int]] = {}
+    for i, k in enumerate(keys):
+        by_track.setdefault(k, []).append(i)
+    for (pid, tid), idx in by_track.items():
+        s = series.get((pid, os_tid.get((pid, tid), tid)))
+        if s is None:
+            continue
+        t, c = s
+        ii = np.asarray(idx)
+        out[ii] = np.interp(ends[ii], t, c) - np.interp(starts[ii], t, c)
+    return out

@@ -7,7 +7,9 @@ Functions frame (`Analysis.functions`), one row per function, by total time:
   total_s    time inside the function, counting a recursive call's inner calls once
   self_s     time in the function's own code, callees excluded (from per-track nesting)
   mean_s     total_s / calls
-  cpu_share  self_s / total_s: near 1 for code that computes, near 0 for code that waits in callees
+  cpu_s      CPU its thread used during its (outermost) calls, from psutil thread samples: an estimate
+             at the sampling interval's resolution, NaN where the thread was not sampled
+  wait_s     total_s − cpu_s: time in the call but off the CPU (sleeping, I/O, waiting for the GIL)
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def split_name(name: str) -> tuple[str, str, int]:
 
 
 def functions_table(events: pd.DataFrame) -> pd.DataFrame:
-    cols = ["name", "function", "file", "line", "calls", "total_s", "self_s", "mean_s", "cpu_share"]
+    cols = ["name", "function", "file", "line", "calls", "total_s", "self_s", "mean_s", "cpu_s", "wait_s"]
     if events.empty:
         return pd.DataFrame(columns=cols)
     names = events["name"].astype(str).to_numpy()
@@ -42,10 +44,12 @@ def functions_table(events: pd.DataFrame) -> pd.DataFrame:
                 outer[i] = False
                 break
             p = parent[p]
-    ev = events.assign(outer_us=np.where(outer, events["dur_us"], 0.0), name=names)
+    cpu = events["cpu_s"] if "cpu_s" in events else pd.Series(np.nan, index=events.index)
+    ev = events.assign(outer_us=np.where(outer, events["dur_us"], 0.0), name=names, outer_cpu=cpu.where(outer, 0.0))
     g = ev.groupby("name", sort=False).agg(
-        calls=("dur_us", "size"), total_us=("outer_us", "sum"), self_us=("self_us", "sum")
-    )
+        calls=("dur_us", "size"), total_us=("outer_us", "sum"), self_us=("self_us", "sum"),
+        cpu_s=("outer_cpu", lambda c: c.sum(min_count=1)),
+    )  # fmt: skip
     g = g.reset_index()
     parts = [split_name(n) for n in g["name"]]
     g["function"] = [p[0] for p in parts]
@@ -54,5 +58,6 @@ def functions_table(events: pd.DataFrame) -> pd.DataFrame:
     g["total_s"] = g["total_us"] / 1e6
     g["self_s"] = g["self_us"] / 1e6
     g["mean_s"] = g["total_s"] / g["calls"]
-    g["cpu_share"] = (g["self_s"] / g["total_s"].where(g["total_s"] > 0)).fillna(0.0)
+    g["cpu_s"] = g["cpu_s"].clip(lower=0.0, upper=g["total_s"])
+    g["wait_s"] = g["total_s"] - g["cpu_s"]
     return g.sort_values(["total_s", "name"], ascending=[False, True])[cols].reset_index(drop=True)

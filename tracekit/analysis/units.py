@@ -17,8 +17,8 @@ Units frame (`Analysis.units`), one row per task, thread or process:
   created_at   for a task, the first caller outside asyncio of its create_task ("main (x.py:13)")
   role         "main" (main process/thread), "entry" (entry task) or "worker"
   start_s, end_s, wall_s   in-flight span, seconds from the script's start
-  cpu_s        CPU seconds from psutil (processes: own; threads: per OS thread; tasks: NaN, they
-               share their thread's CPU)
+  cpu_s        CPU seconds from psutil (processes: own; threads: per OS thread; tasks: the CPU their
+               loop thread used during the task's steps, estimated from samples; NaN if unknown)
   wait_s       wall_s − cpu_s where cpu_s is known: time in flight but not on a CPU
   cpu_ratio    cpu_s / wall_s
   slices       traced slices on the unit's track (for a task, one per resume)
@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from tracekit.analysis.cpu import unit_cpu
 
 UNIT_COLUMNS = [
     "kind", "name", "pid", "tid", "parent", "created_at", "role", "start_s", "end_s", "wall_s",
@@ -51,14 +53,24 @@ def main_threads(events: pd.DataFrame, tracks: pd.DataFrame) -> dict[int, int]:
     return out
 
 
+def os_threads(events: pd.DataFrame, tracks: pd.DataFrame) -> dict[tuple[int, int], int]:
+    """Trace track (pid, tid) → the OS thread id that ran it: a process's main thread is its pid on
+    Linux (fork children carry a stale tid in the trace); an asyncio task runs on its process's main
+    thread (tracekit assumes the event loop runs there)."""
+    mains = main_threads(events, tracks)
+    out: dict[tuple[int, int], int] = {}
+    for pid, tid, kind in zip(tracks["pid"].tolist(), tracks["tid"].tolist(), tracks["kind"].tolist(), strict=True):
+        out[(pid, tid)] = pid if kind == "task" or mains.get(pid) == tid else tid
+    return out
+
+
 def build_units(
     events: pd.DataFrame,
     tracks: pd.DataFrame,
     root_pid: int,
     ppids: dict[int, int],
     start_us: float,
-    cpu_pid: dict[int, float],
-    cpu_tid: dict[tuple[int, int], float],
+    samples: pd.DataFrame,
 ) -> pd.DataFrame:
     """One row per unit (see module doc). `start_us` is the script's start on the trace clock."""
     span = events.groupby(["pid", "tid"]).agg(
@@ -73,7 +85,7 @@ def build_units(
         rows.append(
             dict(kind="process", name=pname.iloc[0] if len(pname) else f"pid {pid}", pid=pid, tid=0,
                  parent=ppids.get(pid, 0), role="main" if pid == root_pid else "worker",
-                 start_us=ps["start_us"], end_us=ps["end_us"], cpu_s=cpu_pid.get(pid, np.nan),
+                 start_us=ps["start_us"], end_us=ps["end_us"], cpu_s=np.nan, os_tid=0,
                  slices=int((events["pid"] == pid).sum()))
         )  # fmt: skip
     for tr in tracks.itertuples(index=False):
@@ -81,14 +93,17 @@ def build_units(
         if key not in span.index:
             continue
         sp = span.loc[key]
+        os_tid = 0
         if tr.kind == "thread":
             role = "main" if mains.get(key[0]) == key[1] else "worker"
-            cpu = cpu_tid.get(key, np.nan)
+            cpu, os_tid = np.nan, key[0] if role == "main" else key[1]
         else:
-            role, cpu = "worker", np.nan
+            role = "worker"
+            steps = events[(events["pid"] == key[0]) & (events["tid"] == key[1]) & (events["depth"] == 0)]
+            cpu = float(steps["cpu_s"].sum(min_count=1)) if "cpu_s" in steps else np.nan
         rows.append(
             dict(kind=tr.kind, name=tr.name, pid=key[0], tid=key[1], parent=key[0], role=role,
-                 start_us=sp["start_us"], end_us=sp["end_us"], cpu_s=cpu, slices=int(sp["slices"]))
+                 start_us=sp["start_us"], end_us=sp["end_us"], cpu_s=cpu, os_tid=os_tid, slices=int(sp["slices"]))
         )  # fmt: skip
     if not rows:
         return pd.DataFrame(columns=UNIT_COLUMNS)
@@ -99,7 +114,10 @@ def build_units(
     units["start_s"] = (units["start_us"] - start_us) / 1e6
     units["end_s"] = (units["end_us"] - start_us) / 1e6
     units["wall_s"] = units["end_s"] - units["start_s"]
-    units["cpu_s"] = units["cpu_s"].astype("float64")
+    spans = pd.DataFrame({"kind": units["kind"], "pid": units["pid"], "os_tid": units["os_tid"],
+                          "start_ns": units["start_us"] * 1e3, "end_ns": units["end_us"] * 1e3})  # fmt: skip
+    measured = unit_cpu(samples, spans)
+    units["cpu_s"] = np.where(np.isnan(measured), units["cpu_s"].astype("float64"), measured)
     units["wait_s"] = (units["wall_s"] - units["cpu_s"]).clip(lower=0)
     units["cpu_ratio"] = units["cpu_s"] / units["wall_s"].where(units["wall_s"] > 0)
     order = {"process": 0, "thread": 1, "task": 2}
