@@ -182,3 +182,26 @@ def test_scenarios_run_without_tracekit() -> None:
     proc = subprocess.run([sys.executable, str(SCENARIOS / "generator_count.py")], capture_output=True, text=True)
     assert proc.stdout.split()[:6] == ["One", "One", "One", "Two", "Two", "Two"]
     assert "executed in" in proc.stdout
+
+
+def test_blocking_helper_and_callback_are_named(tmp_path: Path) -> None:
+    script = tmp_path / "helper.py"
+    script.write_text(
+        "import asyncio, time\n"
+        "def slow_callback():\n    time.sleep(0.3)\n"
+        "def blocking_helper():\n    time.sleep(0.2)\n"
+        "async def fetch():\n    blocking_helper()\n    await asyncio.sleep(0.05)\n"
+        "async def main():\n    asyncio.get_running_loop().call_soon(slow_callback)\n"
+        "    await asyncio.gather(fetch(), fetch())\n"
+        "asyncio.run(main())\n"
+    )
+    out = tmp_path / "run"
+    assert run_tracekit("profile", "-o", str(out), str(script)).returncode == 0
+    an = __import__("tracekit").load(str(out))
+    chains = {b.task: [c.split(" (")[0] for c in b.chain] for b in an.loop_blocks}
+    assert chains["callback"][-2:] == ["slow_callback", "time.sleep"]
+    task_chains = [c for t, c in chains.items() if t != "callback"]
+    assert ["fetch", "blocking_helper", "time.sleep"] in task_chains
+    s = stats(out)
+    assert s["findings"][0]["kind"] == "loop-blocked"
+    assert 0.25 <= s["loop_blocked_max_s"] <= 0.5

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from tracekit.analysis.functions import split_name
@@ -16,49 +17,82 @@ ORDER = {"error": 0, "warning": 1, "info": 2}
 
 @dataclass(frozen=True)
 class LoopBlock:
-    """One task step (a resume) that held the event loop longer than the threshold."""
+    """One task step (a resume) or plain callback that held the event loop longer than the threshold."""
 
-    task: str
+    task: str  # the task's name, or "callback" for a plain loop callback (call_soon, call_later)
     pid: int
     start_s: float
     dur_s: float
-    chain: list[str]  # caller chain from the step's coroutine down to the slowest leaf
+    chain: list[str]  # caller chain from the step's coroutine (or callback) down to the slowest leaf
+
+
+def _chain(events: pd.DataFrame, parent: np.ndarray, top: int, leaf: int) -> list[str]:
+    chain = []
+    i = leaf
+    while i >= 0:
+        chain.append(str(events.at[i, "name"]))
+        if i == top:
+            break
+        i = int(parent[i])
+    return list(reversed(chain))
+
+
+def _culprit(events: pd.DataFrame, top: int) -> int:
+    """The slice under `top` (same track, inside its span) with the most self time."""
+    row = events.loc[top]
+    sub = events[(events["pid"] == row["pid"]) & (events["tid"] == row["tid"])]
+    sub = sub[(sub["start_us"] >= row["start_us"]) & (sub["end_us"] <= row["end_us"])]
+    return int(sub["self_us"].idxmax())
 
 
 def loop_blocks(events: pd.DataFrame, tracks: pd.DataFrame, t0_us: float, threshold_s: float) -> list[LoopBlock]:
-    """Task steps (outermost slices on task tracks) longer than the threshold, with their culprit:
-    the descendant with the most self time, and the chain of calls leading to it."""
-    tasks = tracks[tracks["kind"] == "task"]
-    if tasks.empty or events.empty:
+    """Task steps (outermost slices on task tracks) and plain callbacks (`Handle._run` slices that no
+    task step explains) longer than the threshold, each with its culprit: the descendant with the
+    most self time, and the chain of calls leading to it."""
+    if events.empty:
         return []
+    tasks = tracks[tracks["kind"] == "task"]
     keys = set(zip(tasks["pid"], tasks["tid"], strict=True))
     names = dict(zip(zip(tasks["pid"], tasks["tid"], strict=True), tasks["name"], strict=True))
-    on_task = [(p, t) in keys for p, t in zip(events["pid"], events["tid"], strict=True)]
-    ev = events[on_task]
-    steps = ev[(ev["depth"] == 0) & (ev["dur_us"] >= threshold_s * 1e6)]
-    out = []
+    on_task = np.fromiter(
+        ((p, t) in keys for p, t in zip(events["pid"], events["tid"], strict=True)), dtype=bool, count=len(events)
+    )
+    long = events["dur_us"].to_numpy() >= threshold_s * 1e6
     parent = events["parent"].to_numpy()
+    steps = events[on_task & long & (events["depth"].to_numpy() == 0)]
+    out = []
     for idx, step in steps.iterrows():
-        sub = ev[(ev["pid"] == step["pid"]) & (ev["tid"] == step["tid"])]
-        sub = sub[(sub["start_us"] >= step["start_us"]) & (sub["end_us"] <= step["end_us"])]
-        leaf = int(sub["self_us"].idxmax())
-        chain = []
-        i = leaf
-        while i >= 0:
-            chain.append(str(events.at[i, "name"]))
-            if i == idx:
-                break
-            i = int(parent[i])
         out.append(
             LoopBlock(
                 task=str(names[(step["pid"], step["tid"])]),
                 pid=int(step["pid"]),
                 start_s=(float(step["start_us"]) - t0_us) / 1e6,
                 dur_s=float(step["dur_us"]) / 1e6,
-                chain=list(reversed(chain)),
+                chain=_chain(events, parent, int(idx), _culprit(events, int(idx))),
             )
         )
-    return out
+    handles = events[~on_task & long & events["name"].astype(str).str.startswith("Handle._run (").to_numpy()]
+    for idx, h in handles.iterrows():
+        # a task step runs inside a Handle._run too; only a callback no step overlaps is new
+        overlap = steps[
+            (steps["pid"] == h["pid"]) & (steps["start_us"] < h["end_us"]) & (steps["end_us"] > h["start_us"])
+        ]
+        if len(overlap):
+            continue
+        children = events.index[parent == idx]
+        if len(children) == 0:
+            continue
+        first = int(children[0])
+        out.append(
+            LoopBlock(
+                task="callback",
+                pid=int(h["pid"]),
+                start_s=(float(h["start_us"]) - t0_us) / 1e6,
+                dur_s=float(h["dur_us"]) / 1e6,
+                chain=_chain(events, parent, first, _culprit(events, int(idx))),
+            )
+        )
+    return sorted(out, key=lambda b: b.start_s)
 
 
 DRIVERS = ("builtins.next", "generator.send", "generator.throw")
@@ -105,13 +139,14 @@ def verdicts(
         worst = max(blocks, key=lambda b: b.dur_s)
         total = sum(b.dur_s for b in blocks)
         culprit = worst.chain[-1]
-        via = " → ".join(short(c) for c in worst.chain)
+        via = " → ".join(short(c) for c in worst.chain if c != "_contextvars.Context.run")
+        where = "a callback" if worst.task == "callback" else f"task {worst.task}"
         out.append(
             Finding(
                 "loop-blocked",
                 "warning",
                 f"event loop blocked {len(blocks)}x for {total:.2f} s in all (longest {worst.dur_s:.2f} s in "
-                f"task {worst.task}) by {short(culprit)}: {via}. Nothing else on the loop can run meanwhile; "
+                f"{where}) by {short(culprit)}: {via}. Nothing else on the loop can run meanwhile; "
                 "await an async equivalent (asyncio.sleep) or move it to a thread (asyncio.to_thread).",
                 {"blocks": len(blocks), "blocked_s": round(total, 3), "max_s": round(worst.dur_s, 3),
                  "culprit": culprit, "chain": worst.chain, "task": worst.task},
