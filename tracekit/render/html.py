@@ -1,13 +1,49 @@
-"""report.html: one self-contained page rendered with Jinja2 (autoescape on) from an Analysis."""
+"""report.html: one self-contained page rendered with Jinja2 (autoescape on) from an Analysis.
+
+The page makes no network request: uPlot (vendored from npm, see vendor/README.md), tracekit's own
+script and the CSS are inlined, and a hash-based Content-Security-Policy allows exactly those two
+scripts and that one stylesheet. The hashes come from the asset files themselves, never from the
+rendered page, so nothing the traced program printed or named can be allowed by accident.
+
+What the page shows and where it comes from:
+  time-series charts (uPlot)  Analysis.concurrency (workers in flight), Analysis.timeline (cores busy),
+                              Analysis.processes (CPU % and RSS per process); data via `tojson`
+  Gantt of units (SVG)        Analysis.units, plus when each unit ran: a task's steps (its top-level
+                              slices in Analysis.events), a thread's or process's sampled CPU
+  output timeline (SVG)       Analysis.output, each line at its time
+  tables                      Analysis.units, Analysis.functions (top N, with a count of the rest)
+
+Layout helpers (`downsample`, `nice_ticks`, `gantt_rows`, `output_lanes`) are pure functions so
+they can be tested on tiny inputs; `report` returns the page as a string and writes nothing.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import math
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from tracekit.analysis import Analysis
 from tracekit.render.terminal import fmt_bytes
+
+MAX_POINTS = 1200  # per time-series chart; longer series are bucketed (the page says so)
+MAX_GANTT_ROWS = 120
+MAX_UNIT_ROWS = 400
+TOP_FUNCTIONS = 60
+MAX_OUTPUT_LINES = 400  # in the output timeline and table
+PLOT_X0 = 230  # px: the Gantt's label column; the plot area follows
+PLOT_W = 930
+ROW_H = 16
+LABEL_CHARS = 30
+CHAR_W = 7.0  # px per character of 12px monospace, to lay output lines out without overlap
 
 _env = Environment(
     loader=PackageLoader("tracekit.render", "templates"),
@@ -18,13 +54,459 @@ _env = Environment(
 _env.filters["bytes"] = fmt_bytes
 
 
+@dataclass(frozen=True)
+class Assets:
+    """Inlined scripts and styles, and the CSP whose hashes allow exactly them."""
+
+    scripts: tuple[str, ...]
+    style: str
+    csp: str
+
+
+def _asset(name: str) -> str:
+    return resources.files("tracekit.render").joinpath(name).read_text(encoding="utf-8")
+
+
+def sha256_source(text: str) -> str:
+    """A CSP source expression for an inline <script>/<style> whose body is exactly `text`."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def content_security_policy(scripts: tuple[str, ...], styles: tuple[str, ...]) -> str:
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src " + " ".join(sha256_source(s) for s in scripts),
+            "style-src " + " ".join(sha256_source(s) for s in styles),
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+        ]
+    )
+
+
+@cache
+def assets() -> Assets:
+    scripts = (_asset("vendor/uPlot.iife.min.js"), _asset("templates/report.js"))
+    style = _asset("vendor/uPlot.min.css") + "\n" + _asset("templates/report.css")
+    for s in scripts:
+        if "</script" in s.lower() or "<!--" in s:
+            raise ValueError("an inlined script contains </script or <!--; it would end the <script> element")
+    return Assets(scripts=scripts, style=style, csp=content_security_policy(scripts, (style,)))
+
+
+# ---------------------------------------------------------------------------------------------- series
+
+
+def downsample(t: np.ndarray, v: np.ndarray, edges: np.ndarray, how: str) -> np.ndarray:
+    """Aggregate samples (t, v) into the buckets [edges[i], edges[i+1]) ("mean" or "max");
+    NaN for an empty bucket. The last bucket also takes t == edges[-1]."""
+    n = len(edges) - 1
+    idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, n - 1)
+    inside = (t >= edges[0]) & (t <= edges[-1]) & ~np.isnan(v)
+    agg = pd.Series(v[inside]).groupby(idx[inside]).agg(how)
+    out = np.full(n, np.nan)
+    out[agg.index.to_numpy(dtype=np.int64)] = agg.to_numpy(dtype=np.float64)
+    return out
+
+
+def step_at(t_steps: np.ndarray, v_steps: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """A step series (value v_steps[i] from t_steps[i] on) evaluated at `times`."""
+    idx = np.clip(np.searchsorted(t_steps, times, side="right") - 1, 0, len(t_steps) - 1)
+    out: np.ndarray = v_steps[idx].astype(np.float64)
+    return out
+
+
+def step_max(t_steps: np.ndarray, v_steps: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The highest value a step series takes inside each bucket (so a short peak is never lost)."""
+    held = step_at(t_steps, v_steps, edges[:-1])
+    changes = downsample(t_steps, v_steps.astype(np.float64), edges, "max")
+    out: np.ndarray = np.fmax(held, changes)
+    return out
+
+
+def _clean(values: np.ndarray, digits: int) -> list[float | None]:
+    """JSON-safe list: NaN/inf become null (JSON.parse rejects NaN), numbers rounded to keep the page small."""
+    return [None if not math.isfinite(x) else round(float(x), digits) for x in values]
+
+
+def cpu_window_s(an: Analysis) -> float:
+    """Width of the windows CPU is averaged over: psutil's CPU counters tick at 10 ms, so a single
+    10 ms interval reads 0, 1 or 2 cores; five intervals or more make a readable level."""
+    interval = float(an.stats.context.interval_s) or 0.01
+    return max(5 * interval, float(an.stats.wall_s) / MAX_POINTS, 1e-3)
+
+
+def rate_windows(
+    t_end: np.ndarray, rate: np.ndarray, interval_s: float, window_s: float, end_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-interval rates (each interval ends at t_end) averaged over windows [k·w, (k+1)·w) that
+    cover [0, end_s]; returns (window starts, mean rate, NaN where no sample)."""
+    n = max(1, math.ceil(end_s / window_s - 1e-9))
+    edges = np.arange(n + 1) * window_s
+    return edges[:-1], downsample(t_end - interval_s / 2, rate, edges, "mean")
+
+
+def flight_series(an: Analysis, max_points: int = MAX_POINTS) -> dict[str, Any]:
+    """Workers in flight (a step series; bucketed to each bucket's peak when longer than
+    max_points) and cores busy (averaged over `cpu_window_s` windows) on one time axis."""
+    wall = float(an.stats.wall_s)
+    steps, tl = an.concurrency, an.timeline
+    ts = steps["t_s"].to_numpy(dtype=np.float64) if len(steps) else np.array([0.0])
+    vs = steps["in_flight"].to_numpy(dtype=np.float64) if len(steps) else np.array([1.0])
+    downsampled = len(ts) > max_points and wall > 0
+    if downsampled:
+        edges = np.linspace(0.0, wall, max_points + 1)
+        ts, vs = edges[:-1], step_max(ts, vs, edges)
+    window = cpu_window_s(an)
+    tt = tl["t_s"].to_numpy(dtype=np.float64) if len(tl) else np.array([])
+    busy = tl["cores_busy"].to_numpy(dtype=np.float64) if len(tl) else np.array([])
+    end = max(wall, float(tt.max()) if len(tt) else 0.0)
+    wt, wb = np.array([]), np.array([])
+    if len(tt):
+        wt, wb = rate_windows(tt, busy, float(an.stats.context.interval_s) or 0.01, window, end)
+    x = np.unique(np.concatenate([ts, wt, [0.0, wall]]))
+    cb = np.full(len(x), np.nan)
+    if len(tt):
+        cb[np.searchsorted(x, wt)] = wb
+    return {
+        "t": _clean(x, 6),
+        "in_flight": _clean(step_at(ts, vs, x), 3),
+        "cores_busy": _clean(cb, 3),
+        "window_s": round(window, 6),
+        "downsampled": downsampled,
+    }
+
+
+def process_series(an: Analysis) -> dict[str, Any]:
+    """CPU % (averaged over `cpu_window_s` windows) and peak RSS (MiB) per process and window."""
+    wall = float(an.stats.wall_s)
+    p = an.processes
+    names = process_names(an)
+    interval = float(an.stats.context.interval_s) or 0.01
+    window = cpu_window_s(an)
+    last_t = float(an.timeline["t_s"].max()) if len(an.timeline) else wall
+    end = max(wall, last_t)
+    p = p[(p["t_s"] >= 0) & (p["t_s"] <= end + interval)] if len(p) else p
+    if p.empty:
+        return {"t": [], "names": [], "cpu_pct": [], "rss_mib": [], "window_s": window}
+    pids = sorted(p["pid"].unique().tolist())
+    cpu_cols, rss_cols = [], []
+    starts = np.array([])
+    for pid in pids:
+        g = p[p["pid"] == pid]
+        t = g["t_s"].to_numpy(dtype=np.float64)
+        starts, cpu = rate_windows(t, g["cpu_pct"].to_numpy(dtype=np.float64), interval, window, end)
+        edges = np.append(starts, starts[-1] + window)
+        rss = downsample(t, g["rss_bytes"].to_numpy(dtype=np.float64) / 2**20, edges, "max")
+        cpu_cols.append(_clean(cpu, 1))
+        rss_cols.append(_clean(rss, 2))
+    return {
+        "t": _clean(starts, 6),
+        "names": [names.get(int(pid), f"pid {pid}") for pid in pids],
+        "cpu_pct": cpu_cols,
+        "rss_mib": rss_cols,
+        "window_s": round(window, 6),
+    }
+
+
+def process_names(an: Analysis) -> dict[int, str]:
+    procs = an.units[an.units["kind"] == "process"] if len(an.units) else an.units
+    return {int(r.pid): str(r.name) for r in procs.itertuples(index=False)}
+
+
+# ----------------------------------------------------------------------------------------------- axes
+
+
+def nice_ticks(lo: float, hi: float, target: int = 8) -> list[float]:
+    """Round tick values (1, 2 or 5 × 10^k apart) covering [lo, hi], about `target` of them."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo] if math.isfinite(lo) else []
+    raw = (hi - lo) / max(1, target)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    n = math.floor((hi - first) / step + 1e-9) + 1
+    return [round(first + i * step, 10) for i in range(n)]
+
+
+def fmt_s(x: float) -> str:
+    return f"{x:g}"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Seconds → px across the plot area [x0, x0 + width]."""
+
+    t0: float
+    t1: float
+    x0: float = PLOT_X0
+    width: float = PLOT_W
+
+    def px(self, t: float) -> float:
+        span = self.t1 - self.t0
+        return round(self.x0 + (0.0 if span <= 0 else (t - self.t0) / span * self.width), 1)
+
+    def ticks(self) -> list[tuple[float, str]]:
+        return [(self.px(t), fmt_s(t)) for t in nice_ticks(self.t0, self.t1)]
+
+
+# ---------------------------------------------------------------------------------------------- Gantt
+
+
+@dataclass(frozen=True)
+class Segment:
+    x: float
+    w: float
+    opacity: float
+
+
+@dataclass(frozen=True)
+class GanttRow:
+    label: str
+    kind: str
+    role: str
+    y: float
+    x: float
+    w: float
+    title: str
+    running: list[Segment] = field(default_factory=list)
+
+
+def _quantize(v: float) -> float:
+    return round(min(1.0, max(0.0, v)) * 10) / 10
+
+
+def segments(t0: np.ndarray, t1: np.ndarray, level: np.ndarray, scale: Scale, min_px: float = 1.0) -> list[Segment]:
+    """Intervals [t0, t1) at a level 0..1 as px segments: levels quantised to tenths, level-0 dropped,
+    touching intervals of one level merged, and each at least `min_px` wide so a short step shows."""
+    out: list[Segment] = []
+    for a, b, lv in zip(t0, t1, level, strict=True):
+        q = _quantize(float(lv))
+        if q <= 0:
+            continue
+        xa, xb = scale.px(float(a)), scale.px(float(b))
+        if out and out[-1].opacity == q and xa <= out[-1].x + out[-1].w + 0.05:
+            prev = out.pop()
+            xa = prev.x
+        out.append(Segment(x=xa, w=round(max(min_px, xb - xa), 1), opacity=q))
+    return out
+
+
+def _running(an: Analysis, u: Any, scale: Scale, start_us: float) -> list[Segment]:
+    """When a unit was actually running: a task's steps (its top-level slices: each held the event
+    loop); a thread's or process's CPU share of one core between samples."""
+    if u.kind == "task":
+        ev = an.events[(an.events["pid"] == u.pid) & (an.events["tid"] == u.tid)]
+        if ev.empty:
+            return []
+        top = ev[ev["depth"] == ev["depth"].min()].sort_values("start_us")
+        a = (top["start_us"].to_numpy(dtype=np.float64) - start_us) / 1e6
+        b = (top["end_us"].to_numpy(dtype=np.float64) - start_us) / 1e6
+        return segments(a, b, np.ones(len(a)), scale)
+    s = an.samples
+    if u.kind == "thread" and u.role != "main":
+        g = s[(s["kind"] == "t") & (s["pid"] == u.pid) & (s["tid"] == u.tid)]
+    else:  # a process, or its main thread (fork children report a stale tid, so use the process)
+        g = s[(s["kind"] == "p") & (s["pid"] == u.pid)]
+    if len(g) < 2:
+        return []
+    g = g.sort_values("t_ns")
+    t = (g["t_ns"].to_numpy(dtype=np.float64) - start_us * 1e3) / 1e9
+    cpu = (g["user_s"] + g["system_s"]).to_numpy(dtype=np.float64)
+    dt = np.diff(t)
+    share = np.divide(np.diff(cpu), dt, out=np.zeros_like(dt), where=dt > 0)
+    # Average over the same windows as the charts: single 10 ms intervals read as 0 % or 100 %.
+    starts, share = rate_windows(t[1:], share, float(np.median(dt)) if len(dt) else 0.0, cpu_window_s(an), scale.t1)
+    a, b = starts, np.minimum(starts + cpu_window_s(an), scale.t1)
+    share = np.nan_to_num(share)
+    a, b = np.maximum(a, float(u.start_s)), np.minimum(b, float(u.end_s))  # only while in flight
+    keep = b > a
+    a, b, share = a[keep], b[keep], share[keep]
+    return segments(a, b, share, scale, min_px=0.0)
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def gantt_rows(an: Analysis, scale: Scale, max_rows: int = MAX_GANTT_ROWS) -> list[GanttRow]:
+    """One row per unit (processes, threads, then tasks, as in Analysis.units), laid out on `scale`."""
+    units = an.units.head(max_rows)
+    start_us = _script_start_us(an)
+    many = len(an.units) > 0 and an.units["pid"].nunique() > 1  # then say which process a thread is in
+    rows = []
+    for i, u in enumerate(units.itertuples(index=False)):
+        x0, x1 = scale.px(float(u.start_s)), scale.px(float(u.end_s))
+        cpu = "" if pd.isna(u.cpu_s) else f", CPU {u.cpu_s:.3f} s"
+        created = f", created at {u.created_at}" if u.created_at else ""
+        title = (
+            f"{u.name} — {u.kind}, {u.role}, pid {u.pid}"
+            + (f", tid {u.tid}" if u.kind != "process" else "")
+            + f"\nin flight {u.start_s:.3f} → {u.end_s:.3f} s ({u.wall_s:.3f} s){cpu}, {u.slices} slices{created}"
+        )
+        rows.append(
+            GanttRow(
+                label=_short(
+                    f"{u.kind} · {u.name}" + (f" @{u.pid}" if many and u.kind != "process" else ""), LABEL_CHARS + 8
+                ),
+                kind=str(u.kind),
+                role=str(u.role),
+                y=i * ROW_H,
+                x=x0,
+                w=round(max(1.0, x1 - x0), 1),
+                title=title,
+                running=_running(an, u, scale, start_us),
+            )
+        )
+    return rows
+
+
+def _script_start_us(an: Analysis) -> float:
+    """The script's start on the trace clock (units' start_s is relative to it)."""
+    u = an.units
+    if len(u) and len(an.events):
+        main = u[(u["kind"] == "process") & (u["role"] == "main")]
+        if len(main):
+            ev = an.events[an.events["pid"] == int(main.iloc[0]["pid"])]
+            return float(ev["start_us"].min()) - float(main.iloc[0]["start_s"]) * 1e6
+    return 0.0
+
+
+# --------------------------------------------------------------------------------------------- output
+
+
+@dataclass(frozen=True)
+class OutputMark:
+    x: float
+    lane: int
+    text: str
+    title: str
+    stream: str
+    anchor: str = "start"  # "end": the label sits left of its dot
+
+
+def output_lanes(output: pd.DataFrame, scale: Scale, max_lanes: int = 14) -> tuple[list[OutputMark], int]:
+    """Place each output line at its time, in the first lane where it does not overlap the previous
+    label, so lines printed together stack ("One One One" at 0 s, "Two Two Two" at 1 s).
+    Returns (marks, lines left out because every lane was taken)."""
+    right = scale.x0 + scale.width
+    ends: list[float] = []
+    marks: list[OutputMark] = []
+    dropped = 0
+    for r in output.itertuples(index=False):
+        x = scale.px(float(r.t_s))
+        text = _short(str(r.text), LABEL_CHARS)
+        w = CHAR_W * len(text) + 8
+        left = x + w > right  # near the right edge the label goes to the left of its dot
+        start = x - w if left else x
+        lane = next((i for i, e in enumerate(ends) if e <= start), len(ends))
+        if lane >= max_lanes:
+            dropped += 1
+            continue
+        if lane == len(ends):
+            ends.append(0.0)
+        ends[lane] = (x if left else x + w) + CHAR_W
+        marks.append(
+            OutputMark(x=x, lane=lane, text=text, title=f"{r.t_s:.6f} s {r.stream}: {r.text}", stream=str(r.stream),
+                       anchor="end" if left else "start")
+        )  # fmt: skip
+    return marks, dropped
+
+
+# --------------------------------------------------------------------------------------------- tables
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    key: str
+    fmt: str = "{}"  # format for numbers; text is shown as is
+    numeric: bool = False
+    cls: str = ""
+
+
+UNIT_TABLE = [
+    Column("kind", "kind"), Column("name", "name", cls="name"), Column("role", "role"),
+    Column("pid", "pid", numeric=True), Column("tid", "tid", numeric=True),
+    Column("start s", "start_s", "{:.3f}", True), Column("end s", "end_s", "{:.3f}", True),
+    Column("wall s", "wall_s", "{:.3f}", True), Column("CPU s", "cpu_s", "{:.3f}", True),
+    Column("wait s", "wait_s", "{:.3f}", True), Column("CPU/wall", "cpu_ratio", "{:.2f}", True),
+    Column("slices", "slices", numeric=True), Column("created at", "created_at"),
+]  # fmt: skip
+FUNCTION_TABLE = [
+    Column("function", "function", cls="name"), Column("where", "where"), Column("calls", "calls", numeric=True),
+    Column("total s", "total_s", "{:.4f}", True), Column("self s", "self_s", "{:.4f}", True),
+    Column("mean s", "mean_s", "{:.6f}", True), Column("CPU s", "cpu_s", "{:.4f}", True),
+    Column("wait s", "wait_s", "{:.4f}", True), Column("self/total", "cpu_share", "{:.2f}", True),
+]  # fmt: skip
+
+
+def _cell(value: Any, col: Column) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    if col.numeric and isinstance(value, int | float | np.integer | np.floating):
+        return col.fmt.format(value)
+    return str(value)
+
+
+def table(df: pd.DataFrame, columns: list[Column]) -> tuple[list[Column], list[list[str]]]:
+    """The columns of `columns` that `df` has, and its rows as display strings (NaN → blank)."""
+    cols = [c for c in columns if c.key in df.columns]
+    rows = [
+        [_cell(v, c) for v, c in zip(rec, cols, strict=True)]
+        for rec in df[[c.key for c in cols]].itertuples(index=False)
+    ]
+    return cols, rows
+
+
+def functions_view(functions: pd.DataFrame) -> pd.DataFrame:
+    """Functions with a short "where" (file name:line; the full path is in the name column's source)."""
+    f = functions.copy()
+    if "file" in f.columns and "line" in f.columns:
+        f["where"] = [
+            f"{str(fl).rsplit('/', 1)[-1]}:{ln}" if fl else "" for fl, ln in zip(f["file"], f["line"], strict=True)
+        ]
+    return f
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
 def report(an: Analysis) -> str:
     s = an.stats
+    a = assets()
+    tl_end = float(an.timeline["t_s"].max()) if len(an.timeline) else 0.0
+    end = max(float(s.wall_s), float(an.units["end_s"].max()) if len(an.units) else 0.0, 1e-3)
+    scale = Scale(0.0, end)
+    out_df = an.output.head(MAX_OUTPUT_LINES)
+    marks, dropped = output_lanes(out_df[(out_df["t_s"] >= 0) & (out_df["t_s"] <= end * 1.02)], scale)
+    chart_data = {
+        "cores": s.context.cores,
+        "wall_s": s.wall_s,
+        "end_s": max(end, tl_end),
+        "flight": flight_series(an),
+        "procs": process_series(an),
+    }
     ctx: dict[str, Any] = {
         "s": s,
-        "units": an.units.to_dict("records"),
-        "functions": an.functions.head(50).to_dict("records"),
+        "assets": a,
+        "chart_data": chart_data,
+        "scale": scale,
+        "ticks": scale.ticks(),
+        "gantt": gantt_rows(an, scale),
+        "gantt_total": len(an.units),
+        "row_h": ROW_H,
+        "plot_x0": PLOT_X0,
+        "plot_w": PLOT_W,
+        "marks": marks,
+        "lanes": max((m.lane for m in marks), default=-1) + 1,
+        "output_dropped": dropped + max(0, len(an.output) - MAX_OUTPUT_LINES),
+        "output": out_df.to_dict("records"),
+        "output_total": len(an.output),
+        "units": table(an.units.head(MAX_UNIT_ROWS), UNIT_TABLE),
+        "units_total": len(an.units),
+        "functions": table(functions_view(an.functions.head(TOP_FUNCTIONS)), FUNCTION_TABLE),
         "functions_total": len(an.functions),
-        "output": an.output.head(500).to_dict("records"),
     }
     return _env.get_template("report.html.j2").render(**ctx)
