@@ -30,6 +30,9 @@ def main() -> None:
         return
     from viztracer.main import main as viztracer_main
 
+    from tracekit import vizboot
+
+    vizboot.install()  # viztracer 1.1.1 bug workarounds (see tracekit.vizboot)
     sys.argv = ["viztracer", *args]
     viztracer_main()
 

@@ -5,6 +5,7 @@ Exit codes: the script's own exit code for `profile`; 2 usage errors; 124 timeou
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tracekit.errors import EXIT_INTERRUPTED, EXIT_TIMEOUT, TracekitError, UsageError
+from tracekit.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TIMEOUT, TracekitError, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -32,6 +33,25 @@ def fail(exc: TracekitError) -> typer.Exit:
     return typer.Exit(exc.exit_code)
 
 
+def internal_error(exc: BaseException, run_dir: Path | None) -> typer.Exit:
+    """A bug in tracekit: a one-line message, the traceback saved (never hidden) in error.log."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    log = None
+    for folder in ([run_dir] if run_dir is not None else []) + [Path(tempfile.gettempdir())]:
+        try:
+            log = folder / ("error.log" if folder == run_dir else f"tracekit-error-{os.getpid()}.log")
+            log.write_text(text)
+            break
+        except OSError:
+            log = None
+    where = f"the traceback is in {log}" if log else "traceback:\n" + text
+    err.print(f"Error: internal error: {type(exc).__name__}: {exc}; please report it ({where})")
+    return typer.Exit(EXIT_INTERNAL)
+
+
 @app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
 def profile(
     target: Annotated[str, typer.Argument(help="Script to run (or module name with -m).", show_default=False)],
@@ -44,6 +64,9 @@ def profile(
     sample_only: Annotated[bool, typer.Option(help="No tracer: psutil sampling and output capture only.")] = False,
     force: Annotated[bool, typer.Option(help="Replace a run already in --output.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Do not echo the program's output.")] = False,
+    no_source: Annotated[
+        bool, typer.Option("--no-source", help="Leave the traced files' source code out of trace.json (to share it).")
+    ] = False,
 ) -> None:
     """Run a Python program under the tracer and sampler, and write its run directory.
 
@@ -72,6 +95,7 @@ def profile(
     cfg = runner.RunConfig(
         target=target, args=tuple(args or ()), out_dir=run_dir, module=module, interval_s=interval,
         timeout_s=timeout, tracer_entries=tracer_entries, trace=not sample_only, echo=None if quiet else echo,
+        no_source=no_source,
     )  # fmt: skip
     status = err.status("running " + target, spinner="dots")
     status.start()
@@ -87,6 +111,9 @@ def profile(
     except TracekitError as exc:
         status.stop()
         raise fail(exc) from None
+    except Exception as exc:  # a bug: one line for the user, the traceback kept in the run directory
+        status.stop()
+        raise internal_error(exc, run_dir) from None
     finally:
         status.stop()
     from tracekit.render.terminal import summary
@@ -94,8 +121,8 @@ def profile(
     err.print(summary(an, run_dir))
     if result.timed_out:
         raise typer.Exit(EXIT_TIMEOUT)
-    if result.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+    if result.interrupted:  # Ctrl-C: 130; SIGTERM/SIGHUP to tracekit: 128 + N
+        raise typer.Exit(128 + result.interrupt_signal if result.interrupt_signal else EXIT_INTERRUPTED)
     code = result.exit_code or 0
     raise typer.Exit(code if code >= 0 else 128 - code)
 
@@ -121,6 +148,8 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written
         an = _analyse_and_write(run_dir)
     except TracekitError as exc:
         raise fail(exc) from None
+    except Exception as exc:  # a bug: one line for the user, the traceback kept beside the run
+        raise internal_error(exc, run_dir if run_dir.is_dir() else None) from None
     from tracekit.render.terminal import summary
 
     err.print(summary(an, run_dir))

@@ -3,13 +3,16 @@
 Exit codes (documented in the README):
   0    the script succeeded;  n  the script's own exit code
   2    usage error: bad option, missing/unreadable/non-Python script, bad run directory
+  70   internal error (a bug in tracekit): one line on stderr, the traceback in RUN_DIR/error.log
   124  the run was stopped by --timeout
-  130  tracekit was interrupted (Ctrl-C)
+  128+N  the script was killed by signal N (e.g. 137 SIGKILL, 143 SIGTERM)
+  130  tracekit was interrupted (Ctrl-C); 143 / 129 when tracekit itself got SIGTERM / SIGHUP
 """
 
 from __future__ import annotations
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # EX_SOFTWARE from sysexits.h
 EXIT_TIMEOUT = 124
 EXIT_INTERRUPTED = 130
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from tracekit import __version__
+from tracekit import __version__, vizboot
 from tracekit import sampler as sampling
 from tracekit.errors import UsageError
 from tracekit.rundir import RUN_JSON, RUN_SCHEMA, SAMPLES_CSV, TRACE_JSON, atomic_write, write_json
@@ -31,6 +31,9 @@ DEFAULT_TRACER_ENTRIES = 1_000_000
 GRACE_S = 6.0  # after SIGINT, how long viztracer may take to save before the group is killed
 MAX_OUTPUT_LINES = 20_000  # lines kept with their times in run.json; the rest are counted
 MAX_LINE_CHARS = 2_000
+READ_CHUNK = 64 * 1024  # the longest piece of a line read at once (bounds memory for huge lines)
+SIGNAL_FILE = ".child-signal"
+RAW_TRACE = ".trace.viztracer.json"
 
 
 @dataclass(frozen=True)
@@ -46,24 +49,34 @@ class RunConfig:
     tracer_entries: int = DEFAULT_TRACER_ENTRIES
     trace: bool = True  # False: --sample-only (psutil and output, no tracer)
     echo: Callable[[str, str], None] | None = None  # (stream, line) shown live; None: silent
+    no_source: bool = False  # strip the traced files' source text (file_info) from trace.json
 
 
 @dataclass
 class OutputLog:
-    """The child's output lines with their monotonic times, bounded; the rest are counted."""
+    """The child's output lines with their monotonic times, bounded; the rest are counted.
+
+    Lines are read in chunks of at most READ_CHUNK bytes, so a 100 MB line costs no more memory
+    than a short one; a chunk that continues a line adds bytes but no line.
+    """
 
     lines: list[tuple[int, str, str]] = field(default_factory=list)
     total_lines: int = 0
     total_bytes: int = 0
+    cut_lines: int = 0  # lines kept shortened to MAX_LINE_CHARS
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, t_ns: int, stream: str, raw: bytes) -> None:
+    def add(self, t_ns: int, stream: str, raw: bytes, continuation: bool = False) -> None:
         with self.lock:
-            self.total_lines += 1
             self.total_bytes += len(raw)
+            if continuation:
+                return
+            self.total_lines += 1
             if len(self.lines) < MAX_OUTPUT_LINES:
-                text = raw.decode("utf-8", errors="replace").rstrip("\r\n")[:MAX_LINE_CHARS]
-                self.lines.append((t_ns, stream, text))
+                text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                if len(text) > MAX_LINE_CHARS or (len(raw) >= READ_CHUNK and not raw.endswith(b"\n")):
+                    self.cut_lines += 1
+                self.lines.append((t_ns, stream, text[:MAX_LINE_CHARS]))
 
 
 def validate_script(path: Path) -> None:
@@ -98,9 +111,11 @@ def child_command(cfg: RunConfig, trace_path: Path) -> list[str]:
 
 
 def _pump(pipe: IO[bytes], stream: str, echo: Callable[[str, str], None] | None, log: OutputLog) -> None:
-    for raw in iter(pipe.readline, b""):
+    continuation = False
+    for raw in iter(lambda: pipe.readline(READ_CHUNK), b""):
         t_ns = time.monotonic_ns()
-        log.add(t_ns, stream, raw)
+        log.add(t_ns, stream, raw, continuation)
+        continuation = not raw.endswith(b"\n")
         if echo is not None:
             try:
                 echo(stream, raw.decode("utf-8", errors="replace").rstrip("\r\n"))
@@ -121,14 +136,17 @@ class RunResult:
     exit_code: int | None
     timed_out: bool
     interrupted: bool
+    interrupt_signal: int = 0  # the signal that interrupted tracekit (SIGINT for Ctrl-C), 0 if none
 
 
 def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> RunResult:
     """Run the target, write run.json, samples.csv and trace.json into cfg.out_dir, and return."""
     out = cfg.out_dir
-    raw_trace = out / ".trace.viztracer.json"
-    cmd = child_command(cfg, raw_trace)
+    cmd = child_command(cfg, out / RAW_TRACE)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env[vizboot.SIGNAL_FILE_ENV] = str((out / SIGNAL_FILE).resolve())
+    if cfg.no_source:
+        env[vizboot.NO_SOURCE_ENV] = "1"
     run: dict[str, Any] = {
         "schema": RUN_SCHEMA,
         "target": cfg.target,
@@ -158,9 +176,65 @@ def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> Ru
     write_json(out / RUN_JSON, run)
 
     log = OutputLog()
-    proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True
-    )
+    stops = _StopSignals()
+    stops.install()
+    try:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            start_new_session=True,
+        )  # fmt: skip
+    except BaseException:
+        stops.restore()
+        raise
+    try:
+        return _supervise(cfg, proc, run, log, stops, on_phase)
+    finally:
+        # Whatever happens in tracekit (Ctrl-C at any point, a bug), the run's process group goes.
+        _killpg(proc.pid, signal.SIGKILL)
+        stops.restore()
+
+
+class _StopSignals:
+    """Ctrl-C, SIGTERM and SIGHUP sent to tracekit during a run stop the run instead of killing
+    tracekit (which would orphan the child: it runs in its own session, so it does not get them).
+
+    While `abortable`, a signal raises KeyboardInterrupt; otherwise (while tracekit writes the run
+    directory) it is only recorded, so that the files are finished first.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.abortable = True
+        self._old: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # handlers can only be set from the main thread (library use from a thread)
+        for sig in self.SIGNALS:
+            self._old[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.received.append(signum)
+        if self.abortable:
+            raise KeyboardInterrupt
+
+
+def _supervise(
+    cfg: RunConfig,
+    proc: subprocess.Popen[bytes],
+    run: dict[str, Any],
+    log: OutputLog,
+    stops: _StopSignals,
+    on_phase: Callable[[str], None],
+) -> RunResult:
+    out = cfg.out_dir
     run["pid"] = proc.pid
     pumps = [
         threading.Thread(target=_pump, args=(proc.stdout, "stdout", cfg.echo, log), daemon=True),
@@ -176,25 +250,35 @@ def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> Ru
     deadline = None if cfg.timeout_s is None else time.monotonic() + cfg.timeout_s
     try:
         timed_out = _wait(proc, deadline)
+        if timed_out:
+            on_phase("timeout")
+            _stop(proc)
     except KeyboardInterrupt:
         interrupted = True
         on_phase("interrupted")
         _stop(proc)
-    if timed_out:
-        on_phase("timeout")
-        _stop(proc)
     ended_ns = time.monotonic_ns()
+    stops.abortable = False  # from here on a signal is only recorded: the run directory is finished first
     # Whatever the script left behind in its group (daemons, orphans) goes now: a run leaves nothing.
     _killpg(proc.pid, signal.SIGKILL)
     smp_result = smp.stop()
     for t in pumps:
         t.join(timeout=5)
 
+    exit_code = proc.returncode
+    run.update(exit_code=exit_code, raw_exit_code=exit_code, exit_note=None)
+    sig_file = out / SIGNAL_FILE
+    if sig_file.exists():
+        sig_file.unlink()
+        if exit_code == 0:
+            # viztracer's SIGTERM handler exits 0; the truth is a death by SIGTERM
+            exit_code = -signal.SIGTERM
+            run.update(exit_code=exit_code, exit_note="killed by SIGTERM (viztracer exited 0)")
     run.update(
         ended_ns=ended_ns,
-        exit_code=proc.returncode,
         timed_out=timed_out,
-        interrupted=interrupted,
+        interrupted=interrupted or bool(stops.received),
+        interrupted_by=signal.Signals(stops.received[0]).name if stops.received else None,
         status="finished",
         load_avg_after=list(sampling.load_average()),
         samples={"n": smp_result.n_samples, "rows": smp_result.rows, "sampler_cpu_s": smp_result.busy_s},
@@ -211,12 +295,14 @@ def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> Ru
             "lines": [list(x) for x in log.lines],
             "total_lines": log.total_lines,
             "total_bytes": log.total_bytes,
-            "truncated": log.total_lines > len(log.lines),
+            "cut_lines": log.cut_lines,
+            "truncated": log.total_lines > len(log.lines) or log.cut_lines > 0,
         },
     )
-    run["trace"] = _finish_trace(cfg, raw_trace, out / TRACE_JSON, out / SAMPLES_CSV, on_phase)
+    run["trace"] = _finish_trace(cfg, out / RAW_TRACE, out / TRACE_JSON, out / SAMPLES_CSV, on_phase, stops)
     write_json(out / RUN_JSON, run)
-    return RunResult(out, run, proc.returncode, timed_out, interrupted)
+    stop_sig = stops.received[0] if stops.received else (signal.SIGINT if interrupted else 0)
+    return RunResult(out, run, exit_code, timed_out, bool(stop_sig), int(stop_sig))
 
 
 def _wait(proc: subprocess.Popen[bytes], deadline: float | None) -> bool:
@@ -241,7 +327,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _finish_trace(
-    cfg: RunConfig, raw: Path, final: Path, samples_csv: Path, on_phase: Callable[[str], None]
+    cfg: RunConfig,
+    raw: Path,
+    final: Path,
+    samples_csv: Path,
+    on_phase: Callable[[str], None],
+    stops: _StopSignals,
 ) -> dict[str, Any]:
     """Validate viztracer's output instead of trusting the exit code, then enrich and store it."""
     if not cfg.trace:
@@ -252,15 +343,21 @@ def _finish_trace(
         raw.unlink()
         return {"status": "empty", "detail": "the tracer wrote an empty trace file"}
     on_phase("saving")
+    stops.abortable = True  # Ctrl-C here skips tracekit's additions, not the trace
     try:
         data, summary = enrich(raw.read_bytes(), counter_events(samples_csv))
     except TraceError as exc:
         keep = final.with_name("trace.invalid.json")
         os.replace(raw, keep)
         return {"status": "invalid", "detail": str(exc), "kept_as": keep.name}
+    except KeyboardInterrupt:
+        os.replace(raw, final)  # viztracer's own trace: valid, without tracekit's names and counters
+        return {"status": "ok", "enriched": False, "detail": "interrupted while adding tracekit's tracks"}
+    finally:
+        stops.abortable = False
     atomic_write(final, data)
     raw.unlink()
-    return {"status": "ok", **summary}
+    return {"status": "ok", "enriched": True, **summary}
 
 
 def _start_method() -> str:

@@ -1,0 +1,211 @@
+"""Workarounds for four measured viztracer 1.1.1 bugs, installed in the traced child by
+tracekit._child before viztracer's CLI starts. Nothing here changes what the traced program sees
+while it runs.
+
+1. An asyncio task name containing `"`, `\\` or a control character makes viztracer's raw dump
+   invalid JSON (it prints task names with `%s`), and the save then writes a 0-byte trace with
+   exit code 0. The parent's ReportBuilder is given a reader that, only when a per-process file
+   fails to parse, re-escapes the task-name records at its end (names kept exactly).
+2. A task, thread or process name that is not valid UTF-8 (a lone surrogate) makes the dump
+   print "(null)" and raise, or crash with SIGSEGV. Task and process names are made valid at
+   save time (the program has finished); a thread's name is made valid only for the instant the
+   tracer records it, and restored before the thread's own code runs.
+3. A child that was killed and never waited for stays a zombie, and viztracer waits for it
+   forever. A zombie counts as finished (it can never write its trace).
+4. viztracer turns SIGTERM into exit code 0. The first SIGTERM is recorded in the file named by
+   TRACEKIT_SIGNAL_FILE so that tracekit can report the real cause.
+
+With TRACEKIT_NO_SOURCE=1 the saved trace has no `file_info` (the source text of every traced
+file), for traces that are shared (`tracekit profile --no-source`).
+
+This module must stay import-light: it runs inside the traced program's process.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+SIGNAL_FILE_ENV = "TRACEKIT_SIGNAL_FILE"
+NO_SOURCE_ENV = "TRACEKIT_NO_SOURCE"
+
+# A task-name record as viztracer's dump writes it, up to the next such record or the file's end.
+_TASK_RECORD = re.compile(
+    r'\{"ph":"M","pid":(\d+),"tid":(\d+),"name":"thread_name","args":\{"name":"(.*?)"\}\}'
+    r'(?=,\{"ph":"M","pid":\d+,"tid":\d+,"name":"thread_name","args":\{"name":"|\], "viztracer_metadata": )',
+    re.S,
+)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def repair_task_names(text: str) -> str:
+    """Re-escape the task-name records at the end of a raw dump (after its last non-metadata event)."""
+    import json
+
+    last_event = text.rfind('{"pid":')
+    start = text.find('{"ph":"M"', max(last_event, 0))
+    if start < 0:
+        return text
+
+    def fix(m: re.Match[str]) -> str:
+        pid, tid, name = m.group(1), m.group(2), m.group(3)
+        return f'{{"ph":"M","pid":{pid},"tid":{tid},"name":"thread_name","args":{{"name":{json.dumps(name)}}}}}'
+
+    return text[:start] + _TASK_RECORD.sub(fix, text[start:])
+
+
+def valid_utf8(name: str) -> str:
+    """`name` with lone surrogates replaced by U+FFFD (viztracer's C code cannot encode them)."""
+    return _SURROGATE.sub("\ufffd", name)
+
+
+def _patch_report_builder() -> None:
+    from viztracer import report_builder
+
+    original = report_builder.get_json
+
+    def get_json(data: Any) -> dict[str, Any]:
+        try:
+            doc: dict[str, Any] = original(data)
+            return doc
+        except ValueError as exc:
+            if not isinstance(data, str):
+                raise
+            error = exc
+        with open(data, encoding="utf-8", errors="surrogateescape") as fh:
+            fixed = repair_task_names(fh.read())
+        try:
+            return _json_loads(fixed)
+        except ValueError:
+            raise error from None
+
+    report_builder.get_json = get_json
+
+
+def _json_loads(text: str) -> dict[str, Any]:
+    import json
+
+    doc: dict[str, Any] = json.loads(text)
+    return doc
+
+
+def _patch_dump() -> None:
+    import gc
+    import multiprocessing
+
+    from viztracer import snaptrace, viztracer
+
+    def dump(self: Any, filename: str, sanitize_function_name: bool = False) -> None:
+        proc = multiprocessing.current_process()
+        proc.name = valid_utf8(proc.name)
+        if getattr(self, "log_async", False):
+            import asyncio
+
+            for obj in gc.get_objects():
+                if isinstance(obj, asyncio.Task):
+                    name = obj.get_name()
+                    if valid_utf8(name) != name:
+                        obj.set_name(valid_utf8(name))
+        snaptrace.Tracer.dump(self, filename, sanitize_function_name)
+
+    viztracer.VizTracer.dump = dump
+
+
+def _patch_threads() -> None:
+    import threading
+
+    original = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]
+
+    def _bootstrap_inner(self: threading.Thread) -> None:
+        name = self._name  # type: ignore[attr-defined]
+        safe = valid_utf8(name)
+        if safe != name:
+            # The tracer records the name at the thread's first call (`run`); restore it right after.
+            run = self.run
+
+            def run_with_real_name() -> None:
+                self._name = name  # type: ignore[attr-defined]
+                del self.run
+                run()
+
+            self._name = safe  # type: ignore[attr-defined]
+            self.run = run_with_real_name  # type: ignore[method-assign]
+        original(self)
+
+    threading.Thread._bootstrap_inner = _bootstrap_inner  # type: ignore[attr-defined]
+
+
+def _patch_zombies() -> None:
+    from viztracer import main as vmain
+
+    original = vmain.pid_exists
+
+    def pid_exists(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                state = fh.read().rsplit(b")", 1)[-1].split()[0]
+            if state in (b"Z", b"X"):
+                return False
+        except (OSError, IndexError):
+            pass
+        return bool(original(pid))
+
+    vmain.pid_exists = pid_exists
+
+
+def _patch_sigterm() -> None:
+    env_path = os.environ.get(SIGNAL_FILE_ENV)
+    if not env_path:
+        return
+    path: str = env_path
+    import signal
+
+    from viztracer import main as vmain
+
+    main_pid = os.getpid()
+
+    class _Signal:
+        """viztracer's main module sees this in place of `signal`: SIGTERM handlers are wrapped."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(signal, name)
+
+        def signal(self, signum: int, handler: Any) -> Any:
+            if signum == signal.SIGTERM and callable(handler):
+                inner = handler
+
+                def handler(sig: int, frame: Any) -> Any:
+                    if os.getpid() == main_pid and not os.path.exists(path):
+                        with open(path, "w") as fh:
+                            fh.write("SIGTERM\n")
+                    return inner(sig, frame)
+
+            return signal.signal(signum, handler)
+
+    vmain.signal = _Signal()
+
+
+def _patch_no_source() -> None:
+    if os.environ.get(NO_SOURCE_ENV) != "1":
+        return
+    from viztracer import report_builder
+
+    original = report_builder.ReportBuilder.save
+
+    def save(self: Any, output_file: Any = "result.html", file_info: bool = True) -> None:
+        original(self, output_file, file_info=False)
+
+    report_builder.ReportBuilder.save = save
+
+
+def install() -> None:
+    """Apply every workaround; called by tracekit._child before it hands over to viztracer's CLI."""
+    _patch_no_source()
+    _patch_report_builder()
+    _patch_dump()
+    _patch_threads()
+    _patch_zombies()
+    _patch_sigterm()
