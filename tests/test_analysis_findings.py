@@ -91,3 +91,23 @@ def test_generator_coroutines_are_recognised_by_their_driver() -> None:
                   generators={"count (g.py:11)": 2})  # fmt: skip
     assert kinds(fs) == ["generator-coroutines", "mostly-waiting"]
     assert "count (g.py:11) 2x" in fs[0].message
+
+
+def test_data_loss_is_recorded_with_its_fix() -> None:
+    from tracekit.analysis import data_loss
+    from tracekit.trace import EVENT_COLUMNS, TRACK_COLUMNS, Trace
+
+    trace = Trace(
+        events=pd.DataFrame(columns=EVENT_COLUMNS), tracks=pd.DataFrame(columns=TRACK_COLUMNS),
+        overflow=False, version="1.1.1", events_per_pid={10: 5000, 11: 7},
+    )  # fmt: skip
+    run = {"tracer_entries": 5000, "processes": {"10": {}, "11": {}, "12": {}}, "timed_out": True, "timeout_s": 3,
+           "output": {"lines": [[0, "stdout", "x"]], "total_lines": 9, "truncated": True}}  # fmt: skip
+    loss = data_loss(run, trace, pd.DataFrame({"t_ns": [1]}))
+    assert loss.overflow is True  # pid 10 filled its buffer although viztracer's flag said no
+    assert loss.untraced_pids == [12]
+    assert loss.timed_out and loss.output_truncated and not loss.interrupted
+    text = " | ".join(loss.warnings)
+    assert "in pid 10" in text and "--tracer-entries" in text
+    assert "pid 12" in text and "--timeout after 3 s" in text and "printed 9 lines" in text
+    assert len(loss.warnings) == 4

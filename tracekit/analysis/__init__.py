@@ -146,11 +146,15 @@ def data_loss(run: dict[str, Any], trace: Trace | None, samples: pd.DataFrame) -
     elif trace is None:
         warnings.append(f"no usable trace ({status}: {tinfo.get('detail', 'trace.json is missing')})")
     overflow = bool(trace.overflow) if trace is not None else False
-    if overflow:
+    entries = int(run.get("tracer_entries") or 0)
+    full = sorted(p for p, n in (trace.events_per_pid.items() if trace is not None else []) if entries and n >= entries)
+    if overflow or full:
+        which = f" in pid {', '.join(map(str, full))}" if full else ""
         warnings.append(
-            f"the tracer's buffer overflowed ({run.get('tracer_entries', '?')} entries): the earliest calls were "
-            "lost; rerun with a larger --tracer-entries, or trace less (sample-only mode)"
+            f"the tracer's buffer overflowed{which} ({entries or '?'} entries): the earliest calls were lost, so "
+            "early units and functions are missing; rerun with a larger --tracer-entries, or --sample-only"
         )
+        overflow = True
     traced = set(trace.events_per_pid) if trace is not None else set()
     seen = {int(p) for p in run.get("processes", {})}
     untraced = sorted(seen - traced) if trace is not None else []
