@@ -1,0 +1,368 @@
+"""Gathering the inputs of `tracekit compare`: untraced timings measured from outside, one traced
+run per script through the usual pipeline, and earlier run or comparison directories read back.
+
+Untraced timing (`Spawner.measure`): the script runs as `python SCRIPT` in its own session with
+stdin and stdout on /dev/null (stderr kept in a temp file for the error message), started by a
+small helper process (see _SPAWNER for why). Wall time is `time.perf_counter()` around
+posix_spawn → `os.wait4` in that helper; CPU and peak RSS come from the rusage `wait4`
+returns, which covers the child and every descendant it waited for (multiprocessing joins its
+workers, so they count; an orphan that nobody waited for does not). ru_maxrss is the largest
+single process, not the tree's sum: the summed peak comes from the traced run's psutil samples.
+No psutil here: sampling would perturb what is being timed.
+
+`measure_round_robin` alternates the scripts (A B C A B C …) so slow drift in background load
+hits every model alike; warm-up rounds are run the same way and discarded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tracekit.compare import SCHEMA, FindingText, Input, Span, Traced, describe, inputs_from_dict
+from tracekit.errors import RunDirError, TracekitError, UsageError
+
+if TYPE_CHECKING:
+    from tracekit.analysis import Analysis
+
+COMPARISON_JSON = "comparison.json"
+COMPARISON_HTML = "comparison.html"
+MAX_UNITS = 200  # units per run kept in comparison.json for the timelines
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One untraced run, measured from outside."""
+
+    wall_s: float
+    user_s: float
+    system_s: float
+    max_rss_bytes: int  # ru_maxrss: the largest single process of the waited-for tree
+    exit_code: int
+    stderr_tail: str
+
+
+# The spawner: a minimal Python (no site, ~9 MiB) that starts each measured run and reports its
+# rusage. Linux carries ru_maxrss across exec from the spawning memory image (even through
+# posix_spawn's vfork), so a child spawned straight from tracekit (pandas loaded, ~80 MiB) would
+# report tracekit's size as the script's peak RSS. Protocol: one JSON request per stdin line;
+# replies {"pid"} once started, then {"wall_s", "user_s", "system_s", "maxrss_kib", "status"}.
+_SPAWNER = r"""
+import json, os, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # tracekit kills the run on Ctrl-C; keep reaping it
+for line in sys.stdin:
+    req = json.loads(line)
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 2, req["stderr"], os.O_WRONLY | os.O_TRUNC, 0),
+    ]
+    os.chdir(req["cwd"])
+    t0 = time.perf_counter()
+    pid = os.posix_spawn(req["argv"][0], req["argv"], req["env"], file_actions=actions, setsid=True)
+    print(json.dumps({"pid": pid}), flush=True)
+    _, status, ru = os.wait4(pid, 0)
+    wall = time.perf_counter() - t0
+    try:
+        os.killpg(pid, 9)  # leftovers in its session must not run into the next measurement
+    except OSError:
+        pass
+    out = {"wall_s": wall, "user_s": ru.ru_utime, "system_s": ru.ru_stime, "maxrss_kib": ru.ru_maxrss}
+    print(json.dumps({**out, "status": status}), flush=True)
+"""
+
+
+class Spawner:
+    """A long-lived minimal process that runs and measures each untraced run (see _SPAWNER)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-S", "-c", _SPAWNER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def __enter__(self) -> Spawner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _reply(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise TracekitError("the timing helper process died; rerun tracekit compare")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def measure(self, argv: Sequence[str], cwd: Path | None = None) -> Measurement:
+        """Run argv (argv[0] an absolute path) to completion; stdin/stdout on /dev/null."""
+        assert self.proc.stdin is not None
+        with tempfile.NamedTemporaryFile(prefix="tracekit-stderr-") as errf:
+            req = {"argv": list(argv), "cwd": str(cwd or Path.cwd()), "env": dict(os.environ), "stderr": errf.name}
+            self.proc.stdin.write(json.dumps(req) + "\n")
+            self.proc.stdin.flush()
+            pid = int(self._reply()["pid"])
+            try:
+                rep = self._reply()
+            except KeyboardInterrupt:
+                _killpg(pid)
+                raise
+            errf.seek(max(0, errf.seek(0, os.SEEK_END) - 2000))
+            lines = [x for x in errf.read().decode("utf-8", errors="replace").splitlines() if x.strip()]
+        return Measurement(
+            wall_s=float(rep["wall_s"]), user_s=float(rep["user_s"]), system_s=float(rep["system_s"]),
+            max_rss_bytes=int(rep["maxrss_kib"]) * 1024, exit_code=os.waitstatus_to_exitcode(int(rep["status"])),
+            stderr_tail=lines[-1][:300] if lines else "",
+        )  # fmt: skip
+
+
+def measure(argv: Sequence[str], cwd: Path | None = None) -> Measurement:
+    """One measured run through a fresh spawner (measure_round_robin keeps one for all runs)."""
+    with Spawner() as sp:
+        return sp.measure(argv, cwd)
+
+
+def _killpg(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A command-line target: a script to measure now, a run directory, or a comparison directory."""
+
+    arg: str
+    path: Path
+    kind: str  # "script" | "run" | "comparison"
+    name: str | None  # from --name, else None
+    stem: str
+
+
+def model_label(name: str) -> str:
+    """The short model label: "async_count" → "async" (the part before the first underscore)."""
+    return name.split("_", 1)[0] or name
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a run name, for its run directory inside the comparison."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "run"
+
+
+def resolve_targets(args: Sequence[str], names: Sequence[str]) -> list[Target]:
+    """Classify each argument, or raise UsageError with a fix."""
+    from tracekit.runner import validate_script
+
+    if not args:
+        raise UsageError("no targets; pass scripts or run directories, e.g. tracekit compare scenarios/*_count.py")
+    if names and len(names) != len(args):
+        raise UsageError(f"{len(names)} --name labels for {len(args)} targets; pass one --name per target, or none")
+    out = []
+    for i, arg in enumerate(args):
+        path = Path(arg)
+        name = names[i] if names else None
+        if path.is_dir():
+            if (path / COMPARISON_JSON).is_file():
+                kind = "comparison"
+            elif (path / "run.json").is_file():
+                kind = "run"
+            else:
+                raise UsageError(
+                    f"{arg} is a directory but neither a run directory (run.json) nor a comparison (comparison.json); "
+                    "pass a script, a directory written by `tracekit profile`, or one written by `tracekit compare`"
+                )
+            stem = path.resolve().name
+        elif path.exists() and path.suffix != ".py":
+            raise UsageError(
+                f"{arg} is neither a Python script (.py) nor a run directory; pass a .py file or a run dir"
+            )
+        else:
+            validate_script(path)
+            kind, stem = "script", path.stem
+        out.append(Target(arg=arg, path=path, kind=kind, name=name, stem=stem))
+    return out
+
+
+def prepare_compare_dir(output: Path | None, force: bool, targets: Sequence[Target]) -> Path:
+    """-o DIR exactly, or a new `reports/compare-<YYYYmmdd-HHMMSS>` (never shared by two comparisons)."""
+    from tracekit.rundir import new_run_dir
+
+    if output is None:
+        return new_run_dir("compare")
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"output {output} exists and is not a directory; choose another -o DIR")
+    for t in targets:
+        if t.kind != "script" and output.resolve() in (t.path.resolve(), *t.path.resolve().parents):
+            raise UsageError(f"-o {output} would overwrite the target {t.arg}; choose another -o DIR")
+    if (output / COMPARISON_JSON).exists() and not force:
+        raise UsageError(f"{output} already holds a comparison; pass --force to replace it or choose another -o DIR")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create output directory {output} ({exc.strerror}); choose another -o DIR") from None
+    return output
+
+
+Progress = Callable[[str], None]
+
+
+def measure_round_robin(
+    scripts: Sequence[Path], repeat: int, warmup: int, progress: Progress = lambda _m: None
+) -> list[list[Measurement]]:
+    """`warmup` discarded rounds, then `repeat` kept rounds; each round runs every script once, in order."""
+    kept: list[list[Measurement]] = [[] for _ in scripts]
+    rounds = warmup + repeat
+    with Spawner() as spawner:
+        for rnd in range(rounds):
+            for i, script in enumerate(scripts):
+                what = f"warm-up {rnd + 1}/{warmup}" if rnd < warmup else f"untraced run {rnd - warmup + 1}/{repeat}"
+                progress(f"{what}: {script}")
+                m = spawner.measure([sys.executable, str(script)])
+                if m.exit_code != 0:
+                    tail = f" (last stderr line: {m.stderr_tail})" if m.stderr_tail else ""
+                    raise TracekitError(
+                        f"{script} exited with code {m.exit_code} in an untraced run{tail}; "
+                        "compare needs scripts that succeed: fix it and rerun"
+                    )
+                if rnd >= warmup:
+                    kept[i].append(m)
+    return kept
+
+
+def traced_from_analysis(an: Analysis, run_dir: str) -> Traced:
+    s = an.stats
+    units = an.units
+    spans = tuple(
+        Span(str(u["kind"]), str(u["name"]), str(u["role"]), float(u["start_s"]), float(u["end_s"]))
+        for u in units.head(MAX_UNITS).to_dict("records")
+    )
+    return Traced(
+        run_dir=run_dir,
+        wall_s=s.wall_s,
+        cpu_s=s.cpu_s,
+        parallelism=s.parallelism,
+        concurrency_peak=s.concurrency.peak,
+        concurrency_mean=s.concurrency.mean,
+        sum_rss_bytes=s.peak_rss_bytes,
+        findings=tuple(FindingText(f.kind, f.severity, f.message) for f in s.findings),
+        units=spans,
+        warnings=tuple(s.data_loss.warnings),
+    )
+
+
+def _rel(path: Path, base: Path) -> str:
+    return os.path.relpath(path.resolve(), base.resolve())
+
+
+def collect(
+    targets: Sequence[Target],
+    out_dir: Path,
+    repeat: int,
+    warmup: int,
+    analyse_and_write: Callable[[Path], Analysis],
+    progress: Progress = lambda _m: None,
+) -> list[Input]:
+    """Measure the scripts (round-robin), trace each once into out_dir/runs/<name>/, and read the
+    run and comparison directories: the Inputs of a comparison, in target order."""
+    from tracekit import runner
+    from tracekit.analysis import analyse
+    from tracekit.rundir import load_inputs, prepare_output, read_run
+
+    scripts = [t for t in targets if t.kind == "script"]
+    measured = iter(measure_round_robin([t.path for t in scripts], repeat, warmup, progress))  # in target order
+    used: set[str] = set()
+    inputs: list[Input] = []
+
+    def unique(name: str) -> str:
+        base, k = name, 2
+        while name in used:
+            name, k = f"{base}-{k}", k + 1
+        used.add(name)
+        return name
+
+    for t in targets:
+        if t.kind == "script":
+            name = unique(t.name or t.stem)
+            run_dir = prepare_output(out_dir / "runs" / slug(name), force=True)
+            progress(f"traced run: {t.arg}")
+            result = runner.run(runner.RunConfig(target=str(t.path), args=(), out_dir=run_dir))
+            if result.exit_code != 0:
+                raise TracekitError(
+                    f"{t.arg} exited with code {result.exit_code} in its traced run; see {run_dir}/run.json and fix it"
+                )
+            progress(f"analysing: {t.arg}")
+            an = analyse_and_write(run_dir)
+            ms = next(measured)
+            inputs.append(
+                Input(
+                    name=name, model=model_label(name), target=t.arg, kind="script", timing="untraced",
+                    wall_s=describe([m.wall_s for m in ms]), cpu_s=describe([m.user_s + m.system_s for m in ms]),
+                    user_s=describe([m.user_s for m in ms]), system_s=describe([m.system_s for m in ms]),
+                    peak_rss_bytes=max(m.max_rss_bytes for m in ms),
+                    traced=traced_from_analysis(an, _rel(run_dir, out_dir)),
+                )
+            )  # fmt: skip
+        elif t.kind == "run":
+            name = unique(t.name or t.stem)
+            progress(f"reading run: {t.arg}")
+            an = analyse(load_inputs(read_run(t.path)))
+            s = an.stats
+            inputs.append(
+                Input(
+                    name=name, model=model_label(name), target=t.arg, kind="run", timing="traced",
+                    wall_s=describe([s.wall_s]), cpu_s=describe([s.cpu_s]), user_s=describe([s.cpu_user_s]),
+                    system_s=describe([s.cpu_system_s]), peak_rss_bytes=s.peak_rss_bytes,
+                    traced=traced_from_analysis(an, _rel(t.path, out_dir)),
+                )
+            )  # fmt: skip
+        else:
+            progress(f"reading comparison: {t.arg}")
+            previous = read_comparison(t.path, out_dir)
+            for inp in previous:
+                label = inp.name if not t.name else t.name if len(previous) == 1 else f"{t.name}:{inp.name}"
+                inputs.append(_rename(inp, unique(label)))
+    return inputs
+
+
+def _rename(inp: Input, name: str) -> Input:
+    from dataclasses import replace
+
+    return replace(inp, name=name, model=model_label(name) if name != inp.name else inp.model)
+
+
+def read_comparison(path: Path, out_dir: Path) -> list[Input]:
+    """A previous comparison's runs, with their stored untraced timings, as Inputs."""
+    file = path / COMPARISON_JSON
+    try:
+        data: Any = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{file} is unreadable ({exc}); rerun `tracekit compare` to recreate it") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise RunDirError(f"{file} is not a {SCHEMA} file; pass a directory written by `tracekit compare`")
+    try:
+        inputs = inputs_from_dict(data)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RunDirError(f"{file} is malformed ({exc!r}); rerun `tracekit compare` to recreate it") from None
+    from dataclasses import replace
+
+    fixed = []
+    for inp in inputs:
+        if inp.traced is not None and inp.traced.run_dir:
+            inp = replace(inp, traced=replace(inp.traced, run_dir=_rel(path / inp.traced.run_dir, out_dir)))
+        fixed.append(replace(inp, target=f"{path}/{COMPARISON_JSON}#{inp.name}"))
+    return fixed
