@@ -33,24 +33,45 @@ def functions_table(events: pd.DataFrame) -> pd.DataFrame:
     cols = ["name", "function", "file", "line", "calls", "total_s", "self_s", "mean_s", "cpu_s", "wait_s"]
     if events.empty:
         return pd.DataFrame(columns=cols)
-    names = events["name"].astype(str).to_numpy()
-    parent = events["parent"].to_numpy()
-    # Recursion: a call whose caller chain already holds the same function adds no new total time.
-    outer = np.ones(len(events), dtype=bool)
-    for i in np.flatnonzero(parent >= 0):
-        p = parent[i]
-        while p >= 0:
-            if names[p] == names[i]:
-                outer[i] = False
-                break
-            p = parent[p]
-    cpu = events["cpu_s"] if "cpu_s" in events else pd.Series(np.nan, index=events.index)
-    ev = events.assign(outer_us=np.where(outer, events["dur_us"], 0.0), name=names, outer_cpu=cpu.where(outer, 0.0))
-    g = ev.groupby("name", sort=False).agg(
+    codes, uniques = pd.factorize(events["name"], sort=False)
+    # Recursion: a call nested inside another call of the same function on the same track adds no
+    # new total time. Calls of one function on one track either nest or are disjoint, so a call is
+    # outermost when it starts after every earlier call of that function on that track has ended.
+    pid = events["pid"].to_numpy()
+    tid = events["tid"].to_numpy()
+    start = events["start_us"].to_numpy(dtype=np.float64)
+    end = events["end_us"].to_numpy(dtype=np.float64)
+    order = np.lexsort((start, codes, tid, pid))
+    p, t, c, e = pid[order], tid[order], codes[order], end[order]
+    new_group = np.ones(len(order), dtype=bool)
+    new_group[1:] = (p[1:] != p[:-1]) | (t[1:] != t[:-1]) | (c[1:] != c[:-1])
+    group_id = np.cumsum(new_group) - 1
+    running_end = pd.Series(e).groupby(group_id).cummax().to_numpy()
+    prev_end = np.empty_like(running_end)
+    prev_end[0] = -np.inf
+    prev_end[1:] = running_end[:-1]
+    outer_sorted = new_group | (start[order] >= prev_end)
+    outer = np.empty(len(order), dtype=bool)
+    outer[order] = outer_sorted
+    cpu = events["cpu_s"].to_numpy(dtype=np.float64) if "cpu_s" in events else np.full(len(events), np.nan)
+    outer_cpu = np.where(outer, cpu, 0.0)
+    frame = pd.DataFrame(
+        {
+            "code": codes,
+            "dur_us": events["dur_us"].to_numpy(),
+            "outer_us": np.where(outer, events["dur_us"].to_numpy(), 0.0),
+            "self_us": events["self_us"].to_numpy(),
+            "outer_cpu": np.nan_to_num(outer_cpu),
+            "has_cpu": ~np.isnan(outer_cpu),
+        }
+    )
+    g = frame.groupby("code", sort=False).agg(
         calls=("dur_us", "size"), total_us=("outer_us", "sum"), self_us=("self_us", "sum"),
-        cpu_s=("outer_cpu", lambda c: c.sum(min_count=1)),
+        cpu_s=("outer_cpu", "sum"), has_cpu=("has_cpu", "any"),
     )  # fmt: skip
+    g["cpu_s"] = g["cpu_s"].where(g["has_cpu"])
     g = g.reset_index()
+    g["name"] = np.asarray(uniques, dtype=object)[g["code"].to_numpy()].astype(str)
     parts = [split_name(n) for n in g["name"]]
     g["function"] = [p[0] for p in parts]
     g["file"] = [p[1] for p in parts]
