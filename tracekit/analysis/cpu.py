@@ -131,17 +131,15 @@ def slice_cpu(events: pd.DataFrame, samples: pd.DataFrame, os_tid: dict[tuple[in
         (int(pid), int(tid)): (g["t_ns"].to_numpy(dtype=np.float64) / 1e3, (g["user_s"] + g["system_s"]).to_numpy())
         for (pid, tid), g in th.sort_values("t_ns").groupby(["pid", "tid"])
     }
-    keys = list(zip(events["pid"].tolist(), events["tid"].tolist(), strict=True))
     starts = events["start_us"].to_numpy(dtype=np.float64)
     ends = events["end_us"].to_numpy(dtype=np.float64)
-    by_track: dict[tuple[int, int], list[int]] = {}
-    for i, k in enumerate(keys):
-        by_track.setdefault(k, []).append(i)
-    for (pid, tid), idx in by_track.items():
-        s = series.get((pid, os_tid.get((pid, tid), tid)))
+    positions = pd.RangeIndex(len(events))
+    for (pid, tid), ii in (
+        pd.Series(positions).groupby([events["pid"].to_numpy(), events["tid"].to_numpy()]).indices.items()
+    ):
+        s = series.get((int(pid), os_tid.get((int(pid), int(tid)), int(tid))))
         if s is None:
             continue
         t, c = s
-        ii = np.asarray(idx)
         out[ii] = np.interp(ends[ii], t, c) - np.interp(starts[ii], t, c)
     return out

@@ -76,7 +76,13 @@ def build_units(
     span = events.groupby(["pid", "tid"]).agg(
         start_us=("start_us", "min"), end_us=("end_us", "max"), slices=("start_us", "size")
     )
+    top = events[events["depth"] == 0]
+    step_cpu = (
+        top.groupby(["pid", "tid"])["cpu_s"].sum(min_count=1) if "cpu_s" in events else pd.Series(dtype="float64")
+    )
+    span_map = {k: (float(v[0]), float(v[1]), int(v[2])) for k, v in zip(span.index, span.to_numpy(), strict=True)}
     pspan = events.groupby("pid").agg(start_us=("start_us", "min"), end_us=("end_us", "max"))
+    pcount = events.groupby("pid").size()
     mains = main_threads(events, tracks)
     rows: list[dict[str, object]] = []
     for pid, ps in pspan.iterrows():
@@ -86,24 +92,23 @@ def build_units(
             dict(kind="process", name=pname.iloc[0] if len(pname) else f"pid {pid}", pid=pid, tid=0,
                  parent=ppids.get(pid, 0), role="main" if pid == root_pid else "worker",
                  start_us=ps["start_us"], end_us=ps["end_us"], cpu_s=np.nan, os_tid=0,
-                 slices=int((events["pid"] == pid).sum()))
+                 slices=int(pcount[pid]))
         )  # fmt: skip
     for tr in tracks.itertuples(index=False):
         key = (int(tr.pid), int(tr.tid))
-        if key not in span.index:
+        if key not in span_map:
             continue
-        sp = span.loc[key]
+        sp_start, sp_end, sp_slices = span_map[key]
         os_tid = 0
         if tr.kind == "thread":
             role = "main" if mains.get(key[0]) == key[1] else "worker"
             cpu, os_tid = np.nan, key[0] if role == "main" else key[1]
         else:
             role = "worker"
-            steps = events[(events["pid"] == key[0]) & (events["tid"] == key[1]) & (events["depth"] == 0)]
-            cpu = float(steps["cpu_s"].sum(min_count=1)) if "cpu_s" in steps else np.nan
+            cpu = float(step_cpu.get(key, np.nan))
         rows.append(
             dict(kind=tr.kind, name=tr.name, pid=key[0], tid=key[1], parent=key[0], role=role,
-                 start_us=sp["start_us"], end_us=sp["end_us"], cpu_s=cpu, os_tid=os_tid, slices=int(sp["slices"]))
+                 start_us=sp_start, end_us=sp_end, cpu_s=cpu, os_tid=os_tid, slices=sp_slices)
         )  # fmt: skip
     if not rows:
         return pd.DataFrame(columns=UNIT_COLUMNS)
@@ -137,13 +142,13 @@ def task_creation(events: pd.DataFrame, units: pd.DataFrame) -> None:
     parent = events["parent"].to_numpy()
     all_names = names.to_numpy()
     for pid, grp in units[units["kind"] == "task"].groupby("pid"):
-        calls = creates[creates["pid"] == pid].sort_values("start_us")
+        calls = creates[creates["pid"] == pid].sort_values("start_us", kind="stable")
         if len(calls) != len(grp):
             continue
-        tasks = grp.sort_values("start_us")
-        for (idx, _row), (cidx, call) in zip(tasks.iterrows(), calls.iterrows(), strict=True):
-            units.loc[idx, "start_us"] = min(float(call["start_us"]), float(units.loc[idx, "start_us"]))
-            units.loc[idx, "created_at"] = creation_site(int(cidx), parent, all_names)
+        tasks = grp.sort_values("start_us", kind="stable")
+        created = calls["start_us"].to_numpy(dtype=np.float64)
+        units.loc[tasks.index, "start_us"] = np.minimum(created, tasks["start_us"].to_numpy(dtype=np.float64))
+        units.loc[tasks.index, "created_at"] = [creation_site(int(c), parent, all_names) for c in calls.index]
 
 
 def creation_site(i: int, parent: np.ndarray, names: np.ndarray) -> str:
@@ -159,13 +164,12 @@ def creation_site(i: int, parent: np.ndarray, names: np.ndarray) -> str:
 
 def mark_entry_tasks(units: pd.DataFrame) -> None:
     """A task started while no other task of its process was in flight is an entry task."""
-    tasks = units[units["kind"] == "task"].sort_values("start_us")
+    tasks = units[units["kind"] == "task"].sort_values(["pid", "start_us"], kind="stable")
     for _pid, grp in tasks.groupby("pid"):
-        open_until = -np.inf
-        for idx, row in grp.iterrows():
-            if row["start_us"] >= open_until:
-                units.loc[idx, "role"] = "entry"
-            open_until = max(open_until, row["end_us"])
+        ends = grp["end_us"].to_numpy(dtype=np.float64)
+        open_until = np.concatenate([[-np.inf], np.maximum.accumulate(ends)[:-1]])
+        entry = grp["start_us"].to_numpy(dtype=np.float64) >= open_until
+        units.loc[grp.index[entry], "role"] = "entry"
 
 
 def in_flight_steps(units: pd.DataFrame, wall_s: float) -> pd.DataFrame:
