@@ -22,6 +22,10 @@ def fmt_bytes(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}es" if noun.endswith("s") else f"{n} {noun}s"
+
+
 def summary(an: Analysis, run_dir: Path) -> Group:
     s = an.stats
     t = Table(title=f"tracekit: {escape(s.target)}", show_header=False, title_justify="left")
@@ -33,7 +37,9 @@ def summary(an: Analysis, run_dir: Path) -> Group:
     t.add_row("concurrency", f"peak {s.concurrency.peak} in flight, mean {s.concurrency.mean:.2f}")
     t.add_row("peak RSS", fmt_bytes(s.peak_rss_bytes))
     u = s.units
-    t.add_row("units", f"{u.processes} processes, {u.threads} threads, {u.tasks} asyncio tasks")
+    t.add_row(
+        "units", f"{plural(u.processes, 'process')}, {plural(u.threads, 'thread')}, {plural(u.tasks, 'asyncio task')}"
+    )
     if s.output_order:
         t.add_row("output order", escape(s.output_order))
     if s.loop_blocked_max_s > 0:
