@@ -142,7 +142,7 @@ class RunResult:
 def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> RunResult:
     """Run the target, write run.json, samples.csv and trace.json into cfg.out_dir, and return."""
     out = cfg.out_dir
-    cmd = child_command(cfg, out / RAW_TRACE)
+    cmd = child_command(cfg, (out / RAW_TRACE).resolve())  # absolute: the script may chdir
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env[vizboot.SIGNAL_FILE_ENV] = str((out / SIGNAL_FILE).resolve())
     if cfg.no_source:
