@@ -285,7 +285,7 @@ def compare(
     elif fmt == "markdown":
         out.print(to_markdown(result), end="")
     else:
-        wide = out if out.is_terminal else Console(highlight=False, emoji=False, markup=False, width=160)
+        wide = out if out.is_terminal else Console(highlight=False, emoji=False, markup=False, width=180)
         wide.print(table(result))  # a pipe is 80 columns by default: too narrow for the table
     err.print(f"Comparison: {out_dir / timing.COMPARISON_HTML}\n            {out_dir / timing.COMPARISON_JSON}")
     if threshold is not None:
