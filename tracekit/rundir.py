@@ -52,15 +52,18 @@ def write_json(path: Path, obj: Any) -> None:
 
 def new_run_dir(stem: str, root: Path = DEFAULT_ROOT) -> Path:
     """`root/<stem>-<YYYYmmdd-HHMMSS>`, made atomically; a suffix keeps two runs in one second apart."""
-    root.mkdir(parents=True, exist_ok=True)
     base = f"{stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
-    for i in range(1000):
-        path = root / (base if i == 0 else f"{base}-{i}")
-        try:
-            path.mkdir()  # atomic: concurrent runs never share a directory
-        except FileExistsError:
-            continue
-        return path
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for i in range(1000):
+            path = root / (base if i == 0 else f"{base}-{i}")
+            try:
+                path.mkdir()  # atomic: concurrent runs never share a directory
+            except FileExistsError:
+                continue
+            return path
+    except OSError as exc:
+        raise UsageError(f"cannot create a run directory under {root} ({exc.strerror}); pass -o DIR") from None
     raise UsageError(f"could not create a new run directory under {root}; clean it up or pass -o DIR")
 
 
