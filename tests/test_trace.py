@@ -121,7 +121,7 @@ def _stack_walk(df: pd.DataFrame) -> tuple[list[int], list[int]]:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_nesting_matches_reference_on_random_call_trees(seed: int) -> None:
+def test_nesting_matches_reference_on_random_call_trees(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(seed)
     rows: list[tuple[int, int, float, float]] = []
 
@@ -139,6 +139,12 @@ def test_nesting_matches_reference_on_random_call_trees(seed: int) -> None:
         call(pid, tid, float(rng.integers(0, 50)), 2000.0, 0)
     if seed % 2:  # some traces with improper overlaps too, to exercise the exact fallback
         rows.append((1, 1, 3.0, 5000.0))
+    else:  # properly nested: the vectorised path must answer alone
+
+        def no_walk(*_a: object) -> None:
+            raise AssertionError("fell back to the stack walk on a properly nested trace")
+
+        monkeypatch.setattr(trace, "_stack_walk", no_walk)
     df = frame(rows).sort_values(["pid", "tid", "start_us", "dur_us"], ascending=[True, True, True, False])
     df = df.reset_index(drop=True)
     depth, parent = nesting(df)
@@ -191,3 +197,27 @@ def test_load_empty_trace_gives_empty_frames() -> None:
     t = load(doc([m("process_name", "MainProcess")]))
     assert t.events.empty and list(t.events.columns) == trace.EVENT_COLUMNS
     assert t.events_per_pid == {}
+
+
+def test_enrich_writes_the_line_layout_and_load_reads_it_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trace, "EVENTS_PER_LINE", 3)
+    compact = doc(TINY)
+    data, _ = enrich(compact)
+    lines = data.split(b"\n")
+    assert lines[0] == b'{"traceEvents":['
+    assert len(lines) == 1 + 4 + 1  # the head, 10 events in lines of 3, the closing line
+    assert lines[-1].startswith(b'],"viztracer_metadata":')
+    assert orjson.loads(data)["traceEvents"] == orjson.loads(enrich(compact)[0])["traceEvents"]
+    chunked, whole = load(data), load(compact)
+    pd.testing.assert_frame_equal(chunked.events, whole.events)
+    assert chunked.tracks["process_name"].tolist() == ["MainProcess (pid 1)"] * 2
+    assert chunked.events_per_pid == whole.events_per_pid
+
+
+def test_line_layout_with_no_events_and_a_truncated_file() -> None:
+    data, summary = enrich(doc([]))
+    assert summary["events"] == 0
+    assert load(data).events.empty
+    full, _ = enrich(doc(TINY))
+    with pytest.raises(TraceError):
+        load(full[: len(full) // 2])

@@ -6,6 +6,7 @@ Events frame (`Trace.events`), one row per completed call (`X` event), sorted by
   start_us       CLOCK_MONOTONIC µs (same clock as time.monotonic_ns() / 1000)
   dur_us, end_us duration and end, µs
   name           viztracer's name: "qualname (file:line)" for Python, "module.func" for C functions
+                 (categorical, categories sorted)
   self_us        dur_us minus the durations of its direct callees (never double-counts nesting)
   depth          nesting level within its (pid, tid) track, 0 for the outermost call
   parent         row index of the caller slice in this frame, -1 for an outermost call
@@ -15,19 +16,40 @@ Tracks (`Trace.tracks`), one row per (pid, tid) track:
 A `thread_name` metadata event that viztracer writes after the events of its process names an
 asyncio task, not an OS thread (viztracer appends task names at dump time); that is how tasks are
 told apart from threads, and tracekit records the verdict in trace.json under "tracekit".
+
+Layout of the trace.json that `enrich` writes: ordinary JSON (Perfetto opens it), with the events
+list split over lines of `EVENTS_PER_LINE` events each:
+    {"traceEvents":[
+    {...},{...},...,
+    ...
+    {...}
+    ],"viztracer_metadata":{...},"file_info":{...},"tracekit":{...}}
+so that `load` parses it one line at a time and never holds a million event dicts at once (peak
+memory stays near the file size instead of ~5x it). Any other layout (viztracer's own output) is
+parsed whole.
+
+numpy and pandas are imported inside the functions that need them: `tracekit profile` imports this
+module before it starts the child, and enrich needs only orjson.
 """
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
-from typing import Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
-import pandas as pd
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 EVENT_COLUMNS = ["pid", "tid", "start_us", "dur_us", "end_us", "self_us", "name", "depth", "parent"]
 TRACK_COLUMNS = ["pid", "tid", "name", "kind", "process_name"]
+EVENTS_PER_LINE = 8192
+_HEAD = b'{"traceEvents":[\n'
+_X_FIELDS = itemgetter("ph", "pid", "tid", "ts", "dur", "name")
 
 
 class TraceError(Exception):
@@ -57,8 +79,12 @@ def parse(raw: bytes) -> dict[str, Any]:
 
 def classify_tracks(events: list[dict[str, Any]]) -> dict[tuple[int, int], str]:
     """(pid, tid) → "thread" | "task", from where each thread_name event stands (see module doc)."""
-    seen_events: set[int] = set()
     kinds: dict[tuple[int, int], str] = {}
+    _classify_into(events, set(), kinds)
+    return kinds
+
+
+def _classify_into(events: list[dict[str, Any]], seen_events: set[int], kinds: dict[tuple[int, int], str]) -> None:
     for e in events:
         ph = e.get("ph")
         if ph == "M":
@@ -67,28 +93,29 @@ def classify_tracks(events: list[dict[str, Any]]) -> dict[tuple[int, int], str]:
                 kinds[(pid, int(e["tid"]))] = "task" if pid in seen_events else "thread"
         elif ph == "X":
             seen_events.add(int(e["pid"]))
-    return kinds
 
 
 def enrich(raw: bytes, counters: list[dict[str, Any]] | None = None) -> tuple[bytes, dict[str, Any]]:
     """Validate a raw viztracer trace, record which tracks are tasks, readable process names and
-    psutil counter tracks; return the new trace bytes and a summary for run.json."""
+    psutil counter tracks; return the new trace bytes (in the line layout of the module doc) and a
+    summary for run.json."""
     doc = parse(raw)
+    del raw
     events = doc["traceEvents"]
     meta = doc.get("tracekit")
     kinds = classify_tracks(events) if meta is None else _kinds_from_meta(meta)
+    pids: dict[int, int] = {}
     for e in events:
-        if e.get("ph") == "M" and e.get("name") == "process_name":
+        ph = e.get("ph")
+        if ph == "X":
+            pid = int(e["pid"])
+            pids[pid] = pids.get(pid, 0) + 1
+        elif ph == "M" and e.get("name") == "process_name":
             name = str(e.get("args", {}).get("name", ""))
             if not name.endswith(f"(pid {e['pid']})"):
                 e["args"] = {"name": f"{name} (pid {e['pid']})"}
     if counters:
         events.extend(counters)
-    pids: dict[int, int] = {}
-    for e in events:
-        if e.get("ph") == "X":
-            pid = int(e["pid"])
-            pids[pid] = pids.get(pid, 0) + 1
     doc["tracekit"] = {"tracks": [[pid, tid, kind] for (pid, tid), kind in kinds.items()]}
     vmeta = doc.get("viztracer_metadata", {})
     summary = {
@@ -97,100 +124,281 @@ def enrich(raw: bytes, counters: list[dict[str, Any]] | None = None) -> tuple[by
         "overflow": bool(vmeta.get("overflow", False)),
         "viztracer_version": vmeta.get("version"),
     }
-    return orjson.dumps(doc), summary
+    return dump(doc), summary
+
+
+def dump(doc: dict[str, Any]) -> bytes:
+    """A trace document as JSON in the line layout (see module doc): traceEvents first, as viztracer
+    writes it, then the other keys on the last line."""
+    events = doc["traceEvents"]
+    rest = {k: v for k, v in doc.items() if k != "traceEvents"}
+    lines = [orjson.dumps(events[i : i + EVENTS_PER_LINE])[1:-1] for i in range(0, len(events), EVENTS_PER_LINE)]
+    tail = orjson.dumps(rest)
+    return b"".join([_HEAD, b",\n".join(lines), b"\n]", b"," if len(tail) > 2 else b"", tail[1:]])
 
 
 def _kinds_from_meta(meta: dict[str, Any]) -> dict[tuple[int, int], str]:
     return {(int(p), int(t)): str(k) for p, t, k in meta.get("tracks", [])}
 
 
+class _Columns:
+    """Accumulates the X events' columns chunk by chunk (numpy arrays, names as global codes) and
+    the metadata events, so no list of a million event dicts is ever needed."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[Any, ...]] = []
+        self.name_codes: dict[str, int] = {}
+        self.pnames: dict[int, str] = {}
+        self.tnames: dict[tuple[int, int], str] = {}
+        self.kinds: dict[tuple[int, int], str] = {}
+        self.seen: set[int] = set()
+
+    def add(self, events: list[dict[str, Any]], classify: bool) -> None:
+        import numpy as np
+        import pandas as pd
+
+        try:  # the common case, a run of X events only: one C-level pass, no per-event Python
+            ph, pid, tid, ts, dur, names = zip(*map(_X_FIELDS, events), strict=True)
+            all_x = ph.count("X") == len(ph)
+        except (KeyError, ValueError):  # metadata, counters, or an X event without dur
+            all_x = False
+        if all_x:
+            if classify:
+                self.seen.update(pid)
+        else:
+            xs = [e for e in events if e.get("ph") == "X"]
+            for e in events:
+                if e.get("ph") == "M":
+                    name = str(e.get("args", {}).get("name", ""))
+                    if e.get("name") == "process_name":
+                        self.pnames[int(e["pid"])] = name
+                    elif e.get("name") == "thread_name":
+                        self.tnames[(int(e["pid"]), int(e["tid"]))] = name
+            if classify:
+                _classify_into(events, self.seen, self.kinds)
+            if not xs:
+                return
+            pid = tuple(e["pid"] for e in xs)
+            tid = tuple(e["tid"] for e in xs)
+            ts = tuple(e["ts"] for e in xs)
+            dur = tuple(e.get("dur", 0.0) for e in xs)
+            names = tuple(e["name"] for e in xs)
+        codes, uniq = pd.factorize(np.asarray(names, dtype=object))
+        table = np.fromiter((self.name_codes.setdefault(n, len(self.name_codes)) for n in uniq), np.int64, len(uniq))
+        self.parts.append(
+            (
+                np.asarray(pid, dtype=np.int64),
+                np.asarray(tid, dtype=np.int64),
+                np.asarray(ts, dtype=np.float64),
+                np.asarray(dur, dtype=np.float64),
+                table[codes],
+            )
+        )
+
+
+def _lines(raw: bytes) -> tuple[list[tuple[int, int]], bytes] | None:
+    """(start, end) of each events line and the closing line, if `raw` has the line layout."""
+    if not raw.startswith(_HEAD):
+        return None
+    close = raw.rfind(b"\n]")
+    if close < len(_HEAD) - 1:
+        return None
+    spans = []
+    pos = len(_HEAD)
+    while pos < close:
+        nl = raw.find(b"\n", pos, close)
+        end = close if nl < 0 else nl
+        spans.append((pos, end))
+        pos = end + 1
+    return spans, raw[close + 2 :]
+
+
 def load(raw: bytes) -> Trace:
     """trace.json (as written by tracekit, or raw viztracer output) → Trace."""
-    doc = parse(raw)
-    events = doc["traceEvents"]
-    meta = doc.get("tracekit")
-    kinds = classify_tracks(events) if meta is None else _kinds_from_meta(meta)
-    pnames: dict[int, str] = {}
-    tnames: dict[tuple[int, int], str] = {}
-    pid_l: list[int] = []
-    tid_l: list[int] = []
-    ts_l: list[float] = []
-    dur_l: list[float] = []
-    name_l: list[str] = []
-    for e in events:
-        ph = e.get("ph")
-        if ph == "X":
-            pid_l.append(e["pid"])
-            tid_l.append(e["tid"])
-            ts_l.append(e["ts"])
-            dur_l.append(e.get("dur", 0.0))
-            name_l.append(e["name"])
-        elif ph == "M":
-            name = str(e.get("args", {}).get("name", ""))
-            if e.get("name") == "process_name":
-                pnames[int(e["pid"])] = name
-            elif e.get("name") == "thread_name":
-                tnames[(int(e["pid"]), int(e["tid"]))] = name
+    cols = _Columns()
+    layout = _lines(raw)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # millions of fresh dicts, none cyclic: the collector would only rescan them
+    try:
+        if layout is not None:
+            spans, tail = layout
+            try:
+                rest = orjson.loads(b"{" + tail.lstrip(b",")) if tail.strip(b", \n") != b"}" else {}
+                if not isinstance(rest, dict):
+                    raise TraceError("the trace's closing line is not an object")
+                meta = rest.get("tracekit")
+                for a, b in spans:
+                    line = raw[a:b].rstrip(b",")
+                    cols.add(orjson.loads(b"[" + line + b"]") if line else [], classify=meta is None)
+            except orjson.JSONDecodeError as exc:
+                raise TraceError(f"the trace is not valid JSON ({exc})") from None
+            vmeta = rest.get("viztracer_metadata", {})
+        else:
+            doc = parse(raw)
+            events = doc["traceEvents"]
+            meta = doc.get("tracekit")
+            for i in range(0, len(events), EVENTS_PER_LINE):
+                cols.add(events[i : i + EVENTS_PER_LINE], classify=meta is None)
+            vmeta = doc.get("viztracer_metadata", {})
+            del doc, events
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    kinds = cols.kinds if meta is None else _kinds_from_meta(meta)
+    return _build(cols, kinds, vmeta)
+
+
+def _build(cols: _Columns, kinds: dict[tuple[int, int], str], vmeta: dict[str, Any]) -> Trace:
+    import numpy as np
+    import pandas as pd
+
+    if cols.parts:
+        pid, tid, start, dur, code = (np.concatenate(c) for c in zip(*cols.parts, strict=True))
+    else:
+        pid = tid = code = np.zeros(0, dtype=np.int64)
+        start = dur = np.zeros(0, dtype=np.float64)
+    cols.parts.clear()
+    # by track, then start, longer first on ties (a caller before the callee that starts with it)
+    order = np.lexsort((-dur, start, tid, pid))
+    pid, tid, start, dur, code = pid[order], tid[order], start[order], dur[order], code[order]
+    end = start + dur
+    depth, parent = _nesting_arrays(pid, tid, start, end)
+    has = parent >= 0
+    self_us = dur - np.bincount(parent[has], weights=dur[has], minlength=len(dur))
+    final = np.argsort(start, kind="stable")
+    rank = np.empty_like(final)
+    rank[final] = np.arange(len(final))
+    parent = np.where(has, rank[np.maximum(parent, 0)], -1)
+    # categories sorted, as pd.Categorical(list_of_names) would give
+    names = np.array(list(cols.name_codes), dtype=object)
+    by_name = np.argsort(names, kind="stable")
+    remap = np.empty(len(names), dtype=np.int64)
+    remap[by_name] = np.arange(len(names))
+    cat = pd.Categorical.from_codes(remap[code[final]] if len(names) else code[final], categories=names[by_name])
     ev = pd.DataFrame(
         {
-            "pid": np.asarray(pid_l, dtype=np.int64),
-            "tid": np.asarray(tid_l, dtype=np.int64),
-            "start_us": np.asarray(ts_l, dtype=np.float64),
-            "dur_us": np.asarray(dur_l, dtype=np.float64),
-            "name": pd.Categorical(name_l),
-        }
+            "pid": pid[final],
+            "tid": tid[final],
+            "start_us": start[final],
+            "dur_us": dur[final],
+            "end_us": end[final],
+            "self_us": self_us[final],
+            "name": cat,
+            "depth": depth[final],
+            "parent": parent[final],
+        },
+        columns=EVENT_COLUMNS,
     )
-    ev["end_us"] = ev["start_us"] + ev["dur_us"]
-    ev = ev.sort_values(["pid", "tid", "start_us", "dur_us"], ascending=[True, True, True, False], kind="stable")
-    ev = ev.reset_index(drop=True)
-    depth, parent = nesting(ev)
-    ev["depth"] = depth
-    child_time = np.bincount(parent[parent >= 0], weights=ev["dur_us"].to_numpy()[parent >= 0], minlength=len(ev))
-    ev["self_us"] = ev["dur_us"].to_numpy() - child_time
-    order = np.argsort(ev["start_us"].to_numpy(), kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    ev["parent"] = np.where(parent >= 0, rank[np.maximum(parent, 0)], -1)
-    ev = ev.iloc[order].reset_index(drop=True)[EVENT_COLUMNS]
-    track_keys = set(tnames) | set(zip(ev["pid"].tolist(), ev["tid"].tolist(), strict=True))
-    rows = []
-    for pid, tid in sorted(track_keys):
-        kind = kinds.get((pid, tid), "thread")
-        rows.append((pid, tid, tnames.get((pid, tid), f"tid {tid}"), kind, pnames.get(pid, f"pid {pid}")))
+    track_keys = set(cols.tnames)
+    if len(pid):
+        starts_of_track = np.flatnonzero(np.r_[True, (pid[1:] != pid[:-1]) | (tid[1:] != tid[:-1])])
+        track_keys |= set(zip(pid[starts_of_track].tolist(), tid[starts_of_track].tolist(), strict=True))
+    rows = [
+        (p, t, cols.tnames.get((p, t), f"tid {t}"), kinds.get((p, t), "thread"), cols.pnames.get(p, f"pid {p}"))
+        for p, t in sorted(track_keys)
+    ]
     tracks = pd.DataFrame(rows, columns=TRACK_COLUMNS)
-    vmeta = doc.get("viztracer_metadata", {})
-    per_pid = ev.groupby("pid").size()
+    upids, counts = np.unique(pid, return_counts=True)
     return Trace(
         events=ev,
         tracks=tracks,
         overflow=bool(vmeta.get("overflow", False)),
         version=str(vmeta.get("version", "")),
-        events_per_pid={int(k): int(v) for k, v in per_pid.items()},
+        events_per_pid={int(k): int(v) for k, v in zip(upids.tolist(), counts.tolist(), strict=True)},
     )
 
 
 def nesting(ev: pd.DataFrame) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]]]:
     """Depth and caller row of each slice in its (pid, tid) track; `ev` sorted by (pid, tid, start, -dur).
 
-    A stack walk per track: slices on one track nest properly (a call ends before its caller), so a
-    slice's caller is the innermost open slice that has not ended when it starts.
+    The result is the stack walk's (see `_stack_walk`): a slice's caller is the innermost open slice
+    that has not ended when it starts.
     """
-    pids = ev["pid"].to_numpy()
-    tids = ev["tid"].to_numpy()
-    starts = ev["start_us"].to_numpy()
-    ends = ev["end_us"].to_numpy()
-    n = len(ev)
+    return _nesting_arrays(
+        ev["pid"].to_numpy(), ev["tid"].to_numpy(), ev["start_us"].to_numpy(), ev["end_us"].to_numpy()
+    )
+
+
+def _nesting_arrays(
+    pids: np.ndarray[Any, Any], tids: np.ndarray[Any, Any], starts: np.ndarray[Any, Any], ends: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]]]:
+    """Vectorised nesting, checked against the stack walk's definition; the walk itself only when the
+    check fails (slices that overlap without nesting, which viztracer does not write).
+
+    For slices that nest properly, i's depth is the number of earlier slices of its track still open
+    at its start (end > start_i), and its caller is the last earlier slice one level up (a pre-order
+    property). Earlier slices with end <= start_i are all those of the track with end <= start_i,
+    except the zero-length slices that start at start_i and come at or after i. The result is
+    accepted only if every caller is open at its callee's start and ends no earlier than it: then, by
+    induction, each slice's open set is exactly its caller chain, which is what the walk's stack holds.
+    """
+    import numpy as np
+
+    n = len(starts)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.full(0, -1, dtype=np.int64)
+    idx = np.arange(n, dtype=np.int64)
+    new_track = np.r_[True, (pids[1:] != pids[:-1]) | (tids[1:] != tids[:-1])]
+    track = np.cumsum(new_track) - 1
+    first = idx[new_track][track]
+    # ends <= start_i within the track: sort ends (kind 0) before starts (kind 1) at equal times
+    kind = np.r_[np.zeros(n, dtype=np.int8), np.ones(n, dtype=np.int8)]
+    times = np.r_[ends, starts]
+    order = np.lexsort((kind, times, np.r_[track, track]))
+    ended = np.cumsum(kind[order] == 0)
+    pos = np.empty(2 * n, dtype=np.int64)
+    pos[order] = np.arange(2 * n)
+    ended_before = ended[pos[n:]] - first  # per i: slices of the track with end <= start_i
+    # zero-length slices starting at start_i at or after i: a suffix of i's (track, start) group
+    zero = (ends == starts).astype(np.int64)
+    new_group = new_track | np.r_[True, starts[1:] != starts[:-1]]
+    group = np.cumsum(new_group) - 1
+    zcum = np.cumsum(zero)
+    group_last = np.r_[idx[new_group][1:] - 1, n - 1][group]
+    zero_at_or_after = zcum[group_last] - zcum + zero
+    depth = (idx - first) - (ended_before - zero_at_or_after)
+    # caller: the last earlier slice with depth - 1 (keys sort by depth, then row)
+    key = depth * (n + 1) + idx
+    sorted_keys = np.sort(key)
+    want = (depth - 1) * (n + 1) + idx
+    at = np.searchsorted(sorted_keys, want, side="left") - 1
+    cand = sorted_keys[np.maximum(at, 0)]
+    parent = np.where((depth > 0) & (at >= 0) & (cand // (n + 1) == depth - 1), cand % (n + 1), -1)
+    has = depth > 0
+    p = parent[has]
+    ok = bool(
+        (depth >= 0).all()
+        and (p >= 0).all()
+        and (track[p] == track[has]).all()
+        and (ends[p] > starts[has]).all()
+        and (ends[has] <= ends[p]).all()
+    )
+    if ok:
+        return depth.astype(np.int64), parent.astype(np.int64)
+    return _stack_walk(pids, tids, starts, ends)
+
+
+def _stack_walk(
+    pids: np.ndarray[Any, Any], tids: np.ndarray[Any, Any], starts: np.ndarray[Any, Any], ends: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]]]:
+    """The definition: a stack walk per track; a slice's caller is the innermost open slice that has
+    not ended when it starts."""
+    import numpy as np
+
+    n = len(starts)
     depth = np.zeros(n, dtype=np.int64)
     parent = np.full(n, -1, dtype=np.int64)
     stack: list[int] = []
     prev = (-1, -1)
+    ends_l = ends.tolist()
+    starts_l = starts.tolist()
+    keys = list(zip(pids.tolist(), tids.tolist(), strict=True))
     for i in range(n):
-        key = (int(pids[i]), int(tids[i]))
-        if key != prev:
+        if keys[i] != prev:
             stack.clear()
-            prev = key
-        s = starts[i]
-        while stack and ends[stack[-1]] <= s:
+            prev = keys[i]
+        s = starts_l[i]
+        while stack and ends_l[stack[-1]] <= s:
             stack.pop()
         depth[i] = len(stack)
         if stack:
