@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,14 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    """Indented UTF-8 JSON, written atomically. Lone surrogates (undecodable bytes in a traced
+    program's names, paths or arguments) become U+FFFD: they cannot be written as UTF-8."""
+    text = json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    atomic_write(path, _SURROGATE.sub("\ufffd", text))
 
 
 def new_run_dir(stem: str, root: Path = DEFAULT_ROOT) -> Path:
