@@ -75,9 +75,18 @@ def test_speedup_of_zero_time_is_unknown() -> None:
 # --- ideal speed-up -------------------------------------------------------------------------------
 
 
-def test_work_bound_threshold() -> None:
-    assert work_bound(describe([1.0, 1.0]), describe([0.5, 0.5])) == ("cpu", 0.5)
+def test_work_bound_uses_the_least_contended_run() -> None:
+    assert work_bound(describe([1.0, 2.0]), describe([0.5, 0.5])) == ("cpu", 0.5)
+    assert work_bound(describe([4.0, 2.0]), describe([1.0, 0.4])) == ("cpu", 0.25)  # threshold included
     assert work_bound(describe([2.0]), describe([0.02])) == ("waiting", 0.01)
+    assert work_bound(describe([0.0]), describe([0.0])) == ("waiting", 0.0)
+
+
+def test_busy_machine_warning() -> None:
+    ins = [inp("a", [1.0], [0.0], None)]
+    assert compare(ins, 2, load_before=1.9).warnings == ()
+    (w,) = compare(ins, 2, load_before=2.5).warnings
+    assert w.startswith("the machine was busy before measuring (load average 2.5 on 2 cores)")
 
 
 def test_ideal_units() -> None:

@@ -276,6 +276,7 @@ def compare(
     except TracekitError as exc:
         raise fail(exc) from None
 
+    load_before = os.getloadavg()[0]
     status = err.status("measuring", spinner="dots")
     status.start()
     try:
@@ -283,9 +284,11 @@ def compare(
         if threshold is not None and reference is None:
             reference = inputs[0].name  # the gate's baseline: the first target
         try:
-            context = {"python": sys.version.split()[0], "cwd": os.getcwd()}
+            context = {"python": sys.version.split()[0], "cwd": os.getcwd(), "load_avg_before": load_before}
             cores = os.cpu_count() or 1
-            result = cmpmod.compare(inputs, cores, reference, repeat=repeat, warmup=warmup, context=context)
+            result = cmpmod.compare(
+                inputs, cores, reference, repeat=repeat, warmup=warmup, context=context, load_before=load_before
+            )
         except ValueError:
             names = ", ".join(i.name for i in inputs)
             raise UsageError(f"--reference {reference!r} matches no target; use one of: {names}") from None
