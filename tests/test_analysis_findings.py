@@ -13,7 +13,7 @@ from .test_analysis_units import events, tracks
 
 def units(rows: list[dict[str, object]]) -> pd.DataFrame:
     base = dict(name="u", pid=1, tid=0, parent=1, created_at="", start_s=0.0, end_s=1.0, wall_s=1.0,
-                cpu_s=float("nan"), wait_s=float("nan"), cpu_ratio=float("nan"), slices=1)  # fmt: skip
+                cpu_s=float("nan"), wait_s=float("nan"), cpu_ratio=float("nan"), python_s=0.0, slices=1)  # fmt: skip
     return pd.DataFrame([{**base, **r} for r in rows], columns=UNIT_COLUMNS)
 
 
@@ -22,12 +22,25 @@ def kinds(fs: list) -> list[str]:  # type: ignore[type-arg]
 
 
 def test_gil_bound_threads() -> None:
-    threads = [dict(kind="thread", role="worker", tid=i, cpu_s=0.33, cpu_ratio=0.33) for i in (2, 3, 4)]
+    threads = [dict(kind="thread", role="worker", tid=i, cpu_s=0.33, python_s=0.95) for i in (2, 3, 4)]
     u = units([dict(kind="process", role="main", cpu_s=1.0), *threads])
     fs = verdicts(wall_s=1.0, cpu_s=0.99, cores=2, units=u, peak=3, blocks=[], loss_warnings=[])
     assert kinds(fs) == ["gil-bound"]
     assert fs[0].evidence["threads"] == 3
     assert fs[0].evidence["cores_used"] == pytest.approx(0.99)
+    assert fs[0].evidence["ready_threads"] == pytest.approx(2.85)
+    assert fs[0].evidence["gil_wait_s"] == pytest.approx(3 * (0.95 - 0.33))
+
+
+def test_gil_bound_holds_on_a_loaded_machine_but_not_for_sleeping_threads() -> None:
+    # the machine was busy: three CPU-hungry threads got only 0.3 cores, still GIL-bound
+    hungry = [dict(kind="thread", role="worker", tid=i, cpu_s=0.1, python_s=0.9) for i in (2, 3, 4)]
+    fs = verdicts(wall_s=1.0, cpu_s=0.3, cores=2, units=units(hungry), peak=3, blocks=[], loss_warnings=[])
+    assert kinds(fs)[0] == "gil-bound"
+    # threads that sleep in time.sleep (a C call) are not ready to run Python
+    sleepy = [dict(kind="thread", role="worker", tid=i, cpu_s=0.001, python_s=0.001) for i in (2, 3, 4)]
+    fs = verdicts(wall_s=1.0, cpu_s=0.01, cores=2, units=units(sleepy), peak=3, blocks=[], loss_warnings=[])
+    assert "gil-bound" not in kinds(fs)
 
 
 def test_parallel_processes_with_ideal_speedup() -> None:

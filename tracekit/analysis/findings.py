@@ -223,26 +223,36 @@ def verdicts(
 
 
 def gil_bound(units: pd.DataFrame) -> Finding | None:
-    """Several threads of one process busy at once while together they used about one core."""
-    if units.empty:
+    """Several threads of one process ready to run Python at once while together they got about one
+    core at most: the GIL serialised them.
+
+    "Ready to run Python" is the self time of Python functions on a thread's track (python_s),
+    which excludes time blocked in C calls such as time.sleep; it does not depend on how loaded the
+    machine was, so the verdict holds on a busy machine too.
+    """
+    if units.empty or "python_s" not in units:
         return None
     thr = units[(units["kind"] == "thread") & (units["role"] == "worker") & units["cpu_s"].notna()]
     for pid, grp in thr.groupby("pid"):
-        busy = grp[grp["cpu_ratio"] > 0.2]
+        busy = grp[grp["python_s"] > 0.5 * grp["wall_s"]]
         if len(busy) < 2:
             continue
         span = float(busy["end_s"].max() - busy["start_s"].min())
         if span <= 0:
             continue
+        ready = float(busy["python_s"].sum()) / span  # threads that wanted to run Python, on average
         cores_used = float(busy["cpu_s"].sum()) / span
-        if cores_used <= 1.15:
+        if ready >= 1.5 and cores_used <= 1.15:
+            waited = float((busy["python_s"] - busy["cpu_s"]).clip(lower=0).sum())
             return Finding(
                 "gil-bound",
                 "warning",
-                f"GIL-bound: {len(busy)} threads of pid {pid} were busy at once but together used {cores_used:.2f} "
-                "cores; the GIL lets one thread run Python at a time. Use processes (multiprocessing, "
-                "ProcessPoolExecutor) for CPU-bound Python.",
-                {"pid": int(pid), "threads": len(busy), "cores_used": round(cores_used, 3),
+                f"GIL-bound: {len(busy)} threads of pid {pid} were running Python at once ({ready:.1f} on average) "
+                f"but together used {cores_used:.2f} cores, waiting {waited:.2f} s in all for the GIL, which lets "
+                "one thread run Python at a time. Use processes (multiprocessing, ProcessPoolExecutor) for "
+                "CPU-bound Python.",
+                {"pid": int(pid), "threads": len(busy), "ready_threads": round(ready, 3),
+                 "cores_used": round(cores_used, 3), "gil_wait_s": round(waited, 3),
                  "thread_cpu_s": round(float(busy["cpu_s"].sum()), 3), "span_s": round(span, 3)},
             )  # fmt: skip
     return None

@@ -21,6 +21,9 @@ Units frame (`Analysis.units`), one row per task, thread or process:
                loop thread used during the task's steps, estimated from samples; NaN if unknown)
   wait_s       wall_s − cpu_s where cpu_s is known: time in flight but not on a CPU
   cpu_ratio    cpu_s / wall_s
+  python_s     self time of Python functions on its track: time it was running, or ready to run,
+               Python code (not waiting inside a C call such as time.sleep); for a thread, python_s
+               well above cpu_s is time spent waiting for the GIL (or for a core)
   slices       traced slices on the unit's track (for a task, one per resume)
 """
 
@@ -33,7 +36,7 @@ from tracekit.analysis.cpu import unit_cpu
 
 UNIT_COLUMNS = [
     "kind", "name", "pid", "tid", "parent", "created_at", "role", "start_s", "end_s", "wall_s",
-    "cpu_s", "wait_s", "cpu_ratio", "slices",
+    "cpu_s", "wait_s", "cpu_ratio", "python_s", "slices",
 ]  # fmt: skip
 
 
@@ -80,6 +83,9 @@ def build_units(
     step_cpu = (
         top.groupby(["pid", "tid"])["cpu_s"].sum(min_count=1) if "cpu_s" in events else pd.Series(dtype="float64")
     )
+    is_py = events["name"].astype(str).str.endswith(")").to_numpy()
+    py_self = pd.Series(np.where(is_py, events["self_us"].to_numpy(dtype=np.float64), 0.0) / 1e6)
+    python_s = py_self.groupby([events["pid"].to_numpy(), events["tid"].to_numpy()]).sum()
     span_map = {k: (float(v[0]), float(v[1]), int(v[2])) for k, v in zip(span.index, span.to_numpy(), strict=True)}
     pspan = events.groupby("pid").agg(start_us=("start_us", "min"), end_us=("end_us", "max"))
     pcount = events.groupby("pid").size()
@@ -108,7 +114,8 @@ def build_units(
             cpu = float(step_cpu.get(key, np.nan))
         rows.append(
             dict(kind=tr.kind, name=tr.name, pid=key[0], tid=key[1], parent=key[0], role=role,
-                 start_us=sp_start, end_us=sp_end, cpu_s=cpu, os_tid=os_tid, slices=sp_slices)
+                 start_us=sp_start, end_us=sp_end, cpu_s=cpu, os_tid=os_tid, slices=sp_slices,
+                 python_s=float(python_s.get(key, 0.0)))
         )  # fmt: skip
     if not rows:
         return pd.DataFrame(columns=UNIT_COLUMNS)
