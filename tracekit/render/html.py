@@ -348,7 +348,7 @@ def gantt_rows(an: Analysis, scale: Scale, max_rows: int = MAX_GANTT_ROWS) -> li
         rows.append(
             GanttRow(
                 label=_short(
-                    f"{u.kind} · {u.name}" + (f" @{u.pid}" if many and u.kind != "process" else ""), LABEL_CHARS + 8
+                    f"{u.kind} · {u.name}" + (f" @{u.pid}" if many and u.kind != "process" else ""), LABEL_CHARS + 2
                 ),
                 kind=str(u.kind),
                 role=str(u.role),
