@@ -68,6 +68,9 @@ def test_tasks_are_paired_with_their_creation_and_entry_task_is_not_a_worker() -
     assert tasks.loc["Task-3", "end_s"] == pytest.approx(1_000_350e-6)
     assert tasks.loc["Task-2", "created_at"] == "main (x.py:5)"
     assert tasks.loc["Task-2", "slices"] == 2
+    assert tasks.loc["Task-2", "python_s"] == pytest.approx(100e-6)  # two 50 µs steps of count()
+    # main's two steps (200 µs) include two 5 µs create_task calls, Python code too: all of it counts
+    assert tasks.loc["Task-1", "python_s"] == pytest.approx(200e-6)
     proc = u[u["kind"] == "process"].iloc[0]
     assert proc["role"] == "main" and proc["cpu_s"] == pytest.approx(0.05)
     assert proc["wall_s"] == pytest.approx(1.1)
