@@ -280,6 +280,7 @@ def test_child_that_never_ends_with_timeout(tmp_path: Path) -> None:
     assert len(r.run["processes"]) >= 2  # the parent and the hung child were both sampled
 
 
+@pytest.mark.slow
 def test_script_ignoring_sigint_is_killed_after_the_grace_period(tmp_path: Path) -> None:
     # changes directory and ignores SIGINT and SIGTERM: only SIGKILL ends it
     sub = tmp_path / "elsewhere"
@@ -339,6 +340,7 @@ def test_never_waited_killed_child_does_not_hang_the_tracer(tmp_path: Path) -> N
     assert r.stats["data_loss"]["untraced_pids"]
 
 
+@pytest.mark.slow
 def test_fifty_short_lived_children(tmp_path: Path) -> None:
     s = write_script(
         tmp_path,
@@ -368,6 +370,7 @@ def test_fifty_short_lived_children(tmp_path: Path) -> None:
 # Output
 
 
+@pytest.mark.slow
 def test_hundred_megabytes_of_output(tmp_path: Path) -> None:
     s = write_script(
         tmp_path,
