@@ -178,3 +178,24 @@ def test_default_is_the_newest_run_under_reports(tmp_path: Path, run_dir: Path) 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 0
     assert "reports/new-run/trace.json" in line, line
+
+
+def test_profile_open_serves_after_the_run(tmp_path: Path) -> None:
+    import os
+
+    out = tmp_path / "run"
+    env = os.environ | {"BROWSER": "true"}  # a "browser" that just exits: webbrowser.open succeeds, nothing opens
+    cmd = ["profile", "-q", "--open", "-o", str(out), str(SCENARIOS / "async_count.py")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracekit", *cmd],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+    assert m and str(out / "trace.json") in line, line
+    status, body = get(int(m.group(1)), "/localtrace")
+    assert status == 200 and body == (out / "trace.json").read_bytes()
+    assert (out / "report.html").is_file()  # written before serving
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 0  # the script's own exit code
