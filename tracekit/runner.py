@@ -367,7 +367,10 @@ def _start_method() -> str:
 
 
 def counter_events(samples_csv: Path) -> list[dict[str, Any]]:
-    """psutil samples as Perfetto counter tracks: CPU % and RSS (MiB) under each process."""
+    """psutil samples as Perfetto counter tracks: CPU % and RSS (MiB) under each process.
+
+    Perfetto names a counter track "<event name> <arg key>", so name "CPU" with key "%" reads "CPU %".
+    """
     import pandas as pd
 
     from tracekit.analysis.cpu import SAMPLE_DTYPES, process_series
@@ -378,10 +381,10 @@ def counter_events(samples_csv: Path) -> list[dict[str, Any]]:
         return []
     series = process_series(samples)
     return [
-        {"ph": "C", "pid": pid, "tid": pid, "ts": t_ns / 1e3, "name": name, "cat": "tracekit", "args": {name: val}}
+        {"ph": "C", "pid": pid, "tid": pid, "ts": t_ns / 1e3, "name": name, "cat": "tracekit", "args": {unit: val}}
         for t_ns, pid, cpu_pct, rss in zip(
             series["t_ns"].tolist(), series["pid"].tolist(), series["cpu_pct"].tolist(),
             series["rss_bytes"].tolist(), strict=True,
         )
-        for name, val in (("CPU %", round(cpu_pct, 1)), ("RSS MiB", round(rss / 2**20, 2)))
+        for name, unit, val in (("CPU", "%", round(cpu_pct, 1)), ("RSS", "MiB", round(rss / 2**20, 2)))
     ]  # fmt: skip
