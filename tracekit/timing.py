@@ -301,6 +301,8 @@ def collect(
             run_dir = prepare_output(out_dir / "runs" / slug(name), force=True)
             progress(f"traced run: {t.arg}")
             result = runner.run(runner.RunConfig(target=str(t.path), args=(), out_dir=run_dir))
+            if result.interrupted:
+                raise KeyboardInterrupt  # Ctrl-C reached the runner first: stop the comparison as well
             if result.exit_code != 0:
                 raise TracekitError(
                     f"{t.arg} exited with code {result.exit_code} in its traced run; see {run_dir}/run.json and fix it"
