@@ -301,6 +301,8 @@ def test_script_ignoring_sigint_is_killed_after_the_grace_period(tmp_path: Path)
     assert r.elapsed_s < 2 + 6 + BOUND_S  # timeout + GRACE_S (6 s) + tracekit's own work
     assert_clean(r, trace="missing")
     assert r.run["timed_out"] is True
+    assert r.run["killed_after_grace"] is True
+    assert "was killed" in r.run["trace"]["detail"]
 
 
 def test_script_that_changes_directory_still_leaves_its_trace(tmp_path: Path) -> None:

@@ -93,7 +93,12 @@ def profile(
         raise fail(exc) from None
 
     def echo(stream: str, line: str) -> None:
-        (out if stream == "stdout" else err).print(line)
+        con = out if stream == "stdout" else err
+        raw = sys.__stdout__ if stream == "stdout" else sys.__stderr__
+        if con.is_terminal or raw is None:
+            con.print(line)
+        else:  # a pipe or file: rich's rendering (~75 µs a line) would make 100 MB of output take minutes
+            raw.write(line + "\n")
 
     cfg = runner.RunConfig(
         target=target, args=tuple(args or ()), out_dir=run_dir, module=module, interval_s=interval,

@@ -246,17 +246,17 @@ def _supervise(
     smp.start()
     on_phase("running")
 
-    timed_out = interrupted = False
+    timed_out = interrupted = killed = False
     deadline = None if cfg.timeout_s is None else time.monotonic() + cfg.timeout_s
     try:
         timed_out = _wait(proc, deadline)
         if timed_out:
             on_phase("timeout")
-            _stop(proc)
+            killed = _stop(proc)
     except KeyboardInterrupt:
         interrupted = True
         on_phase("interrupted")
-        _stop(proc)
+        killed = _stop(proc)
     ended_ns = time.monotonic_ns()
     stops.abortable = False  # from here on a signal is only recorded: the run directory is finished first
     # Whatever the script left behind in its group (daemons, orphans) goes now: a run leaves nothing.
@@ -266,7 +266,7 @@ def _supervise(
         t.join(timeout=5)
 
     exit_code = proc.returncode
-    run.update(exit_code=exit_code, raw_exit_code=exit_code, exit_note=None)
+    run.update(exit_code=exit_code, raw_exit_code=exit_code, exit_note=None, killed_after_grace=killed)
     sig_file = out / SIGNAL_FILE
     if sig_file.exists():
         sig_file.unlink()
@@ -300,6 +300,11 @@ def _supervise(
         },
     )
     run["trace"] = _finish_trace(cfg, out / RAW_TRACE, out / TRACE_JSON, out / SAMPLES_CSV, on_phase, stops)
+    if killed and run["trace"]["status"] in ("missing", "empty"):
+        run["trace"]["detail"] = (
+            f"the run did not stop within {GRACE_S:.0f} s of SIGINT (the tracer was still saving, or the script "
+            "ignores SIGINT) and was killed; a smaller --tracer-entries saves faster"
+        )
     write_json(out / RUN_JSON, run)
     stop_sig = stops.received[0] if stops.received else (signal.SIGINT if interrupted else 0)
     return RunResult(out, run, exit_code, timed_out, bool(stop_sig), int(stop_sig))
@@ -316,14 +321,17 @@ def _wait(proc: subprocess.Popen[bytes], deadline: float | None) -> bool:
             return True
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Interrupt the whole group (viztracer saves on SIGINT), then kill it if it does not finish."""
+def _stop(proc: subprocess.Popen[bytes]) -> bool:
+    """Interrupt the whole group (viztracer saves on SIGINT), then kill it if it does not finish.
+    True when it had to be killed."""
     _killpg(proc.pid, signal.SIGINT)
     try:
         proc.wait(timeout=GRACE_S)
+        return False
     except (subprocess.TimeoutExpired, KeyboardInterrupt):
         _killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        return True
 
 
 def _finish_trace(
