@@ -89,12 +89,20 @@ def test_cpu_set_on_this_machine(tmp_path: Path) -> None:
     assert busy == (cmp["context"]["load_avg_before"] >= cores)
     for n in ("thread_cpu", "async_cpu"):
         assert 0.6 <= runs[n]["speedup"] <= 1.4, (n, runs[n]["speedup"])  # the GIL / one loop: no gain
-    assert runs["process_cpu"]["speedup"] > runs["thread_cpu"]["speedup"]
-    assert runs["process_cpu"]["speedup"] > runs["async_cpu"]["speedup"]
-    if cores >= 2:  # > 1.3 on a quiet machine; other helpers' tests compete for the 2 cores here
-        assert runs["process_cpu"]["speedup"] > 1.15, runs["process_cpu"]["wall_s"]
-    if cmp["work"]["bound"] == "cpu" or not busy:  # only a busy machine may hide that the work is CPU-bound
+        assert runs[n]["concurrency"]["peak"] == 3
+    assert runs["process_cpu"]["concurrency"]["peak"] == 3
+    if not busy:
+        # A quiet machine: the parallel gain must show (~1.7x on 2 cores; > 1.3 asked, 1.2 for safety).
         assert cmp["work"]["bound"] == "cpu", cmp["work"]
+        if cores >= 2:
+            assert runs["process_cpu"]["speedup"] > 1.2, runs["process_cpu"]["wall_s"]
+        assert runs["process_cpu"]["speedup"] > runs["thread_cpu"]["speedup"]
+        assert runs["process_cpu"]["speedup"] > runs["async_cpu"]["speedup"]
+    else:
+        # Other jobs held the cores (load ≥ cores before measuring): processes cannot get a second core,
+        # so no ordering can be asserted. The tool must say why its numbers are not to be trusted.
+        assert "CPU-bound work may look like waiting" in p.stderr + p.stdout + " ".join(cmp["warnings"])
+    if cmp["work"]["bound"] == "cpu":
         assert runs["process_cpu"]["ideal_speedup"] == min(3, cores)
         assert runs["thread_cpu"]["ideal_speedup"] == min(3, cores)  # 3 threads in flight: the ideal is the cores…
         assert runs["thread_cpu"]["efficiency"] < 0.75  # …which the GIL wastes
