@@ -224,7 +224,7 @@ def test_canary_detector_fires_without_autoescape(
     import tracekit
     from tracekit.render import html
 
-    monkeypatch.setattr(html, "_env", html._env.overlay(autoescape=False, cache_size=0))
+    monkeypatch.setattr(html, "env", html.env.overlay(autoescape=False, cache_size=0))
     page_html = html.report(tracekit.load(str(runs["hostile"])))
     if not keep_csp:
         page_html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page_html, count=1)

@@ -14,19 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
 from tracekit.compare import Comparison, RunResult, relation
 from tracekit.render.compare_terminal import HEADERS, cells
-from tracekit.render.terminal import fmt_bytes
-
-_env = Environment(
-    loader=PackageLoader("tracekit.render", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_env.filters["bytes"] = fmt_bytes
+from tracekit.render.templating import env
 
 CHART_W = 760  # SVG width in px
 LABEL_W = 170  # left margin for row labels
@@ -163,4 +153,4 @@ def comparison(cmp: Comparison) -> str:
         "AXIS_H": AXIS_H,
         "colors": KIND_COLOR,
     }
-    return _env.get_template("comparison.html.j2").render(**ctx)
+    return env.get_template("comparison.html.j2").render(**ctx)

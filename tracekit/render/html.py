@@ -29,10 +29,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from tracekit.analysis import Analysis
-from tracekit.render.terminal import fmt_bytes
+from tracekit.render.templating import env
 
 MAX_POINTS = 1200  # per time-series chart; longer series are bucketed (the page says so)
 MAX_GANTT_ROWS = 120
@@ -44,14 +43,6 @@ PLOT_W = 930
 ROW_H = 16
 LABEL_CHARS = 30
 CHAR_W = 7.0  # px per character of 12px monospace, to lay output lines out without overlap
-
-_env = Environment(
-    loader=PackageLoader("tracekit.render", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_env.filters["bytes"] = fmt_bytes
 
 
 @dataclass(frozen=True)
@@ -509,4 +500,4 @@ def report(an: Analysis) -> str:
         "functions": table(functions_view(an.functions.head(TOP_FUNCTIONS)), FUNCTION_TABLE),
         "functions_total": len(an.functions),
     }
-    return _env.get_template("report.html.j2").render(**ctx)
+    return env.get_template("report.html.j2").render(**ctx)
