@@ -49,10 +49,10 @@ class Proc:
     stderr: str
 
 
-def run(argv: list[str], env: dict[str, str] | None = None, timeout: float = 900) -> Proc:
+def run(argv: list[str], env: dict[str, str] | None = None, timeout: float = 900, cwd: Path = ROOT) -> Proc:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
+        p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
         deadline = t0 + timeout
         while True:
             pid, status, ru = os.wait4(p.pid, os.WNOHANG)
@@ -109,13 +109,23 @@ class Runner:
         self.env = dict(os.environ, PYTHONPATH=str(tree), PYTHONUNBUFFERED="1")
         self.n = 0
 
+    def check_tree(self) -> None:
+        """`python -m tracekit` in cwd=tree imports the tree's tracekit (sys.path[0] is the cwd)."""
+        p = run([PY, "-c", "import tracekit; print(tracekit.__file__)"], self.env, cwd=self.tree)
+        if not p.stdout.strip().startswith(str(self.tree)):
+            raise RuntimeError(f"tracekit imports from {p.stdout.strip()}, not from --tree {self.tree}")
+
     def tracekit(self, *args: str) -> list[str]:
         return [PY, "-m", "tracekit", *args]
 
     def profile(self, script: Path, *args: str, extra: tuple[str, ...] = ()) -> tuple[Proc, Path]:
         self.n += 1
         out = self.work / f"run{self.n}"
-        p = run(self.tracekit("profile", "-q", "-o", str(out), "--force", *extra, str(script), *args), self.env)
+        p = run(
+            self.tracekit("profile", "-q", "-o", str(out), "--force", *extra, str(script), *args),
+            self.env,
+            cwd=self.tree,
+        )
         if p.code != 0 or not (out / "run.json").is_file():
             raise RuntimeError(f"tracekit profile {script.name} failed ({p.code}): {p.stderr[-500:]}")
         return p, out
@@ -192,7 +202,7 @@ def bench_sampler(r: Runner) -> Bench:
     """Call-heavy CPU code: tracekit (viztracer + sampler + output capture) vs plain viztracer, same
     buffer size, script time measured inside the script; and the sampler's own CPU."""
     b = Bench("sampler", "sampler cost on call-heavy CPU code (bench/scripts/fib.py)")
-    args = ("20", "3") if r.quick else ("22", "20")
+    args = ("20", "3") if r.quick else ("25", "40")
     entries = "10000"
     script = SCRIPTS / "fib.py"
     vz_out = r.work / "vz.json"
@@ -216,7 +226,7 @@ def _analysis_ratio(r: Runner, b: Bench, label: str, out: Path, wall_target: flo
     trace = out / "trace.json"
     size = trace.stat().st_size
     load = [PY, "-c", f"import json; json.load(open({str(trace)!r}))"]
-    js, rep = r.alternate(lambda: run(load, r.env), lambda: run(r.tracekit("report", str(out)), r.env))
+    js, rep = r.alternate(lambda: run(load, r.env), lambda: run(r.tracekit("report", str(out)), r.env, cwd=r.tree))
     for p in rep:
         if p.code != 0:
             raise RuntimeError(f"tracekit report failed: {p.stderr[-500:]}")
@@ -302,7 +312,7 @@ def bench_timing(r: Runner) -> Bench:
         script = SCENARIOS / name
 
         def harness(s: Path = script) -> list[float]:
-            p = run([PY, "-c", code, str(s), str(runs)], r.env)
+            p = run([PY, "-c", code, str(s), str(runs)], r.env, cwd=r.tree)
             if p.code != 0:
                 raise RuntimeError(f"timing harness failed: {p.stderr[-500:]}")
             times: list[float] = json.loads(p.stdout.strip().splitlines()[-1])
@@ -384,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="tracekit-bench-") as tmp:
         r = Runner(ns.tree.resolve(), rounds, ns.quick, Path(tmp))
+        r.check_tree()
         for name in names:
             t0 = time.perf_counter()
             print(f"[bench] {name} ...", file=sys.stderr, flush=True)

@@ -11,6 +11,8 @@ few as it can:
     (`Tree`), instead of reading every process's stat file every tick (`children(recursive=True)`);
     a child that lives less than RESCAN_TICKS × interval may be missed, its CPU still counts in
     its parent's children_* columns once reaped;
+  - the parent pid is read again only when the tree is rescanned (psutil's ppid() reads the stat
+    file a second time to rule out pid reuse);
   - a process that has had one thread at every sample gets its thread row from its process row
     (same numbers, tid = pid) instead of listing /proc/<pid>/task; once it is seen with more
     threads, its threads are listed at every sample.
@@ -146,6 +148,7 @@ class Sampler:
         self._error: BaseException | None = None
         self._ticks = 0
         self._multi: set[int] = set()  # pids seen with more than their main thread
+        self._ppids: dict[int, int] = {}  # read again only when the tree is rescanned
 
     def start(self) -> None:
         self._thread.start()
@@ -187,7 +190,8 @@ class Sampler:
                 now = time.monotonic()
                 if deadline < now:  # fell behind (a loaded machine): skip ticks, never burst
                     deadline = now
-                if self._stop.wait(deadline - now):
+                time.sleep(deadline - now)  # cheaper to wake from than Event.wait (no lock dance)
+                if self._stop.is_set():
                     # one last sample at stop time so the final CPU totals are as late as possible
                     rows = self._take(procs, rescan=True)
                     writer.writerows(rows)
@@ -207,7 +211,9 @@ class Sampler:
             try:
                 with p.oneshot():
                     ct = p.cpu_times()
-                    ppid = p.ppid()
+                    ppid = self._ppids.get(p.pid, -1)
+                    if rescan or ppid < 0:  # psutil's ppid() re-reads stat to check pid reuse
+                        ppid = self._ppids[p.pid] = p.ppid()
                     try:
                         rss = p.memory_info().rss
                         nthreads = p.num_threads()
