@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 from tracekit import trace
-from tracekit.trace import TraceError, enrich, load, nesting, parse
+from tracekit.trace import TraceError, enrich, load, load_path, nesting, parse
 
 
 def x(name: str, ts: float, dur: float, pid: int = 1, tid: int = 1) -> dict[str, Any]:
@@ -221,3 +222,21 @@ def test_line_layout_with_no_events_and_a_truncated_file() -> None:
     full, _ = enrich(doc(TINY))
     with pytest.raises(TraceError):
         load(full[: len(full) // 2])
+
+
+def test_load_path_streams_the_line_layout_and_reads_other_layouts_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trace, "EVENTS_PER_LINE", 2)
+    data, _ = enrich(doc(TINY))
+    for name, raw in [("lines.json", data), ("compact.json", doc(TINY)), ("empty.json", enrich(doc([]))[0])]:
+        path = tmp_path / name
+        path.write_bytes(raw)
+        got, want = load_path(path), load(raw)
+        pd.testing.assert_frame_equal(got.events, want.events)
+        pd.testing.assert_frame_equal(got.tracks, want.tracks)
+        assert (got.overflow, got.version, got.events_per_pid) == (want.overflow, want.version, want.events_per_pid)
+    cut = tmp_path / "cut.json"
+    cut.write_bytes(data[: data.rindex(b"\n]")])
+    with pytest.raises(TraceError, match="truncated"):
+        load_path(cut)
