@@ -53,6 +53,8 @@ def test_timeline_cores_busy_per_interval() -> None:
     assert tl["t_s"].tolist() == [1.0, 2.0]
     assert tl["cores_busy"].tolist() == pytest.approx([1.0, 1.5])
     assert tl["rss_bytes"].tolist() == [20, 30]
+    # an interval that ends after the script's window (the tracer saving its trace) is left out
+    assert cpu.timeline(cpu.tree_totals(s), 0, 1.5 * S)["t_s"].tolist() == [1.0]
 
 
 def test_unit_cpu_inside_each_units_span() -> None:

@@ -68,7 +68,8 @@ def timeline(totals: pd.DataFrame, start_ns: float, end_ns: float) -> pd.DataFra
     dt = np.diff(t) / 1e9
     busy = np.divide(np.diff(cpu), dt, out=np.zeros_like(dt), where=dt > 0)
     df = pd.DataFrame({"t_ns": t[1:], "cores_busy": busy, "rss_bytes": totals["rss_bytes"].to_numpy()[1:]})
-    df = df[(df["t_ns"] > start_ns) & (df["t_ns"] <= end_ns + 1e7)]
+    # Only intervals that end inside the script's window: the one after it holds the tracer's save.
+    df = df[(df["t_ns"] > start_ns) & (df["t_ns"] <= end_ns)]
     return pd.DataFrame(
         {"t_s": (df["t_ns"] - start_ns) / 1e9, "cores_busy": df["cores_busy"], "rss_bytes": df["rss_bytes"]}
     ).reset_index(drop=True)
