@@ -58,7 +58,8 @@ def test_count_scenarios_write_a_complete_run_directory(profiled: Any, name: str
     # the program's output is shown live and recorded with times
     assert proc.stdout.splitlines()[:6] == s["output_order"].split()[:6]
     assert "wall" in proc.stderr and str(out) in proc.stderr
-    units = {"sync_count": "1 process, 1 thread, 0 asyncio tasks", "process_count": "4 processes, 4 threads,"}
+    units = {"sync_count": "1 process, 1 thread, 0 asyncio tasks; 0 workers",
+             "async_count": "6 asyncio tasks; 3 workers", "process_count": "4 processes, 4 threads,"}  # fmt: skip
     assert units.get(name, "") in proc.stderr
 
 

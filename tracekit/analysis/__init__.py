@@ -107,6 +107,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
             tasks=int((units["kind"] == "task").sum()) if len(units) else 0,
             threads=int((units["kind"] == "thread").sum()) if len(units) else 0,
             processes=int((units["kind"] == "process").sum()) if len(units) else len(run.get("processes", {})),
+            workers=len(wk),
         ),
         concurrency=Concurrency(peak=peak, mean=round(mean, 4)),
         loop_blocked_max_s=round(max((b.dur_s for b in blocks), default=0.0), 6),
@@ -129,7 +130,6 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
         ),
         started_at=dt.datetime.fromtimestamp((start_ns + offset) / 1e9, dt.UTC).isoformat(timespec="milliseconds"),
     )
-    del wk
     return Analysis(
         stats=stats, events=events, tracks=tracks, samples=samples, units=units, timeline=tl,
         concurrency=steps, functions=functions_table(events), processes=procs, output=output, loop_blocks=blocks,

@@ -28,6 +28,7 @@ class UnitCounts:
     tasks: int
     threads: int
     processes: int
+    workers: int  # the units counted in concurrency: see analysis/units.py
 
 
 @dataclass(frozen=True)

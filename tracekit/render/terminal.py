@@ -37,9 +37,8 @@ def summary(an: Analysis, run_dir: Path) -> Group:
     t.add_row("concurrency", f"peak {s.concurrency.peak} in flight, mean {s.concurrency.mean:.2f}")
     t.add_row("peak RSS", fmt_bytes(s.peak_rss_bytes))
     u = s.units
-    t.add_row(
-        "units", f"{plural(u.processes, 'process')}, {plural(u.threads, 'thread')}, {plural(u.tasks, 'asyncio task')}"
-    )
+    kinds = f"{plural(u.processes, 'process')}, {plural(u.threads, 'thread')}, {plural(u.tasks, 'asyncio task')}"
+    t.add_row("units", f"{kinds}; {plural(u.workers, 'worker')}")
     if s.output_order:
         t.add_row("output order", escape(s.output_order))
     if s.loop_blocked_max_s > 0:
