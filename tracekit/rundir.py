@@ -134,13 +134,13 @@ def load_inputs(raw: RawRun) -> Inputs:
 
     from tracekit.analysis import Inputs
     from tracekit.analysis.cpu import SAMPLE_DTYPES
-    from tracekit.trace import TraceError, load
+    from tracekit.trace import TraceError, load_path
 
     trace = None
     if raw.trace_path is not None:
         try:
-            trace = load(raw.trace_path.read_bytes())
-        except TraceError as exc:
+            trace = load_path(raw.trace_path)
+        except (TraceError, OSError) as exc:
             raise RunDirError(f"{raw.trace_path} is corrupt ({exc}); rerun `tracekit profile`") from None
     try:
         samples = pd.read_csv(raw.samples_path, dtype=SAMPLE_DTYPES)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tracekit.analysis.functions import split_name
+from tracekit.analysis.functions import name_mask, split_name
 from tracekit.analysis.model import Finding
 
 LOOP_BLOCK_THRESHOLD_S = 0.1  # asyncio debug mode's slow_callback_duration
@@ -54,9 +54,8 @@ def loop_blocks(events: pd.DataFrame, tracks: pd.DataFrame, t0_us: float, thresh
     tasks = tracks[tracks["kind"] == "task"]
     keys = set(zip(tasks["pid"], tasks["tid"], strict=True))
     names = dict(zip(zip(tasks["pid"], tasks["tid"], strict=True), tasks["name"], strict=True))
-    on_task = np.fromiter(
-        ((p, t) in keys for p, t in zip(events["pid"], events["tid"], strict=True)), dtype=bool, count=len(events)
-    )
+    track = events["pid"].to_numpy(dtype=np.int64) * 2**32 + events["tid"].to_numpy(dtype=np.int64)
+    on_task = np.isin(track, np.array([p * 2**32 + t for p, t in keys], dtype=np.int64))
     long = events["dur_us"].to_numpy() >= threshold_s * 1e6
     parent = events["parent"].to_numpy()
     steps = events[on_task & long & (events["depth"].to_numpy() == 0)]
@@ -71,7 +70,7 @@ def loop_blocks(events: pd.DataFrame, tracks: pd.DataFrame, t0_us: float, thresh
                 chain=_chain(events, parent, int(idx), _culprit(events, int(idx))),
             )
         )
-    handles = events[~on_task & long & events["name"].astype(str).str.startswith("Handle._run (").to_numpy()]
+    handles = events[~on_task & long & name_mask(events["name"], lambda n: n.str.startswith("Handle._run ("))]
     for idx, h in handles.iterrows():
         # a task step runs inside a Handle._run too; only a callback no step overlaps is new
         overlap = steps[
@@ -103,12 +102,11 @@ def generator_resumes(events: pd.DataFrame) -> dict[str, int]:
     their resume counts (a plain `for` loop over a generator calls no driver and is not counted)."""
     if events.empty:
         return {}
-    names = events["name"].astype(str)
     parent = events["parent"].to_numpy()
-    has_parent = parent >= 0
-    parent_names = names.to_numpy()[parent.clip(min=0)]
-    driven = has_parent & pd.Series(parent_names).isin(DRIVERS).to_numpy() & names.str.contains(r" \(").to_numpy()
-    counts = names[driven].value_counts()
+    is_driver = name_mask(events["name"], lambda n: n.isin(DRIVERS))
+    is_python = name_mask(events["name"], lambda n: n.str.endswith(")"))
+    driven = (parent >= 0) & is_driver[parent.clip(min=0)] & is_python
+    counts = events["name"][driven].astype(str).value_counts()
     return {str(k): int(v) for k, v in counts.items() if v > 1}
 
 

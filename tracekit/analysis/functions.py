@@ -15,11 +15,22 @@ Functions frame (`Analysis.functions`), one row per function, by total time:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
 _PY_NAME = re.compile(r"^(?P<func>.*) \((?P<file>.*):(?P<line>\d+)\)$")
+
+
+def name_mask(names: pd.Series, test: Callable[[pd.Series], pd.Series]) -> np.ndarray:
+    """`test` applied to each distinct name once (names are categorical: a few thousand functions
+    behind a million events), spread back over the events as a boolean array."""
+    if isinstance(names.dtype, pd.CategoricalDtype):
+        hit = np.asarray(test(pd.Series(names.cat.categories.astype(str))), dtype=bool)
+        codes = names.cat.codes.to_numpy()
+        return np.where(codes >= 0, hit[codes.clip(min=0)], False)
+    return np.asarray(test(names.astype(str)), dtype=bool)
 
 
 def split_name(name: str) -> tuple[str, str, int]:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from tracekit.analysis.cpu import unit_cpu
+from tracekit.analysis.functions import name_mask
 
 UNIT_COLUMNS = [
     "kind", "name", "pid", "tid", "parent", "created_at", "role", "start_s", "end_s", "wall_s",
@@ -83,7 +84,7 @@ def build_units(
     step_cpu = (
         top.groupby(["pid", "tid"])["cpu_s"].sum(min_count=1) if "cpu_s" in events else pd.Series(dtype="float64")
     )
-    is_py = events["name"].astype(str).str.endswith(")").to_numpy()
+    is_py = name_mask(events["name"], lambda n: n.str.endswith(")"))
     py_self = pd.Series(np.where(is_py, events["self_us"].to_numpy(dtype=np.float64), 0.0) / 1e6)
     python_s = py_self.groupby([events["pid"].to_numpy(), events["tid"].to_numpy()]).sum()
     span_map = {k: (float(v[0]), float(v[1]), int(v[2])) for k, v in zip(span.index, span.to_numpy(), strict=True)}
@@ -144,10 +145,9 @@ def task_creation(events: pd.DataFrame, units: pd.DataFrame) -> None:
     process created the k-th task to take its first step. Only when the counts agree (no custom task
     factory, no tasks built directly) is the pairing trusted; otherwise first steps are kept.
     """
-    names = events["name"].astype(str)
-    creates = events[names.str.startswith("BaseEventLoop.create_task (")]
+    creates = events[name_mask(events["name"], lambda n: n.str.startswith("BaseEventLoop.create_task ("))]
     parent = events["parent"].to_numpy()
-    all_names = names.to_numpy()
+    all_names = events["name"].to_numpy()
     for pid, grp in units[units["kind"] == "task"].groupby("pid"):
         calls = creates[creates["pid"] == pid].sort_values("start_us", kind="stable")
         if len(calls) != len(grp):
