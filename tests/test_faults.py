@@ -342,6 +342,26 @@ def test_never_waited_killed_child_does_not_hang_the_tracer(tmp_path: Path) -> N
     assert r.stats["data_loss"]["untraced_pids"]
 
 
+def test_child_that_left_the_process_group_is_killed_too(tmp_path: Path) -> None:
+    # start_new_session=True puts the child in its own session, out of reach of the group kill
+    s = write_script(
+        tmp_path,
+        """
+        import subprocess, sys, time
+        # not Python, so the tracer does not wait for it; it keeps our stdout open like a daemon would
+        p = subprocess.Popen(["sleep", "60"], start_new_session=True)
+        print("escaped", p.pid, flush=True)
+        time.sleep(0.5)  # long enough for the sampler to see it
+        """,
+    )
+    r = profile(s, out=tmp_path / "run")
+    assert r.rc == 0, r.stderr
+    pid = int(next(t for _, _, t in r.run["output"]["lines"] if t.startswith("escaped")).split()[1])
+    assert pid in r.run["killed_escaped_pids"]
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert_clean(r)
+
+
 @pytest.mark.slow
 def test_fifty_short_lived_children(tmp_path: Path) -> None:
     s = write_script(

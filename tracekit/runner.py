@@ -262,11 +262,16 @@ def _supervise(
     # Whatever the script left behind in its group (daemons, orphans) goes now: a run leaves nothing.
     _killpg(proc.pid, signal.SIGKILL)
     smp_result = smp.stop()
+    # ...and so does any process of the run that left the group (setsid, start_new_session=True).
+    escaped = sampling.kill_leftovers(list(smp_result.processes.values()))
     for t in pumps:
         t.join(timeout=5)
 
     exit_code = proc.returncode
-    run.update(exit_code=exit_code, raw_exit_code=exit_code, exit_note=None, killed_after_grace=killed)
+    run.update(
+        exit_code=exit_code, raw_exit_code=exit_code, exit_note=None, killed_after_grace=killed,
+        killed_escaped_pids=escaped,
+    )  # fmt: skip
     sig_file = out / SIGNAL_FILE
     if sig_file.exists():
         sig_file.unlink()

@@ -69,6 +69,7 @@ class ProcessInfo:
     cmdline: list[str]
     first_seen_ns: int
     last_seen_ns: int
+    create_time: float = 0.0  # psutil's, to tell this process from a later one with the same pid
 
 
 @dataclass
@@ -235,7 +236,7 @@ class Sampler:
                     cmd = p.cmdline()
                 except _GONE:
                     cmd = []
-                self._result.processes[p.pid] = ProcessInfo(p.pid, ppid, cmd, t_ns, t_ns)
+                self._result.processes[p.pid] = ProcessInfo(p.pid, ppid, cmd, t_ns, t_ns, _created(p))
             else:
                 info.last_seen_ns = t_ns
             rows.append(
@@ -261,6 +262,28 @@ class Sampler:
             for th in threads or ():
                 rows.append([t_ns, "t", p.pid, ppid, th.id, th.user_time, th.system_time, *pad])
         return rows
+
+
+def _created(p: psutil.Process) -> float:
+    try:
+        return p.create_time()  # psutil read it when it made the Process object: no extra /proc read
+    except _GONE:
+        return 0.0
+
+
+def kill_leftovers(seen: list[ProcessInfo]) -> list[int]:
+    """Kill every process the sampler saw that is still alive (the same process: same creation
+    time), such as one that left the run's process group with setsid(); return their pids."""
+    killed = []
+    for info in seen:
+        try:
+            p = psutil.Process(info.pid)
+            if info.create_time and p.create_time() == info.create_time and p.status() != psutil.STATUS_ZOMBIE:
+                p.kill()
+                killed.append(info.pid)
+        except _GONE:
+            continue
+    return killed
 
 
 def cpu_count() -> int:
