@@ -97,6 +97,10 @@ def test_generator_coroutines_are_recognised_by_their_driver() -> None:
             (1, 1, 32, 5, "count (g.py:11)", 3),
             (1, 1, 50, 5, "gen (g.py:2)", 0),
             (1, 1, 60, 5, "gen (g.py:2)", 0),
+            (1, 1, 70, 10, "builtins.next", 0),  # an iterator class driven by next() is no coroutine
+            (1, 1, 72, 5, "Names.__next__ (g.py:30)", 7),
+            (1, 1, 80, 10, "builtins.next", 0),
+            (1, 1, 82, 5, "Names.__next__ (g.py:30)", 9),
         ]
     )
     assert generator_resumes(ev) == {"count (g.py:11)": 2}

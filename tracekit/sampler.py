@@ -7,10 +7,11 @@ crash keeps every sample already taken.
 Its own cost is recorded (`SamplerResult.busy_s`) and kept small (bench/README.md has the figures):
 each /proc read costs ~50-70 µs of CPU after a 10 ms sleep on a small VM, so the sampler reads as
 few as it can:
-  - the tree is found again every `RESCAN_TICKS` samples, and then only new pids are classified
-    (`Tree`), instead of reading every process's stat file every tick (`children(recursive=True)`);
-    a child that lives less than RESCAN_TICKS × interval may be missed, its CPU still counts in
-    its parent's children_* columns once reaped;
+  - the tree is found again every `RESCAN_TICKS` samples, or at the next tick when /proc/loadavg
+    says a pid was handed out since the last one, and then only new pids are classified (`Tree`),
+    instead of reading every process's stat file every tick (`children(recursive=True)`); a child
+    that lives less than one interval may still be missed, its CPU then counts in its parent's
+    children_* columns once reaped;
   - the parent pid is read again only when the tree is rescanned (psutil's ppid() reads the stat
     file a second time to rule out pid reuse);
   - a process that has had one thread at every sample gets its thread row from its process row
@@ -150,6 +151,7 @@ class Sampler:
         self._ticks = 0
         self._multi: set[int] = set()  # pids seen with more than their main thread
         self._ppids: dict[int, int] = {}  # read again only when the tree is rescanned
+        self._last_pid = -1  # /proc/loadavg's last pid at the previous tick
 
     def start(self) -> None:
         self._thread.start()
@@ -201,12 +203,25 @@ class Sampler:
                     break
         res.busy_s = time.thread_time() - cpu0
 
+    def _pid_created(self) -> bool:
+        """Has any process or thread been created on the machine since the last tick? The last
+        field of /proc/loadavg is the last pid handed out: one small read instead of a rescan, so
+        a child that lives less than RESCAN_TICKS intervals is still seen."""
+        try:
+            with open("/proc/loadavg", "rb") as fh:
+                last = int(fh.read().rsplit(None, 1)[-1])
+        except (OSError, ValueError, IndexError):
+            return False
+        changed = last != self._last_pid
+        self._last_pid = last
+        return changed
+
     def _take(self, procs: Tree | None, rescan: bool = False) -> list[list[object]]:
         rows: list[list[object]] = []
         t_ns = time.monotonic_ns()
         if procs is None:
             return rows
-        rescan = rescan or self._ticks % RESCAN_TICKS == 0
+        rescan = rescan or self._ticks % RESCAN_TICKS == 0 or self._pid_created()
         self._ticks += 1
         for p in procs.refresh() if rescan else procs.current():
             try:

@@ -104,7 +104,8 @@ def generator_resumes(events: pd.DataFrame) -> dict[str, int]:
         return {}
     parent = events["parent"].to_numpy()
     is_driver = name_mask(events["name"], lambda n: n.isin(DRIVERS))
-    is_python = name_mask(events["name"], lambda n: n.str.endswith(")"))
+    # Python code, but not an iterator class's __next__ (next() calls those too)
+    is_python = name_mask(events["name"], lambda n: n.str.endswith(")") & ~n.str.contains(r"\.__next__ \(", regex=True))
     driven = (parent >= 0) & is_driver[parent.clip(min=0)] & is_python
     counts = events["name"][driven].astype(str).value_counts()
     return {str(k): int(v) for k, v in counts.items() if v > 1}
