@@ -83,6 +83,11 @@ def test_loop_block_names_the_blocking_helper() -> None:
     fs = verdicts(wall_s=0.7, cpu_s=0.01, cores=2, units=units([]), peak=1, blocks=blocks, loss_warnings=[])
     assert fs[0].kind == "loop-blocked"
     assert "helper (b.py:3)" in fs[0].message and "time.sleep" in fs[0].message
+    assert "asyncio.to_thread" in fs[0].message
+    # a step whose own code ran 0.3 s without awaiting: CPU work on the loop, a different fix
+    cpu = loop_blocks(events([(1, 902, 0, 300_000, "work (c.py:9)", -1)]), tracks([(1, 902, "Task-3", "task")]), 0, 0.1)
+    cpu_fs = verdicts(wall_s=0.3, cpu_s=0.3, cores=2, units=units([]), peak=1, blocks=cpu, loss_warnings=[])
+    assert "the code of work (c.py:9) itself" in cpu_fs[0].message and "ProcessPoolExecutor" in cpu_fs[0].message
     assert fs[0].evidence["max_s"] == 0.5  # evidence is rounded to ms
 
 

@@ -138,15 +138,22 @@ def verdicts(
         worst = max(blocks, key=lambda b: b.dur_s)
         total = sum(b.dur_s for b in blocks)
         culprit = worst.chain[-1]
-        via = " → ".join(short(c) for c in worst.chain if c != "_contextvars.Context.run")
+        steps = [c for c in worst.chain if c != "_contextvars.Context.run"]
         where = "a callback" if worst.task == "callback" else f"task {worst.task}"
+        if len(steps) > 1:  # a call inside the step blocked: name the chain down to it
+            culprit_text = f"{short(culprit)}: {' → '.join(short(c) for c in steps)}"
+            fix = (
+                "await an async equivalent (asyncio.sleep, an async client) or move it to a thread (asyncio.to_thread)"
+            )
+        else:  # the coroutine's own code ran that long between two awaits: CPU work on the loop
+            culprit_text = f"the code of {short(culprit)} itself, running without an await"
+            fix = "move CPU-bound work off the loop (loop.run_in_executor with a ProcessPoolExecutor)"
         out.append(
             Finding(
                 "loop-blocked",
                 "warning",
                 f"event loop blocked {len(blocks)}x for {total:.2f} s in all (longest {worst.dur_s:.2f} s in "
-                f"{where}) by {short(culprit)}: {via}. Nothing else on the loop can run meanwhile; "
-                "await an async equivalent (asyncio.sleep) or move it to a thread (asyncio.to_thread).",
+                f"{where}) by {culprit_text}. Nothing else on the loop can run meanwhile; {fix}.",
                 {"blocks": len(blocks), "blocked_s": round(total, 3), "max_s": round(worst.dur_s, 3),
                  "culprit": culprit, "chain": worst.chain, "task": worst.task},
             )
