@@ -12,6 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots from the browser tests (git-ignored)
+
+# Debian's chromium, never a downloaded browser; these flags keep it offline and quiet as root.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
 
 
 def run_tracekit(*args: str, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -23,6 +31,14 @@ def run_tracekit(*args: str, timeout: float = 120, cwd: Path | None = None) -> s
         timeout=timeout,
         cwd=cwd or ROOT,
     )
+
+
+def profile_once(tmp_path_factory: pytest.TempPathFactory, scenario: str, label: str) -> Path:
+    """Profile a bundled scenario quietly into a fresh directory (for module-scoped fixtures)."""
+    out = tmp_path_factory.mktemp(label) / scenario
+    proc = run_tracekit("profile", "-q", "-o", str(out), str(SCENARIOS / f"{scenario}.py"), timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    return out
 
 
 def read_json(path: Path) -> Any:

@@ -10,15 +10,10 @@ from urllib.parse import unquote
 import pytest
 from playwright.sync_api import Route, sync_playwright
 
-from tests.conftest import run_tracekit
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, run_tracekit
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
@@ -54,7 +49,7 @@ def test_comparison_html_offline(comparison_dir: Path) -> None:
             r.abort()
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         ctx = browser.new_context(offline=True)
         ctx.route("**/*", route)
         page = ctx.new_page()

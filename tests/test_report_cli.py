@@ -8,15 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SCENARIOS, read_json, run_tracekit
+from tests.conftest import profile_once, read_json, run_tracekit
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("report") / "async_count"
-    proc = run_tracekit("profile", "-q", "-o", str(out), str(SCENARIOS / "async_count.py"), timeout=180)
-    assert proc.returncode == 0, proc.stderr
-    return out
+    return profile_once(tmp_path_factory, "async_count", "report")
 
 
 def copy(run_dir: Path, tmp_path: Path) -> Path:

@@ -20,22 +20,12 @@ import psutil
 import pytest
 from playwright.sync_api import Route, sync_playwright
 
-from tests.conftest import ROOT, SCENARIOS, run_tracekit
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-ARTIFACTS = ROOT / "test-artifacts"
+from tests.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, SCENARIOS, profile_once, run_tracekit
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("viewer") / "process_cpu"
-    proc = run_tracekit("profile", "-q", "-o", str(out), str(SCENARIOS / "process_cpu.py"), timeout=180)
-    assert proc.returncode == 0, proc.stderr
-    return out
+    return profile_once(tmp_path_factory, "process_cpu", "viewer")
 
 
 class Server:
@@ -106,7 +96,7 @@ def test_perfetto_loads_the_trace_offline(server: Server) -> None:
             r.abort()
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         page.route("**/*", route)
         page.goto(server.url)
