@@ -7,6 +7,7 @@ derived files without rerunning anything.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -28,6 +29,7 @@ TRACE_JSON = "trace.json"
 SAMPLES_CSV = "samples.csv"
 STATS_JSON = "stats.json"
 REPORT_HTML = "report.html"
+EVENTS_CACHE = "events.npz"  # derived: trace.json's calls as columns, used while trace.json is unchanged
 DEFAULT_ROOT = Path("reports")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -81,7 +83,7 @@ def prepare_output(path: Path, force: bool) -> Path:
     if path.is_dir() and (path / RUN_JSON).exists():
         if not force:
             raise UsageError(f"{path} already holds a run; pass --force to replace it or choose another -o DIR")
-        for name in (RUN_JSON, TRACE_JSON, SAMPLES_CSV, STATS_JSON, REPORT_HTML):
+        for name in (RUN_JSON, TRACE_JSON, SAMPLES_CSV, STATS_JSON, REPORT_HTML, EVENTS_CACHE):
             (path / name).unlink(missing_ok=True)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -134,12 +136,16 @@ def load_inputs(raw: RawRun) -> Inputs:
 
     from tracekit.analysis import Inputs
     from tracekit.analysis.cpu import SAMPLE_DTYPES
-    from tracekit.trace import TraceError, load_path
+    from tracekit.trace import TraceError, load_columns, load_path, save_columns
 
     trace = None
     if raw.trace_path is not None:
         try:
-            trace = load_path(raw.trace_path)
+            trace = load_columns(raw.path / EVENTS_CACHE, raw.trace_path)
+            if trace is None:
+                trace = load_path(raw.trace_path)
+                with contextlib.suppress(OSError):  # only a cache: a read-only run directory is fine
+                    save_columns(trace, raw.path / EVENTS_CACHE, raw.trace_path)
         except (TraceError, OSError) as exc:
             raise RunDirError(f"{raw.trace_path} is corrupt ({exc}); rerun `tracekit profile`") from None
     try:
