@@ -81,14 +81,6 @@ class SamplerResult:
     busy_s: float = 0.0  # CPU time the sampling thread itself spent (its own cost)
 
 
-def tree(root: psutil.Process) -> list[psutil.Process]:
-    """The live tree under `root`, root first (a full scan of every process: use `Tree` to repeat it)."""
-    try:
-        return [root, *root.children(recursive=True)]
-    except _GONE:
-        return [root]
-
-
 class Tree:
     """The processes under a root pid, kept up to date cheaply, tick after tick.
 
@@ -307,15 +299,3 @@ def cpu_count() -> int:
 
 def load_average() -> tuple[float, float, float]:
     return psutil.getloadavg()
-
-
-def alive_in_group(pgid: int) -> list[int]:
-    """Pids still alive in a process group (after a run, to prove nothing was left behind)."""
-    out = []
-    for p in psutil.process_iter(["pid"]):
-        try:
-            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p.pid)
-        except (ProcessLookupError, *_GONE):
-            continue
-    return out
