@@ -24,6 +24,7 @@ from tracekit.analysis import units as unitmod
 from tracekit.analysis.findings import LOOP_BLOCK_THRESHOLD_S, LoopBlock, generator_resumes, loop_blocks, verdicts
 from tracekit.analysis.functions import functions_table
 from tracekit.analysis.model import Concurrency, Context, DataLoss, Stats, UnitCounts
+from tracekit.analysis.origin import Origins, program_roots
 from tracekit.trace import EVENT_COLUMNS, TRACK_COLUMNS, Trace
 
 STATS_SCHEMA = "tracekit.stats/1"
@@ -132,8 +133,14 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
     )
     return Analysis(
         stats=stats, events=events, tracks=tracks, samples=samples, units=units, timeline=tl,
-        concurrency=steps, functions=functions_table(events), processes=procs, output=output, loop_blocks=blocks,
+        concurrency=steps, functions=functions_table(events, _origins(run)), processes=procs, output=output,
+        loop_blocks=blocks,
     )  # fmt: skip
+
+
+def _origins(run: dict[str, Any]) -> Origins:
+    """Own code: under the script's directory or the directory the program was run from."""
+    return Origins(program_roots(str(run.get("cwd", "")), str(run.get("target", "")), bool(run.get("module"))))
 
 
 def data_loss(run: dict[str, Any], trace: Trace | None, samples: pd.DataFrame) -> DataLoss:

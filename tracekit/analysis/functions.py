@@ -10,6 +10,13 @@ Functions frame (`Analysis.functions`), one row per function, by total time:
   cpu_s      CPU its thread used during its (outermost) calls, from psutil thread samples: an estimate
              at the sampling interval's resolution, NaN where the thread was not sampled
   wait_s     total_s − cpu_s: time in the call but off the CPU (sleeping, I/O, waiting for the GIL)
+  origin     own | stdlib | package | unknown (analysis.origin): the program's own code first
+  package    distribution name for a package ("aiohttp"), top-level module for the stdlib ("asyncio"),
+             "" for own and unknown code
+
+Packages frame (`packages_table`), one row per (origin, package), by self time (self time adds up
+without counting a call twice, total time would count nested calls once per level):
+  origin, package, functions, calls, self_s, top_function (the package's function with most self time)
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+
+from tracekit.analysis.origin import Origins, classify
 
 _PY_NAME = re.compile(r"^(?P<func>.*) \((?P<file>.*):(?P<line>\d+)\)$")
 
@@ -40,8 +49,15 @@ def split_name(name: str) -> tuple[str, str, int]:
     return m["func"], m["file"], int(m["line"])
 
 
-def functions_table(events: pd.DataFrame) -> pd.DataFrame:
-    cols = ["name", "function", "file", "line", "calls", "total_s", "self_s", "mean_s", "cpu_s", "wait_s"]
+FUNCTION_COLUMNS = [
+    "name", "function", "file", "line", "calls", "total_s", "self_s", "mean_s", "cpu_s", "wait_s", "origin", "package",
+]  # fmt: skip
+PACKAGE_COLUMNS = ["origin", "package", "functions", "calls", "self_s", "top_function"]
+
+
+def functions_table(events: pd.DataFrame, origins: Origins | None = None) -> pd.DataFrame:
+    """The Functions frame; `origins` classes each function (default: no program roots, so nothing is own)."""
+    cols = FUNCTION_COLUMNS
     if events.empty:
         return pd.DataFrame(columns=cols)
     codes, uniques = pd.factorize(events["name"], sort=False)
@@ -92,4 +108,27 @@ def functions_table(events: pd.DataFrame) -> pd.DataFrame:
     g["mean_s"] = g["total_s"] / g["calls"]
     g["cpu_s"] = g["cpu_s"].clip(lower=0.0, upper=g["total_s"])
     g["wait_s"] = g["total_s"] - g["cpu_s"]
+    found = classify(g["function"], g["file"], origins if origins is not None else Origins(roots=()))
+    g["origin"] = [o.origin for o in found]
+    g["package"] = [o.package for o in found]
     return g.sort_values(["total_s", "name"], ascending=[False, True])[cols].reset_index(drop=True)
+
+
+def own_first(functions: pd.DataFrame) -> pd.DataFrame:
+    """The program's own functions (by total time, as in the Functions frame), then everything else."""
+    own = functions["origin"] == "own"
+    return pd.concat([functions[own], functions[~own]]).reset_index(drop=True)
+
+
+def packages_table(functions: pd.DataFrame) -> pd.DataFrame:
+    """Self time by (origin, package): where the time went, one line per package (see module docstring)."""
+    if functions.empty:
+        return pd.DataFrame(columns=PACKAGE_COLUMNS)
+    f = functions.sort_values(["self_s", "name"], ascending=[False, True])
+    g = f.groupby(["origin", "package"], sort=False).agg(
+        functions=("name", "size"), calls=("calls", "sum"), self_s=("self_s", "sum"), top_function=("function", "first")
+    )
+    g = g.reset_index()
+    rank = g["origin"].map({o: i for i, o in enumerate(("own", "package", "stdlib", "unknown"))})
+    g = g.assign(_rank=rank).sort_values(["_rank", "self_s", "package"], ascending=[True, False, True])
+    return g[PACKAGE_COLUMNS].reset_index(drop=True)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from tracekit.analysis import Analysis
+from tracekit.analysis.functions import own_first, packages_table
 from tracekit.render.templating import env
 
 MAX_POINTS = 1200  # per time-series chart; longer series are bucketed (the page says so)
@@ -430,6 +431,12 @@ FUNCTION_TABLE = [
     Column("total s", "total_s", "{:.4f}", True), Column("self s", "self_s", "{:.4f}", True),
     Column("mean s", "mean_s", "{:.6f}", True), Column("CPU s", "cpu_s", "{:.4f}", True),
     Column("wait s", "wait_s", "{:.4f}", True), Column("self/total", "cpu_share", "{:.2f}", True),
+    Column("from", "origin"), Column("package", "package"),
+]  # fmt: skip
+PACKAGE_TABLE = [
+    Column("package", "package", cls="name"), Column("from", "origin"), Column("self s", "self_s", "{:.4f}", True),
+    Column("functions", "functions", numeric=True), Column("calls", "calls", numeric=True),
+    Column("top function (by self time)", "top_function", cls="name"),
 ]  # fmt: skip
 
 
@@ -459,6 +466,25 @@ def functions_view(functions: pd.DataFrame) -> pd.DataFrame:
             f"{str(fl).rsplit('/', 1)[-1]}:{ln}" if fl else "" for fl, ln in zip(f["file"], f["line"], strict=True)
         ]
     return f
+
+
+def functions_context(functions: pd.DataFrame) -> dict[str, Any]:
+    """Your code first: the program's own functions, the rest grouped by package, and every function
+    (own code first) behind a toggle."""
+    has_origin = "origin" in functions.columns
+    own = functions[functions["origin"] == "own"] if has_origin else functions.iloc[0:0]
+    packages = packages_table(functions) if has_origin else pd.DataFrame()
+    packages = packages[packages["origin"] != "own"] if len(packages) else packages
+    everything = own_first(functions) if has_origin else functions
+    return {
+        "own": table(functions_view(own.head(TOP_FUNCTIONS)), FUNCTION_TABLE),
+        "own_total": len(own),
+        "packages": table(packages.assign(package=packages["package"].replace("", "?")), PACKAGE_TABLE)
+        if len(packages)
+        else ([], []),
+        "functions": table(functions_view(everything.head(TOP_FUNCTIONS)), FUNCTION_TABLE),
+        "functions_total": len(functions),
+    }
 
 
 # --------------------------------------------------------------------------------------------- report
@@ -497,7 +523,6 @@ def report(an: Analysis) -> str:
         "output_total": len(an.output),
         "units": table(an.units.head(MAX_UNIT_ROWS), UNIT_TABLE),
         "units_total": len(an.units),
-        "functions": table(functions_view(an.functions.head(TOP_FUNCTIONS)), FUNCTION_TABLE),
-        "functions_total": len(an.functions),
+        **functions_context(an.functions),
     }
     return env.get_template("report.html.j2").render(**ctx)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
@@ -12,6 +14,14 @@ from rich.text import Text
 from tracekit.analysis import Analysis
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+TOP_OWN = 5  # the program's own functions in the summary
+TOP_PACKAGES = 5
+
+
+def printable(text: str) -> str:
+    """Untrusted text (a function or file name from the traced program) for a terminal: control
+    characters (escape sequences, carriage returns) dropped, rich markup escaped."""
+    return escape("".join(c for c in str(text) if unicodedata.category(c) != "Cc"))
 
 
 def fmt_bytes(n: float) -> str:
@@ -48,8 +58,38 @@ def summary(an: Analysis, run_dir: Path) -> Group:
     parts: list[Table | Text] = [t]
     for f in s.findings:
         parts.append(Text.assemble(("• ", SEVERITY_STYLE.get(f.severity, "")), f.message))
+    parts.extend(where_time_went(an.functions))
     files = Text(f"\nRun directory: {run_dir}\n", style="dim")
     files.append(f"  report:  {run_dir / 'report.html'}\n  stats:   {run_dir / 'stats.json'}\n")
     files.append(f"  trace:   tracekit open {run_dir}")
     parts.append(files)
     return Group(*parts)
+
+
+def where_time_went(functions: pd.DataFrame) -> list[Table]:
+    """The program's own functions first (by total time), then self time by package."""
+    from tracekit.analysis.functions import packages_table
+
+    if functions.empty or "origin" not in functions:
+        return []
+    own = functions[functions["origin"] == "own"].head(TOP_OWN)
+    out: list[Table] = []
+    if len(own):
+        t = Table(title="your code (by total time)", title_justify="left")
+        for col in ("function", "where", "calls", "total s", "self s"):
+            t.add_column(col, justify="right" if col.endswith(("s", "calls")) and col != "function" else "left")
+        for r in own.itertuples(index=False):
+            where = f"{str(r.file).rsplit('/', 1)[-1]}:{r.line}"
+            t.add_row(printable(r.function), printable(where), str(r.calls), f"{r.total_s:.3f}", f"{r.self_s:.3f}")
+        out.append(t)
+    pk = packages_table(functions)
+    pk = pk[pk["origin"] != "own"].head(TOP_PACKAGES)
+    if len(pk):
+        t = Table(title="the rest, by package (self time)", title_justify="left")
+        for col in ("package", "from", "self s", "functions", "top function"):
+            t.add_column(col, justify="right" if col in ("self s", "functions") else "left")
+        for r in pk.itertuples(index=False):
+            top = printable(r.top_function)
+            t.add_row(printable(r.package or "?"), r.origin, f"{r.self_s:.3f}", str(r.functions), top)
+        out.append(t)
+    return out

@@ -1,0 +1,131 @@
+"""Own code vs stdlib vs packages: exact classes on hand-built names, files and environments."""
+
+from __future__ import annotations
+
+import sysconfig
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tracekit.analysis.functions import functions_table, own_first, packages_table
+from tracekit.analysis.origin import Origin, Origins, program_roots, site_distributions
+
+SITE = "/proj/.venv/lib/python3.11/site-packages"
+ORIGINS = Origins(
+    roots=("/proj/app", "/proj"),
+    stdlib_prefixes=("/usr/lib/python3.11/",),
+    stdlib_modules=frozenset({"asyncio", "_asyncio", "time", "json", "_json", "_thread"}),
+    site_dists=lambda site: {"aiohttp": "aiohttp", "yaml": "PyYAML"} if site == SITE else {},
+    module_dists=lambda: {"_cffi_backend": "cffi", "black": "black"},
+)
+
+
+@pytest.mark.parametrize(
+    ("function", "file", "expected"),
+    [
+        ("main", "/proj/app/main.py", Origin("own", "")),
+        ("helper", "/proj/lib/helper.py", Origin("own", "")),  # under the current directory
+        ("ClientSession.get", f"{SITE}/aiohttp/client.py", Origin("package", "aiohttp")),
+        ("load", f"{SITE}/yaml/__init__.py", Origin("package", "PyYAML")),  # distribution, not module name
+        ("fmt", f"{SITE}/black/__init__.py", Origin("package", "black")),  # the analysing env's metadata
+        ("x", f"{SITE}/nometa.py", Origin("package", "nometa")),  # no metadata at all: the module name
+        ("run", "/usr/lib/python3.11/asyncio/runners.py", Origin("stdlib", "asyncio")),
+        ("dumps", "/opt/py/lib/python3.12/json/__init__.py", Origin("stdlib", "json")),  # another Python
+        ("_call", "<frozen importlib._bootstrap>", Origin("stdlib", "importlib")),
+        ("<lambda>", "<string>", Origin("unknown", "")),
+        ("f", "/elsewhere/x.py", Origin("unknown", "")),
+        ("_asyncio.Task.result", "", Origin("stdlib", "asyncio")),  # C accelerator with its module
+        ("_thread.get_ident", "", Origin("stdlib", "_thread")),  # no public "thread" module
+        ("time.sleep", "", Origin("stdlib", "time")),
+        ("builtins.exec", "", Origin("stdlib", "builtins")),
+        ("str.join", "", Origin("stdlib", "builtins")),
+        ("_cffi_backend.new", "", Origin("package", "cffi")),
+        ("_GatheringFuture.done", "", Origin("unknown", "")),  # a C method named without its module
+    ],
+)
+def test_origin_of_function(function: str, file: str, expected: Origin) -> None:
+    assert ORIGINS.of(function, file) == expected
+
+
+def test_a_virtualenv_inside_the_project_is_not_own_code() -> None:
+    o = Origins(roots=("/proj",), stdlib_prefixes=(), site_dists=lambda s: {}, module_dists=lambda: {})
+    assert o.of("f", "/proj/.venv/lib/python3.11/site-packages/rich/x.py") == Origin("package", "rich")
+    # nor is a pyenv under a home directory the program ran from
+    assert o.of("f", "/proj/.pyenv/versions/3.11.7/lib/python3.11/enum.py") == Origin("stdlib", "enum")
+
+
+def test_program_roots() -> None:
+    assert program_roots("/home/u/proj", "scripts/../bin/run.py", False) == ("/home/u/proj/bin", "/home/u/proj")
+    assert program_roots("/home/u/proj", "/abs/tool.py", False) == ("/abs", "/home/u/proj")
+    assert program_roots("/home/u/proj", "run.py", False) == ("/home/u/proj",)
+    assert program_roots("/home/u/proj", "pkg.mod", True) == ("/home/u/proj",)
+
+
+def test_site_distributions_reads_this_environments_metadata() -> None:
+    import markupsafe
+
+    site = str(Path(markupsafe.__file__).parent.parent)
+    dists = site_distributions(site)
+    assert dists["markupsafe"] == "MarkupSafe"  # distribution name, not the import name
+    assert dists["jinja2"] == "Jinja2" or dists["jinja2"] == "jinja2"
+    real = Origins(roots=("/nowhere",))
+    assert real.of("escape", f"{site}/markupsafe/__init__.py").origin == "package"
+    assert real.of("dumps", sysconfig.get_paths()["stdlib"] + "/json/__init__.py") == Origin("stdlib", "json")
+
+
+def events(rows: list[tuple[int, int, float, float, str, int]]) -> pd.DataFrame:
+    """(pid, tid, start_us, dur_us, name, parent) → an Events frame with self_us and depth."""
+    df = pd.DataFrame(rows, columns=["pid", "tid", "start_us", "dur_us", "name", "parent"])
+    df["end_us"] = df["start_us"] + df["dur_us"]
+    child = df[df["parent"] >= 0].groupby("parent")["dur_us"].sum()
+    df["self_us"] = df["dur_us"] - df.index.map(child).fillna(0.0)
+    depth = []
+    for p in df["parent"]:
+        depth.append(0 if p < 0 else depth[p] + 1)
+    df["depth"] = depth
+    return df
+
+
+SAMPLE = events(
+    [
+        (1, 1, 0, 1000, "main (/proj/app/main.py:1)", -1),
+        (1, 1, 10, 600, f"ClientSession.get ({SITE}/aiohttp/client.py:10)", 0),
+        (1, 1, 20, 500, "run (/usr/lib/python3.11/asyncio/runners.py:5)", 1),
+        (1, 1, 30, 100, "time.sleep", 2),
+        (1, 1, 700, 200, "parse (/proj/app/parse.py:3)", 0),
+        (1, 1, 710, 150, "time.sleep", 4),
+    ]
+)
+
+
+def test_functions_frame_has_origin_and_package() -> None:
+    f = functions_table(SAMPLE, ORIGINS).set_index("function")
+    assert f["origin"].to_dict() == {
+        "main": "own", "run": "stdlib", "ClientSession.get": "package", "parse": "own", "time.sleep": "stdlib",
+    }  # fmt: skip
+    assert f.loc["ClientSession.get", "package"] == "aiohttp" and f.loc["run", "package"] == "asyncio"
+    # own code first, each part by total time
+    assert own_first(functions_table(SAMPLE, ORIGINS))["function"].tolist() == [
+        "main", "parse", "ClientSession.get", "run", "time.sleep",
+    ]  # fmt: skip
+
+
+def test_without_roots_nothing_is_own() -> None:
+    f = functions_table(SAMPLE, Origins(roots=(), stdlib_prefixes=("/usr/lib/python3.11/",)))
+    assert set(f.loc[f["function"].isin(["main", "parse"]), "origin"]) == {"unknown"}
+
+
+def test_packages_table_sums_self_time_per_package() -> None:
+    p = packages_table(functions_table(SAMPLE, ORIGINS))
+    rows = [
+        (r.origin, r.package, r.functions, r.calls, round(r.self_s * 1e6, 3), r.top_function) for r in p.itertuples()
+    ]
+    # own: main 1000-600-200 = 200 µs, parse 200-150 = 50; aiohttp 600-500 = 100; asyncio 500-100 = 400;
+    # time.sleep 100 + 150 = 250 (stdlib rows by self time)
+    assert rows == [
+        ("own", "", 2, 2, 250.0, "main"),
+        ("package", "aiohttp", 1, 1, 100.0, "ClientSession.get"),
+        ("stdlib", "asyncio", 1, 1, 400.0, "run"),
+        ("stdlib", "time", 1, 2, 250.0, "time.sleep"),
+    ]

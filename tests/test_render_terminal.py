@@ -1,0 +1,33 @@
+"""The terminal summary's "where the time went" tables, rendered to plain text and compared exactly."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from tests.test_analysis_origin import ORIGINS, SAMPLE
+from tracekit.analysis.functions import functions_table
+from tracekit.render.terminal import printable, where_time_went
+
+
+def text(renderables: list) -> str:  # type: ignore[type-arg]
+    con = Console(width=100, record=True, color_system=None, file=open("/dev/null", "w"))  # noqa: SIM115
+    for r in renderables:
+        con.print(r)
+    return con.export_text()
+
+
+def test_own_code_first_then_packages_by_self_time() -> None:
+    out = text(where_time_went(functions_table(SAMPLE, ORIGINS)))
+    lines = [ln for ln in out.splitlines() if ln.startswith("│")]
+    assert lines == [
+        "│ main     │ main.py:1  │     1 │   0.001 │  0.000 │",
+        "│ parse    │ parse.py:3 │     1 │   0.000 │  0.000 │",
+        "│ aiohttp │ package │  0.000 │         1 │ ClientSession.get │",
+        "│ asyncio │ stdlib  │  0.000 │         1 │ run               │",
+        "│ time    │ stdlib  │  0.000 │         1 │ time.sleep        │",
+    ]
+    assert out.index("your code") < out.index("the rest, by package")
+
+
+def test_printable_drops_control_characters_and_markup() -> None:
+    assert printable("evil\x1b[2J\rname[bold]x[/bold]") == "evil[2Jname\\[bold]x\\[/bold]"

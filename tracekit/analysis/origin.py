@@ -1,0 +1,143 @@
+"""Where a function comes from: the program's own code, the standard library, or a third-party package.
+
+`Origins` classes one function at a time from its file (Python functions) or its module (C functions,
+named "module.func" by viztracer):
+  own       a file under one of the program's roots (the script's directory, the current directory),
+            and not inside a site-packages/dist-packages directory (a virtualenv under the project is
+            third-party code, not the program's)
+  stdlib    a file of the standard library (under the analysing Python's stdlib, any
+            lib/pythonX.Y/ outside site-packages, `<frozen ...>`), or a C function of a stdlib module
+            or a builtin type (`builtins.exec`, `_asyncio.Task.result`, `str.join`)
+  package   a file under site-packages/dist-packages, or a C function of an installed module; the
+            `package` is its distribution name (importlib.metadata: the dist-info next to the file,
+            so the traced program's own environment decides, else the analysing environment's
+            packages_distributions), or the top-level module name when no metadata names it
+  unknown   anything else (`<string>`, a C method of a class named without its module): no guess
+
+The metadata look-ups read dist-info files, once per site-packages directory (cached); everything else is
+string work on the names.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib.metadata as md
+import re
+import sys
+import sysconfig
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import PurePosixPath
+
+ORIGINS = ("own", "stdlib", "package", "unknown")
+_SITE = re.compile(r"^(?P<site>.*/(?:site|dist)-packages)/(?P<rest>.+)$")
+_STDLIB_DIR = re.compile(r"/lib/python3\.\d+t?/")
+_BUILTIN_TYPES = frozenset(n for n, v in vars(builtins).items() if isinstance(v, type))
+
+
+@dataclass(frozen=True)
+class Origin:
+    origin: str  # own | stdlib | package | unknown
+    package: str  # distribution name (package), top-level module (stdlib), "" (own, unknown)
+
+
+def _stdlib_prefixes() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    return tuple(sorted({paths["stdlib"].rstrip("/") + "/", paths["platstdlib"].rstrip("/") + "/"}))
+
+
+@cache
+def site_distributions(site: str) -> Mapping[str, str]:
+    """Top-level module or package name → distribution name, from the dist-info in `site`."""
+    out: dict[str, str] = {}
+    for dist in md.distributions(path=[site]):
+        name = dist.metadata["Name"] or ""
+        tops = (dist.read_text("top_level.txt") or "").split()
+        if not tops:  # no top_level.txt (most wheels built by modern backends): infer from RECORD
+            tops = [PurePosixPath(str(f)).parts[0] for f in (dist.files or []) if not str(f).startswith("..")]
+        for top in tops:
+            top = top.removesuffix(".py").split(".")[0]
+            if name and top and not top.endswith((".dist-info", ".egg-info")) and top != "__pycache__":
+                out.setdefault(top, name)
+    return out
+
+
+@cache
+def installed_distributions() -> Mapping[str, str]:
+    """The analysing environment's top-level module → first distribution name (packages_distributions)."""
+    return {k: v[0] for k, v in md.packages_distributions().items() if v}
+
+
+@dataclass(frozen=True)
+class Origins:
+    """Classes files and C module names against the program's roots. `site_dists` and `module_dists`
+    are injectable so tests can use hand-built environments."""
+
+    roots: tuple[str, ...]
+    stdlib_prefixes: tuple[str, ...] = field(default_factory=_stdlib_prefixes)
+    stdlib_modules: frozenset[str] = frozenset(sys.stdlib_module_names)
+    site_dists: Callable[[str], Mapping[str, str]] = site_distributions
+    module_dists: Callable[[], Mapping[str, str]] = installed_distributions
+
+    def of_file(self, file: str) -> Origin:
+        if file.startswith("<frozen "):
+            return Origin("stdlib", file.removeprefix("<frozen ").rstrip(">").split(".")[0])
+        m = _SITE.match(file)
+        if m is not None:
+            top = m["rest"].split("/")[0].removesuffix(".py").split(".")[0]
+            dist = self.site_dists(m["site"]).get(top) or self.module_dists().get(top) or top
+            return Origin("package", dist)
+        if not file.startswith("/"):
+            return Origin("unknown", "")
+        # The stdlib before the roots: a program run from the home directory must not own a pyenv there.
+        for prefix in self.stdlib_prefixes:
+            if file.startswith(prefix):
+                return Origin("stdlib", file[len(prefix) :].split("/")[0].removesuffix(".py"))
+        s = _STDLIB_DIR.search(file)
+        if s is not None:  # another Python's stdlib (the run used a different interpreter)
+            return Origin("stdlib", file[s.end() :].split("/")[0].removesuffix(".py"))
+        if any(file.startswith(r.rstrip("/") + "/") for r in self.roots if r):
+            return Origin("own", "")
+        return Origin("unknown", "")
+
+    def of_c_function(self, name: str) -> Origin:
+        """A C function named "module.func", "module.Class.method" or "type.method"."""
+        top = name.split(".")[0]
+        if top in self.stdlib_modules or top == "builtins":
+            public = top.lstrip("_")  # a C accelerator counts with its module: _asyncio with asyncio
+            return Origin("stdlib", public if public != top and public in self.stdlib_modules else top)
+        if top in _BUILTIN_TYPES:
+            return Origin("stdlib", "builtins")
+        dist = self.module_dists().get(top)
+        if dist is not None:
+            return Origin("package", dist)
+        return Origin("unknown", "")
+
+    def of(self, function: str, file: str) -> Origin:
+        return self.of_file(file) if file else self.of_c_function(function)
+
+
+def program_roots(cwd: str, target: str, module: bool) -> tuple[str, ...]:
+    """The directories whose files are the program's own: the script's directory and the current
+    directory (a module run has only the current directory)."""
+    roots = [cwd] if cwd else []
+    if target and not module:
+        script = PurePosixPath(target) if target.startswith("/") else PurePosixPath(cwd) / target
+        roots.insert(0, str(_normalise(script.parent)))
+    return tuple(dict.fromkeys(roots))
+
+
+def _normalise(p: PurePosixPath) -> PurePosixPath:
+    parts: list[str] = []
+    for part in p.parts:
+        if part == "..":
+            if len(parts) > 1:
+                parts.pop()
+        elif part != ".":
+            parts.append(part)
+    return PurePosixPath(*parts) if parts else p
+
+
+def classify(functions: Iterable[str], files: Iterable[str], origins: Origins) -> list[Origin]:
+    return [origins.of(fn, fl) for fn, fl in zip(functions, files, strict=True)]
