@@ -115,7 +115,7 @@ def test_csp_hashes_are_those_of_the_exact_bodies() -> None:
     digest = base64.b64encode(hashlib.sha256(b"a").digest()).decode()
     assert html.content_security_policy(("a",), ("b",)).startswith(f"default-src 'none'; script-src 'sha256-{digest}'")
     a = html.assets()
-    assert len(a.scripts) == 2 and "uPlot" in a.scripts[0]
+    assert len(a.scripts) == 3 and "uPlot" in a.scripts[0] and "flame graph" in a.scripts[2]
     for body in (*a.scripts, a.style):
         assert html.sha256_source(body) in a.csp
     assert "unsafe-inline" not in a.csp and "unsafe-eval" not in a.csp

@@ -11,7 +11,9 @@ What the page shows and where it comes from:
   Gantt of units (SVG)        Analysis.units, plus when each unit ran: a task's steps (its top-level
                               slices in Analysis.events), a thread's or process's sampled CPU
   output timeline (SVG)       Analysis.output, each line at its time
-  tables                      Analysis.units, Analysis.functions (top N, with a count of the rest)
+  flame graph (SVG, flame.js)  the call tree of Analysis.events (analysis.calltree), per process and
+                              thread/task; data via `tojson` (render/flame.py)
+  tables                      Analysis.units; Analysis.functions: own code, by package, all (top N)
 
 Layout helpers (`downsample`, `nice_ticks`, `gantt_rows`, `output_lanes`) are pure functions so
 they can be tested on tiny inputs; `report` returns the page as a string and writes nothing.
@@ -31,7 +33,9 @@ import numpy as np
 import pandas as pd
 
 from tracekit.analysis import Analysis
+from tracekit.analysis.calltree import build_call_tree
 from tracekit.analysis.functions import own_first, packages_table
+from tracekit.render.flame import MIN_SHARE, report_flame
 from tracekit.render.templating import env
 
 MAX_POINTS = 1200  # per time-series chart; longer series are bucketed (the page says so)
@@ -79,7 +83,7 @@ def content_security_policy(scripts: tuple[str, ...], styles: tuple[str, ...]) -
 
 @cache
 def assets() -> Assets:
-    scripts = (_asset("vendor/uPlot.iife.min.js"), _asset("templates/report.js"))
+    scripts = (_asset("vendor/uPlot.iife.min.js"), _asset("templates/report.js"), _asset("templates/flame.js"))
     style = _asset("vendor/uPlot.min.css") + "\n" + _asset("templates/report.css")
     for s in scripts:
         if "</script" in s.lower() or "<!--" in s:
@@ -468,6 +472,12 @@ def functions_view(functions: pd.DataFrame) -> pd.DataFrame:
     return f
 
 
+def flame_of(an: Analysis) -> dict[str, Any]:
+    """The call tree per process and thread/task, pruned to what can be seen, with each call's origin."""
+    origin_of = dict(zip(an.functions["name"], an.functions["origin"], strict=True)) if len(an.functions) else {}
+    return report_flame(build_call_tree(an.events, an.tracks, process_names(an)), origin_of)
+
+
 def functions_context(functions: pd.DataFrame) -> dict[str, Any]:
     """Your code first: the program's own functions, the rest grouped by package, and every function
     (own code first) behind a toggle."""
@@ -524,5 +534,7 @@ def report(an: Analysis) -> str:
         "units": table(an.units.head(MAX_UNIT_ROWS), UNIT_TABLE),
         "units_total": len(an.units),
         **functions_context(an.functions),
+        "flame": flame_of(an),
+        "flame_min_pct": f"{MIN_SHARE * 100:g}",
     }
     return env.get_template("report.html.j2").render(**ctx)
