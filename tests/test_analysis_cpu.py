@@ -83,3 +83,37 @@ def test_process_series_cpu_percent() -> None:
     ps = cpu.process_series(s)
     assert ps["cpu_pct"].tolist() == pytest.approx([50.0])
     assert ps["rss_bytes"].tolist() == [2**21]
+
+
+def test_peak_rss_is_the_programs_inside_the_script_window_not_the_tracers_save() -> None:
+    # the script ran from 1 s to 3 s (peak 300 B); at 4 s the tracer's save held 5000 B
+    s = frame([proc_row(t, 10, 0.0, rss=r) for t, r in ((0, 100), (1, 200), (2, 300), (3, 250), (4, 5000))])
+    totals = cpu.tree_totals(s)
+    assert cpu.peak_rss(totals, 1 * S, 3 * S) == 300
+    assert cpu.save_peak_rss(totals, 3 * S) == 5000
+    assert cpu.save_peak_rss(totals, 4 * S) is None
+    # a script shorter than one interval: the first sample after its start stands for it
+    assert cpu.peak_rss(totals, 1.2 * S, 1.5 * S) == 300
+
+
+def test_thread_sched_is_the_kernels_view_inside_the_window() -> None:
+    def row(t_s: float, tid: int, on: float, rq: float, vol: float, inv: float) -> dict[str, object]:
+        r = thread_row(t_s, 10, tid, on)
+        return {**r, "ctx_voluntary": vol, "ctx_involuntary": inv, "oncpu_s": on, "runq_s": rq}
+
+    rows = [row(0, 11, 0.0, 0.0, 0, 0), row(1, 11, 0.1, 0.0, 10, 0), row(2, 11, 0.4, 0.1, 210, 5),
+            row(3, 11, 0.7, 0.2, 410, 9), row(9, 11, 5.0, 1.0, 9000, 90),  # after the window: the save
+            row(1, 12, 0.0, 0.0, 1, 1)]  # fmt: skip
+    s = frame([proc_row(0, 10, 0.0)]).pipe(cpu.with_sched_columns)
+    s = pd.concat([s, pd.DataFrame(rows).astype({**cpu.SAMPLE_DTYPES, **cpu.SCHED_DTYPES})], ignore_index=True)
+    [t] = cpu.thread_sched(s, 1 * S, 3 * S)  # thread 12 has one sample there: no span, left out
+    assert (t.pid, t.tid) == (10, 11)
+    assert t.span_s == pytest.approx(2.0)
+    assert t.oncpu_s == pytest.approx(0.6) and t.runq_s == pytest.approx(0.2)
+    assert t.sleep_s == pytest.approx(1.2)
+    assert (t.voluntary, t.involuntary) == (400, 9)
+
+
+def test_old_samples_without_schedstat_columns_give_no_thread_evidence() -> None:
+    s = cpu.with_sched_columns(frame([thread_row(0, 10, 11, 0.0), thread_row(1, 10, 11, 0.5)]))
+    assert s["oncpu_s"].isna().all() and cpu.thread_sched(s, 0, 2 * S) == []

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
+import pytest
 
 from tracekit import sampler
 from tracekit.analysis.cpu import SAMPLE_DTYPES
@@ -107,3 +108,46 @@ def test_sampler_of_a_process_that_is_gone(tmp_path: Path) -> None:
     smp.start()
     res = smp.stop()
     assert res.n_samples == 0
+
+
+# a thread spinning in Python next to one sleeping in time.sleep; the spinner reports its CPU as the
+# kernel counts it (schedstat) so the sampler's numbers can be checked against it
+SPIN = """
+import threading, time, os
+def spin():
+    t = time.monotonic()
+    while time.monotonic() - t < 0.8:
+        pass
+    with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as fh:
+        print(fh.read().split()[0], flush=True)
+sleeper = threading.Thread(target=time.sleep, args=(30,), daemon=True); sleeper.start()
+spinner = threading.Thread(target=spin); spinner.start()
+print(sleeper.native_id, spinner.native_id, flush=True)
+spinner.join(); time.sleep(30)
+"""
+
+
+def test_thread_rows_carry_the_kernels_schedstat_and_context_switches(tmp_path: Path) -> None:
+    proc = start(SPIN)
+    try:
+        smp = sampler.Sampler(proc.pid, 0.01, tmp_path / "s.csv")
+        smp.start()
+        sleeper, spinner = (int(x) for x in proc.stdout.readline().split())  # type: ignore[union-attr]
+        oncpu_ns = int(proc.stdout.readline())  # type: ignore[union-attr]
+        time.sleep(0.1)
+        smp.stop()
+        df = pd.read_csv(tmp_path / "s.csv", dtype=SAMPLE_DTYPES)
+        th = df[df["kind"] == "t"]
+        spin, sleep = th[th["tid"] == spinner], th[th["tid"] == sleeper]
+        assert spin["oncpu_s"].notna().all() and spin["runq_s"].notna().all()
+        # cumulative: never decreasing, and the last sample (taken at most a few intervals before the
+        # thread printed its own figure and ended) agrees with the kernel's figure the thread read
+        assert spin["oncpu_s"].is_monotonic_increasing
+        assert oncpu_ns / 1e9 > 0.05
+        assert spin["oncpu_s"].iloc[-1] == pytest.approx(oncpu_ns / 1e9, abs=0.05)
+        # the sleeper was asleep: no CPU to speak of, and it was not switched out hundreds of times
+        assert sleep["oncpu_s"].iloc[-1] - sleep["oncpu_s"].iloc[0] < 0.01
+        assert sleep["ctx_voluntary"].iloc[-1] <= 3
+        assert df[df["kind"] == "p"]["oncpu_s"].isna().all()  # process rows have no schedstat
+    finally:
+        kill(proc)

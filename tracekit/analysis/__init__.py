@@ -22,7 +22,7 @@ import pandas as pd
 from tracekit.analysis import cpu
 from tracekit.analysis import units as unitmod
 from tracekit.analysis.findings import LOOP_BLOCK_THRESHOLD_S, LoopBlock, generator_resumes, loop_blocks, verdicts
-from tracekit.analysis.functions import functions_table
+from tracekit.analysis.functions import functions_table, name_mask
 from tracekit.analysis.model import Concurrency, Context, DataLoss, Stats, UnitCounts
 from tracekit.analysis.origin import Origins, program_roots
 from tracekit.trace import EVENT_COLUMNS, TRACK_COLUMNS, Trace
@@ -71,7 +71,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
         end_ns = float(run.get("ended_ns") or run["started_ns"])
     wall_s = max(0.0, (end_ns - start_ns) / 1e9)
 
-    samples = inp.samples
+    samples = cpu.with_sched_columns(inp.samples)
     totals = cpu.tree_totals(samples)
     user_s, system_s = cpu.cpu_between(totals, start_ns, end_ns)
     cpu_s = user_s + system_s
@@ -83,11 +83,13 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
     tl = cpu.timeline(totals, start_ns, end_ns)
     tl["in_flight"] = unitmod.in_flight_at(steps, tl["t_s"].to_numpy(dtype=np.float64))
     blocks = loop_blocks(events, tracks, start_ns / 1e3, loop_threshold_s)
-    loss = data_loss(run, trace, samples)
+    loss = data_loss(run, trace, samples, (start_ns, end_ns))
     cores = int(run.get("cores", 1))
     findings = verdicts(
         wall_s=wall_s, cpu_s=cpu_s, cores=cores, units=units, peak=peak, blocks=blocks,
         loss_warnings=loss.warnings, generators=generator_resumes(events),
+        threads=cpu.thread_sched(samples, start_ns, end_ns), framework=framework(events),
+        untraced_threads=len(loss.untraced_threads), helpers=loss.helpers,
     )  # fmt: skip
     output = output_frame(run, start_ns)
     procs = cpu.process_series(samples)
@@ -103,7 +105,8 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
         cpu_user_s=round(user_s, 6),
         cpu_system_s=round(system_s, 6),
         parallelism=round(cpu_s / wall_s, 4) if wall_s > 0 else 0.0,
-        peak_rss_bytes=cpu.peak_rss(totals),
+        peak_rss_bytes=cpu.peak_rss(totals, start_ns, end_ns),
+        save_peak_rss_bytes=cpu.save_peak_rss(totals, end_ns),
         units=UnitCounts(
             tasks=int((units["kind"] == "task").sum()) if len(units) else 0,
             threads=int((units["kind"] == "thread").sum()) if len(units) else 0,
@@ -143,7 +146,9 @@ def _origins(run: dict[str, Any]) -> Origins:
     return Origins(program_roots(str(run.get("cwd", "")), str(run.get("target", "")), bool(run.get("module"))))
 
 
-def data_loss(run: dict[str, Any], trace: Trace | None, samples: pd.DataFrame) -> DataLoss:
+def data_loss(
+    run: dict[str, Any], trace: Trace | None, samples: pd.DataFrame, window_ns: tuple[float, float] | None = None
+) -> DataLoss:
     warnings: list[str] = []
     tinfo = run.get("trace", {}) or {}
     status = str(tinfo.get("status", "ok" if trace is not None else "missing"))
@@ -162,13 +167,18 @@ def data_loss(run: dict[str, Any], trace: Trace | None, samples: pd.DataFrame) -
             "early units and functions are missing; rerun with a larger --tracer-entries, or --sample-only"
         )
         overflow = True
-    traced = set(trace.events_per_pid) if trace is not None else set()
-    seen = {int(p) for p in run.get("processes", {})}
-    untraced = sorted(seen - traced) if trace is not None else []
+    untraced, helpers = untraced_processes(run, trace)
     if untraced:
         warnings.append(
             f"{len(untraced)} process(es) ran but left no trace (pid {', '.join(map(str, untraced[:10]))}): "
-            "ended by os._exit or a signal, or not a Python program; their CPU and memory are still counted"
+            "ended by os._exit or a signal; their CPU and memory are still counted"
+        )
+    threads = untraced_threads(trace, samples, window_ns) if trace is not None and window_ns else []
+    if threads:
+        warnings.append(
+            f"{len(threads)} thread(s) ran that the trace does not show (pid:tid {', '.join(threads[:10])}): "
+            "started by _thread.start_new_thread or by C code, they are invisible to the tracer; their CPU is "
+            "counted, but their calls are missing and concurrency does not count them"
         )
     timed_out = bool(run.get("timed_out", False))
     if timed_out:
@@ -188,7 +198,70 @@ def data_loss(run: dict[str, Any], trace: Trace | None, samples: pd.DataFrame) -
     return DataLoss(
         overflow=overflow, untraced_pids=untraced, trace_status=status, timed_out=timed_out,
         interrupted=interrupted, output_truncated=truncated, warnings=warnings,
+        untraced_threads=threads, helpers=helpers,
     )  # fmt: skip
+
+
+def helper_name(cmdline: list[str]) -> str | None:
+    """What an untraced process is when it is expected to have no trace, else None: multiprocessing's
+    resource_tracker (a Python helper the tracer does not follow), or a program that is not Python
+    (such as /sbin/ldconfig, which trio's import runs)."""
+    if not cmdline:
+        return None
+    if any("multiprocessing.resource_tracker" in c for c in cmdline):
+        return "multiprocessing's resource_tracker"
+    if any("multiprocessing.forkserver" in c for c in cmdline):
+        return "multiprocessing's forkserver"
+    exe = cmdline[0].rsplit("/", 1)[-1]
+    if not exe.startswith("python") and not exe.startswith("pypy"):
+        return f"{exe[:60]} (not a Python program)"
+    return None
+
+
+def untraced_processes(run: dict[str, Any], trace: Trace | None) -> tuple[list[int], list[str]]:
+    """(pids of Python processes that ran but left no trace, descriptions of expected helpers)."""
+    if trace is None:
+        return [], []
+    traced = set(trace.events_per_pid)
+    lost, helpers = [], []
+    for key, info in sorted(run.get("processes", {}).items(), key=lambda kv: int(kv[0])):
+        pid = int(key)
+        if pid in traced:
+            continue
+        name = helper_name([str(c) for c in (info or {}).get("cmdline", [])])
+        if name is None:
+            lost.append(pid)
+        else:
+            helpers.append(f"pid {pid} {name}")
+    return lost, helpers
+
+
+def untraced_threads(trace: Trace, samples: pd.DataFrame, window_ns: tuple[float, float]) -> list[str]:
+    """OS threads of traced processes that the sampler saw at two or more samples inside the script's
+    window but that have no thread track in the trace ("pid:tid")."""
+    th = samples[samples["kind"] == "t"] if len(samples) else samples
+    if th.empty:
+        return []
+    th = th[(th["t_ns"] >= window_ns[0]) & (th["t_ns"] <= window_ns[1])]
+    seen = th.groupby(["pid", "tid"]).size()
+    tracks = trace.tracks
+    os_ids = unitmod.os_threads(trace.events, tracks)
+    known = {(pid, os_ids.get((pid, tid), tid)) for pid, tid, kind in
+             zip(tracks["pid"].tolist(), tracks["tid"].tolist(), tracks["kind"].tolist(), strict=True)
+             if kind == "thread"}  # fmt: skip
+    known |= {(pid, pid) for pid in trace.events_per_pid}  # a main thread, whatever tid the trace gave it
+    traced = set(trace.events_per_pid)
+    return [f"{pid}:{tid}" for (pid, tid), n in seen.items()
+            if n >= 2 and pid in traced and (pid, tid) not in known]  # fmt: skip
+
+
+def framework(events: pd.DataFrame) -> str:
+    """ "trio" when the trace holds trio's run loop (its tasks then get trio's words), else ""."""
+    if events.empty:
+        return ""
+    # unrolled_run is trio's scheduler loop: present only when trio.run ran, not when trio was merely imported
+    loop = name_mask(events["name"], lambda n: n.str.startswith("unrolled_run (") & n.str.contains("/trio/_core/"))
+    return "trio" if bool(loop.any()) else ""
 
 
 def output_frame(run: dict[str, Any], start_ns: float) -> pd.DataFrame:

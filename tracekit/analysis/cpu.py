@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tracekit.analysis.model import ThreadSched
+
 SAMPLE_DTYPES = {
     "t_ns": "int64",
     "kind": "category",
@@ -31,6 +33,9 @@ SAMPLE_DTYPES = {
     "ctx_voluntary": "float64",
     "ctx_involuntary": "float64",
 }
+# Added later (per-thread schedstat): a run directory written before them lacks these columns, and
+# `with_sched_columns` gives such samples NaN there (the GIL verdict is then unknown).
+SCHED_DTYPES = {"oncpu_s": "float64", "runq_s": "float64"}
 
 
 def tree_totals(samples: pd.DataFrame) -> pd.DataFrame:
@@ -101,8 +106,53 @@ def unit_cpu(samples: pd.DataFrame, spans: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def peak_rss(totals: pd.DataFrame) -> int:
-    return int(totals["rss_bytes"].max()) if len(totals) else 0
+def with_sched_columns(samples: pd.DataFrame) -> pd.DataFrame:
+    """Samples with the per-thread schedstat columns, NaN where a run directory predates them."""
+    missing = {c: np.nan for c in SCHED_DTYPES if c not in samples.columns}
+    return samples.assign(**missing) if missing else samples
+
+
+def thread_sched(samples: pd.DataFrame, start_ns: float, end_ns: float) -> list[ThreadSched]:
+    """Per OS thread with schedstat samples inside [start_ns, end_ns] (at least two): what the kernel
+    says it did between its first and last sample there (see ThreadSched)."""
+    th = samples[(samples["kind"] == "t") & samples["oncpu_s"].notna()]
+    th = th[(th["t_ns"] >= start_ns) & (th["t_ns"] <= end_ns)]
+    out = []
+    for (pid, tid), g in th.sort_values("t_ns").groupby(["pid", "tid"]):
+        if len(g) < 2:
+            continue
+        first, last = g.iloc[0], g.iloc[-1]
+        span = (float(last["t_ns"]) - float(first["t_ns"])) / 1e9
+        on = float(last["oncpu_s"] - first["oncpu_s"])
+        rq = float(last["runq_s"] - first["runq_s"])
+        vol = last["ctx_voluntary"] - first["ctx_voluntary"]
+        inv = last["ctx_involuntary"] - first["ctx_involuntary"]
+        out.append(
+            ThreadSched(
+                pid=int(pid), tid=int(tid), span_s=span, oncpu_s=on, runq_s=rq, sleep_s=max(0.0, span - on - rq),
+                voluntary=int(vol) if vol == vol else 0, involuntary=int(inv) if inv == inv else 0,
+            )
+        )  # fmt: skip
+    return out
+
+
+def peak_rss(totals: pd.DataFrame, start_ns: float = -np.inf, end_ns: float = np.inf) -> int:
+    """Highest tree RSS at a sample inside the script's window: the program's, not the tracer's save
+    after it (viztracer builds its JSON in the traced process, 7-44x the program's memory). A script
+    shorter than one interval has no sample inside: the first sample after its start stands for it."""
+    if not len(totals):
+        return 0
+    t = totals["t_ns"]
+    inside = totals[(t >= start_ns) & (t <= end_ns)]
+    if inside.empty:
+        inside = totals[t >= start_ns].head(1) if (t >= start_ns).any() else totals.tail(1)
+    return int(inside["rss_bytes"].max())
+
+
+def save_peak_rss(totals: pd.DataFrame, end_ns: float) -> int | None:
+    """Highest tree RSS after the script ended (the tracer's save), None if no sample fell there."""
+    after = totals[totals["t_ns"] > end_ns] if len(totals) else totals
+    return int(after["rss_bytes"].max()) if len(after) else None
 
 
 def process_series(samples: pd.DataFrame) -> pd.DataFrame:

@@ -1,5 +1,11 @@
-"""Verdicts as data: sequential, concurrent-not-parallel, GIL-bound, parallel, loop-blocked,
-mostly-waiting and data-loss findings, most important first (pure pandas)."""
+"""Verdicts as data, most important first (pure pandas): one function per kind, each returning its
+finding with the numbers it rests on (`evidence`), or None when its evidence is absent.
+
+Which evidence each verdict uses, its threshold and what can fool it is the README's "How tracekit
+knows". The rule across them: the OS's view (schedstat, context switches, psutil CPU) decides
+whether threads were hungry, asleep or on a CPU, never the tracer's self time alone; where the
+evidence is missing or was distorted by tracing, the finding says "unknown" instead of guessing.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tracekit.analysis.functions import name_mask, split_name
-from tracekit.analysis.model import Finding
+from tracekit.analysis.model import Finding, ThreadSched
 
 LOOP_BLOCK_THRESHOLD_S = 0.1  # asyncio debug mode's slow_callback_duration
 ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -117,6 +123,32 @@ def short(name: str) -> str:
     return f"{func} ({file.rsplit('/', 1)[-1]}:{line})" if file else func
 
 
+@dataclass(frozen=True)
+class RunFacts:
+    """What the verdicts are judged on: the run's totals, its units and the kernel's view of its threads."""
+
+    wall_s: float
+    cpu_s: float
+    cores: int
+    units: pd.DataFrame
+    peak: int
+    blocks: list[LoopBlock]
+    threads: list[ThreadSched]  # schedstat per OS thread in the script's window ([] if not sampled)
+    framework: str  # "trio" when the program ran trio's event loop, else ""
+    untraced_threads: int  # OS threads the sampler saw that the trace lacks
+
+    @property
+    def parallelism(self) -> float:
+        return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    def workers(self, kind: str) -> int:
+        u = self.units
+        return int(((u["role"] == "worker") & (u["kind"] == kind)).sum()) if len(u) else 0
+
+    def base_evidence(self) -> dict[str, object]:
+        return {"parallelism": round(self.parallelism, 3), "concurrency_peak": self.peak, "cpu_s": round(self.cpu_s, 3)}
+
+
 def verdicts(
     *,
     wall_s: float,
@@ -127,138 +159,263 @@ def verdicts(
     blocks: list[LoopBlock],
     loss_warnings: list[str],
     generators: dict[str, int] | None = None,
+    threads: list[ThreadSched] | None = None,
+    framework: str = "",
+    untraced_threads: int = 0,
+    helpers: list[str] | None = None,
 ) -> list[Finding]:
-    parallelism = cpu_s / wall_s if wall_s > 0 else 0.0
-    workers = units[units["role"] == "worker"] if len(units) else units
-    n_proc = int((workers["kind"] == "process").sum()) if len(units) else 0
-    n_thr = int((workers["kind"] == "thread").sum()) if len(units) else 0
+    facts = RunFacts(wall_s, cpu_s, cores, units, peak, blocks, threads or [], framework, untraced_threads)
     out: list[Finding] = [Finding("data-loss", "warning", w) for w in loss_warnings]
-    ev = {"parallelism": round(parallelism, 3), "concurrency_peak": peak, "cpu_s": round(cpu_s, 3)}
-    if blocks:
-        worst = max(blocks, key=lambda b: b.dur_s)
-        total = sum(b.dur_s for b in blocks)
-        culprit = worst.chain[-1]
-        steps = [c for c in worst.chain if c != "_contextvars.Context.run"]
-        where = "a callback" if worst.task == "callback" else f"task {worst.task}"
-        if len(steps) > 1:  # a call inside the step blocked: name the chain down to it
-            culprit_text = f"{short(culprit)}: {' → '.join(short(c) for c in steps)}"
-            fix = (
-                "await an async equivalent (asyncio.sleep, an async client) or move it to a thread (asyncio.to_thread)"
-            )
-        else:  # the coroutine's own code ran that long between two awaits: CPU work on the loop
-            culprit_text = f"the code of {short(culprit)} itself, running without an await"
-            fix = "move CPU-bound work off the loop (loop.run_in_executor with a ProcessPoolExecutor)"
-        out.append(
-            Finding(
-                "loop-blocked",
-                "warning",
-                f"event loop blocked {len(blocks)}x for {total:.2f} s in all (longest {worst.dur_s:.2f} s in "
-                f"{where}) by {culprit_text}. Nothing else on the loop can run meanwhile; {fix}.",
-                {"blocks": len(blocks), "blocked_s": round(total, 3), "max_s": round(worst.dur_s, 3),
-                 "culprit": culprit, "chain": worst.chain, "task": worst.task},
-            )
-        )  # fmt: skip
-    gil = gil_bound(units)
-    if gil is not None:
-        out.append(gil)
-    if n_proc >= 1 and parallelism > 1.15:
-        ideal = min(n_proc, cores)
-        out.append(
-            Finding(
-                "parallel",
-                "info",
-                f"parallel: {n_proc} processes kept {parallelism:.2f} cores busy on average "
-                f"(ideal speed-up on this {cores}-core machine: {ideal}x).",
-                {**ev, "processes": n_proc, "cores": cores, "ideal_speedup": ideal},
-            )
-        )
-    elif peak >= 2 and parallelism < 0.5:
-        what = "processes" if n_proc else "threads" if n_thr else "tasks"
-        out.append(
-            Finding(
-                "concurrent-not-parallel",
-                "info",
-                f"concurrent, not parallel: up to {peak} {what} were in flight at once, but the CPU was busy only "
-                f"{parallelism * 100:.0f}% of one core: the work overlapped its waiting, not its computing.",
-                ev,
-            )
-        )
-    elif peak >= 2 and gil is None and not blocks and parallelism >= 0.5:
-        out.append(
-            Finding(
-                "serialised",
-                "info",
-                f"concurrent but serialised: up to {peak} units were in flight, yet together they kept only "
-                f"{parallelism:.2f} cores busy; CPU-bound work needs processes to run in parallel.",
-                ev,
-            )
-        )
-    elif peak <= 1 and not generators:
-        out.append(
-            Finding(
-                "sequential",
-                "info",
-                "sequential: one unit did all the work, one thing at a time "
-                f"({parallelism * 100:.0f}% of a core busy).",
-                ev,
-            )
-        )
-    if generators:
-        listing = ", ".join(f"{short(n)} {k}x" for n, k in list(generators.items())[:5])
-        out.append(
-            Finding(
-                "generator-coroutines",
-                "info",
-                f"generator coroutines: resumed by next()/send() on one thread ({listing}); each resume is one "
-                "slice in the trace. The trace cannot tell generator instances apart, so they are not counted "
-                "as units in flight; the output order shows how they interleaved.",
-                {"resumes": generators},
-            )
-        )
-    if parallelism < 0.1 and wall_s > 0.2:
-        out.append(
-            Finding(
-                "mostly-waiting",
-                "info",
-                f"mostly waiting: CPU time was {cpu_s:.2f} s in {wall_s:.2f} s of wall time; the program is "
-                "bound by sleeping or I/O, so overlapping the waits (asyncio, threads) is what speeds it up.",
-                ev,
-            )
-        )
+    gil = gil_bound(facts.threads)
+    found = [loop_blocked(blocks), gil, parallel(facts, gil)]
+    found.append(None if found[-1] else shape(facts, gil, generators or {}))
+    found += [generator_coroutines(generators or {}), mostly_waiting(facts), untraced_helpers(helpers or [])]
+    out += [f for f in found if f is not None]
     return sorted(out, key=lambda f: ORDER.get(f.severity, 3))
 
 
-def gil_bound(units: pd.DataFrame) -> Finding | None:
-    """Several threads of one process ready to run Python at once while together they got about one
-    core at most: the GIL serialised them.
-
-    "Ready to run Python" is the self time of Python functions on a thread's track (python_s),
-    which excludes time blocked in C calls such as time.sleep; it does not depend on how loaded the
-    machine was, so the verdict holds on a busy machine too.
-    """
-    if units.empty or "python_s" not in units:
+def loop_blocked(blocks: list[LoopBlock]) -> Finding | None:
+    """The longest task step or loop callback over the threshold, with its call chain."""
+    if not blocks:
         return None
-    thr = units[(units["kind"] == "thread") & (units["role"] == "worker") & units["cpu_s"].notna()]
-    for pid, grp in thr.groupby("pid"):
-        busy = grp[grp["python_s"] > 0.5 * grp["wall_s"]]
-        if len(busy) < 2:
-            continue
-        span = float(busy["end_s"].max() - busy["start_s"].min())
-        if span <= 0:
-            continue
-        ready = float(busy["python_s"].sum()) / span  # threads that wanted to run Python, on average
-        cores_used = float(busy["cpu_s"].sum()) / span
-        if ready >= 1.5 and cores_used <= 1.15:
-            waited = float((busy["python_s"] - busy["cpu_s"]).clip(lower=0).sum())
+    worst = max(blocks, key=lambda b: b.dur_s)
+    total = sum(b.dur_s for b in blocks)
+    culprit = worst.chain[-1]
+    steps = [c for c in worst.chain if c != "_contextvars.Context.run"]
+    where = "a callback" if worst.task == "callback" else f"task {worst.task}"
+    if len(steps) > 1:  # a call inside the step blocked: name the chain down to it
+        culprit_text = f"{short(culprit)}: {' → '.join(short(c) for c in steps)}"
+        fix = "await an async equivalent (asyncio.sleep, an async client) or move it to a thread (asyncio.to_thread)"
+    else:  # the coroutine's own code ran that long between two awaits: CPU work on the loop
+        culprit_text = f"the code of {short(culprit)} itself, running without an await"
+        fix = "move CPU-bound work off the loop (loop.run_in_executor with a ProcessPoolExecutor)"
+    return Finding(
+        "loop-blocked",
+        "warning",
+        f"event loop blocked {len(blocks)}x for {total:.2f} s in all (longest {worst.dur_s:.2f} s in "
+        f"{where}) by {culprit_text}. Nothing else on the loop can run meanwhile; {fix}.",
+        {"blocks": len(blocks), "blocked_s": round(total, 3), "max_s": round(worst.dur_s, 3),
+         "culprit": culprit, "chain": worst.chain, "task": worst.task},
+    )  # fmt: skip
+
+
+PARALLEL_CORES = 1.15  # more than one core busy on average, beyond sampling noise
+
+
+def parallel(facts: RunFacts, gil: Finding | None) -> Finding | None:
+    """Processes, or threads whose C code released the GIL, kept more than one core busy (psutil CPU
+    of the tree; tracing only adds CPU, so a program below the bound is not called parallel by it)."""
+    if facts.parallelism <= PARALLEL_CORES:
+        return None
+    n_proc, n_thr, cores = facts.workers("process"), facts.workers("thread"), facts.cores
+    ev = facts.base_evidence()
+    if n_proc >= 1:
+        ideal = min(n_proc, cores)
+        return Finding(
+            "parallel",
+            "info",
+            f"parallel: {n_proc} processes kept {facts.parallelism:.2f} cores busy on average "
+            f"(ideal speed-up on this {cores}-core machine: {ideal}x).",
+            {**ev, "processes": n_proc, "cores": cores, "ideal_speedup": ideal},
+        )
+    if gil is None and n_thr + facts.untraced_threads >= 1:
+        running = sum(t.oncpu_s for t in facts.threads)
+        return Finding(
+            "parallel",
+            "info",
+            f"parallel threads: {facts.parallelism:.2f} of {cores} cores busy on average in one process, so its "
+            "threads ran at the same time: their work is in C code that releases the GIL (numpy, hashlib, I/O), "
+            "and threads are the right model for it.",
+            {**ev, "threads": n_thr, "cores": cores, "threads_oncpu_s": round(running, 3)},
+        )
+    return None
+
+
+def peak_mix(units: pd.DataFrame) -> dict[str, int]:
+    """How many workers of each kind were in flight at the moment the most were: labels count each
+    kind apart ("3 tasks and 2 processes"), never all under the first kind present."""
+    w = units[units["role"] == "worker"] if len(units) else units
+    if w.empty:
+        return {}
+    starts = w["start_s"].to_numpy(dtype=np.float64)
+    ends = w["end_s"].to_numpy(dtype=np.float64)
+    live = (starts[None, :] <= starts[:, None]) & (ends[None, :] > starts[:, None])
+    at = int(live.sum(axis=1).argmax())
+    kinds = w["kind"].to_numpy()[live[at]]
+    return {k: int((kinds == k).sum()) for k in ("process", "thread", "task") if (kinds == k).any()}
+
+
+def mix_label(mix: dict[str, int], framework: str = "") -> str:
+    task_word = "trio tasks" if framework == "trio" else "tasks"
+    words = {"process": ("process", "processes"), "thread": ("thread", "threads"), "task": ("task", task_word)}
+    parts = [f"{n} {words[k][0] if n == 1 else words[k][1]}" for k, n in mix.items()]
+    return " and ".join(parts) if len(parts) <= 2 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+ASLEEP_FRACTION = 0.5  # threads that slept at least half their time were waiting, not computing
+
+
+def shape(facts: RunFacts, gil: Finding | None, generators: dict[str, int]) -> Finding | None:
+    """Concurrent-not-parallel, serialised (its cause unknown), sequential or unknown concurrency."""
+    ev = facts.base_evidence()
+    p = facts.parallelism
+    mix = peak_mix(facts.units)
+    label = mix_label(mix, facts.framework) if mix else f"{facts.peak} units"
+    if facts.peak >= 2 and p < 0.5:
+        return Finding(
+            "concurrent-not-parallel",
+            "info",
+            f"concurrent, not parallel: up to {label} were in flight at once, but the CPU was busy only "
+            f"{p * 100:.0f}% of one core: the work overlapped its waiting, not its computing.",
+            {**ev, "in_flight_at_peak": mix},
+        )
+    if facts.peak >= 2:
+        return None if gil is not None or facts.blocks else serialised(facts, label, mix)
+    if facts.untraced_threads or facts.framework == "trio":
+        why = (
+            f"{facts.untraced_threads} thread(s) ran that the tracer did not see (see data loss)"
+            if facts.untraced_threads
+            else "trio's tasks are not recorded as units (tracekit records asyncio tasks, threads and processes)"
+        )
+        return Finding(
+            "concurrency-unknown",
+            "info",
+            f"concurrency unknown: {why}, so whether the program did one thing at a time cannot be told from "
+            f"this trace ({p * 100:.0f}% of a core busy).",
+            {**ev, "untraced_threads": facts.untraced_threads, "framework": facts.framework},
+        )
+    if generators:
+        return None
+    return Finding(
+        "sequential",
+        "info",
+        f"sequential: one unit did all the work, one thing at a time ({p * 100:.0f}% of a core busy).",
+        ev,
+    )
+
+
+def serialised(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding:
+    """Two or more in flight, between half a core and one core busy, and no GIL evidence. The traced
+    run's CPU is inflated by the tracer (call-heavy code up to ~5x), so the CPU figure alone cannot
+    say the program is CPU-bound; threads that the kernel saw asleep were waiting."""
+    ev = {**facts.base_evidence(), "in_flight_at_peak": mix}
+    p = facts.parallelism
+    busy = [t for t in facts.threads if t.span_s > 0 and t.oncpu_s + t.runq_s > 0.01 * t.span_s]
+    if len(busy) >= 2:
+        asleep = sum(t.sleep_s for t in busy) / sum(t.span_s for t in busy)
+        ev["threads_asleep_fraction"] = round(asleep, 3)
+        if asleep >= ASLEEP_FRACTION:
             return Finding(
-                "gil-bound",
-                "warning",
-                f"GIL-bound: {len(busy)} threads of pid {pid} were running Python at once ({ready:.1f} on average) "
-                f"but together used {cores_used:.2f} cores, waiting {waited:.2f} s in all for the GIL, which lets "
-                "one thread run Python at a time. Use processes (multiprocessing, ProcessPoolExecutor) for "
-                "CPU-bound Python.",
-                {"pid": int(pid), "threads": len(busy), "ready_threads": round(ready, 3),
-                 "cores_used": round(cores_used, 3), "gil_wait_s": round(waited, 3),
-                 "thread_cpu_s": round(float(busy["cpu_s"].sum()), 3), "span_s": round(span, 3)},
-            )  # fmt: skip
+                "concurrent-not-parallel",
+                "info",
+                f"concurrent, not parallel: up to {label} were in flight at once; its threads slept "
+                f"{asleep * 100:.0f}% of their time (the kernel's schedstat: waiting for I/O or locks), so the "
+                f"{p:.2f} cores busy in the traced run is mostly the tracer's cost; overlapping the waits is "
+                "what speeds it up.",
+                ev,
+            )
+    return Finding(
+        "serialised",
+        "info",
+        f"concurrent, one core at most: up to {label} were in flight and together kept {p:.2f} cores busy in "
+        "the traced run. Whether the program itself is CPU-bound is unknown from this run: tracing makes "
+        "call-heavy code up to ~5x slower and its CPU larger; `tracekit compare` times it untraced.",
+        ev,
+    )
+
+
+def generator_coroutines(generators: dict[str, int]) -> Finding | None:
+    if not generators:
+        return None
+    listing = ", ".join(f"{short(n)} {k}x" for n, k in list(generators.items())[:5])
+    return Finding(
+        "generator-coroutines",
+        "info",
+        f"generator coroutines: resumed by next()/send() on one thread ({listing}); each resume is one "
+        "slice in the trace. The trace cannot tell generator instances apart, so they are not counted "
+        "as units in flight; the output order shows how they interleaved.",
+        {"resumes": generators},
+    )
+
+
+def mostly_waiting(facts: RunFacts) -> Finding | None:
+    """CPU below 10% of wall: tracing only adds CPU, so this holds for the untraced program too."""
+    if not (facts.parallelism < 0.1 and facts.wall_s > 0.2):
+        return None
+    how = "trio nurseries, threads" if facts.framework == "trio" else "asyncio, threads"
+    return Finding(
+        "mostly-waiting",
+        "info",
+        f"mostly waiting: CPU time was {facts.cpu_s:.2f} s in {facts.wall_s:.2f} s of wall time; the program is "
+        f"bound by sleeping or I/O, so overlapping the waits ({how}) is what speeds it up.",
+        facts.base_evidence(),
+    )
+
+
+def untraced_helpers(helpers: list[str]) -> Finding | None:
+    if not helpers:
+        return None
+    return Finding(
+        "untraced-helpers",
+        "info",
+        f"not traced, as expected (no data lost): {'; '.join(helpers[:5])}"
+        + (f"; and {len(helpers) - 5} more" if len(helpers) > 5 else "")
+        + ". Their CPU and memory are counted.",
+        {"helpers": helpers},
+    )
+
+
+# A thread waiting for the GIL sleeps on a condition variable with a 5 ms timeout (sys.getswitchinterval),
+# so it is woken hundreds of times a second while it waits; a thread blocked on a Lock, a Queue or I/O
+# sleeps until it is released (a few wake-ups a second), and a thread in C code that released the GIL
+# does not sleep at all (on a loaded machine it waits in the run queue instead). Measured here: 3 Python
+# CPU threads each on a CPU 33-40% of the time, asleep ~60%, ~260 voluntary switches/s; lock or queue
+# waiters ~0% on a CPU and 0-66/s; numpy/hashlib threads asleep 0-2%.
+GIL_MIN_SPAN_S = 0.2
+GIL_MIN_ONCPU = 0.1  # the lower bound on CPU: a thread that hardly ran was not competing for the GIL
+GIL_MIN_ASLEEP = 0.3
+GIL_MIN_WAKEUPS_PER_S = 100.0
+
+
+def gil_contender(t: ThreadSched) -> bool:
+    """On a CPU a real share of its time, yet asleep a large share, woken at the GIL's switch interval."""
+    span = t.span_s
+    return (
+        span >= GIL_MIN_SPAN_S
+        and t.oncpu_s >= GIL_MIN_ONCPU * span
+        and t.sleep_s >= GIL_MIN_ASLEEP * span
+        and t.voluntary >= GIL_MIN_WAKEUPS_PER_S * span
+    )
+
+
+def gil_bound(threads: list[ThreadSched]) -> Finding | None:
+    """Two or more threads of one process that each ran on a CPU and slept in the GIL's rhythm while
+    together they used about one core at most (the kernel's schedstat; see gil_contender)."""
+    by_pid: dict[int, list[ThreadSched]] = {}
+    for t in threads:
+        if gil_contender(t):
+            by_pid.setdefault(t.pid, []).append(t)
+    for pid, grp in sorted(by_pid.items(), key=lambda kv: -len(kv[1])):
+        span = max(t.span_s for t in grp)
+        oncpu = sum(t.oncpu_s for t in grp)
+        cores_used = oncpu / span
+        if len(grp) < 2 or cores_used > PARALLEL_CORES:
+            continue
+        asleep = sum(t.sleep_s for t in grp)
+        runq = sum(t.runq_s for t in grp)
+        wake = sum(t.voluntary for t in grp) / sum(t.span_s for t in grp)
+        share = sum(t.oncpu_s / t.span_s for t in grp) / len(grp)
+        busy_note = f", and {runq:.2f} s runnable with no free core" if runq >= 0.1 * span else ""
+        return Finding(
+            "gil-bound",
+            "warning",
+            f"GIL-bound: {len(grp)} threads of pid {pid} each ran on a CPU only {share * 100:.0f}% of the time and "
+            f"slept {asleep:.2f} s in all, woken ~{wake:.0f} times a second per thread (the GIL's 5 ms switch "
+            f"interval){busy_note}, while together they used {cores_used:.2f} cores: they took turns holding the "
+            "GIL, which lets one thread run Python at a time. Use processes (multiprocessing, "
+            "ProcessPoolExecutor) for CPU-bound Python.",
+            {"pid": pid, "threads": len(grp), "cores_used": round(cores_used, 3), "gil_wait_s": round(asleep, 3),
+             "runq_s": round(runq, 3), "wakeups_per_s": round(wake, 1), "thread_cpu_s": round(oncpu, 3),
+             "span_s": round(span, 3), "tids": [t.tid for t in grp]},
+        )  # fmt: skip
     return None

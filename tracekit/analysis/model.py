@@ -38,8 +38,29 @@ class Concurrency:
 
 
 @dataclass(frozen=True)
+class ThreadSched:
+    """What the kernel says one OS thread did inside the script's window (/proc schedstat and status,
+    sampled): on a CPU, runnable in the run queue with no free core, or asleep (a lock, I/O, the GIL).
+    None of it depends on the tracer's view of the thread."""
+
+    pid: int
+    tid: int
+    span_s: float  # first to last sample of the thread inside the window
+    oncpu_s: float
+    runq_s: float
+    sleep_s: float  # span_s - oncpu_s - runq_s
+    voluntary: int  # context switches because it slept
+    involuntary: int  # context switches because it was preempted
+
+
+@dataclass(frozen=True)
 class DataLoss:
-    """What is missing from this run, as data: every renderer shows `warnings`."""
+    """What is missing from this run, as data: every renderer shows `warnings`.
+
+    `untraced_threads` are OS threads the sampler saw inside the script's window that have no track in
+    the trace, as "pid:tid" (threads of `_thread.start_new_thread` or of C code are invisible to the
+    tracer). `helpers` describes processes that are expected to have no trace (multiprocessing's
+    resource_tracker, programs that are not Python such as /sbin/ldconfig): not lost data."""
 
     overflow: bool
     untraced_pids: list[int]
@@ -48,6 +69,8 @@ class DataLoss:
     interrupted: bool
     output_truncated: bool
     warnings: list[str]
+    untraced_threads: list[str] = field(default_factory=list)
+    helpers: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -74,7 +97,7 @@ class Stats:
     cpu_user_s: float
     cpu_system_s: float
     parallelism: float
-    peak_rss_bytes: int
+    peak_rss_bytes: int  # the program's: highest tree RSS at a sample inside the script's window
     units: UnitCounts
     concurrency: Concurrency
     loop_blocked_max_s: float
@@ -85,6 +108,8 @@ class Stats:
     findings: list[Finding]
     context: Context
     started_at: str  # wall-clock ISO time of the script's start
+    # the tracer's save after the script ended (viztracer saves in-process); None if no sample fell there
+    save_peak_rss_bytes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
