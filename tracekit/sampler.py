@@ -70,6 +70,7 @@ COLUMNS = [
     "runq_s",
 ]
 
+CMDLINE_REREADS = 5  # sightings of a fork whose command line is still its parent's
 RESCAN_TICKS = 5  # find new processes every 5th sample (50 ms at the default 10 ms interval)
 _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied)
 
@@ -84,6 +85,8 @@ class ProcessInfo:
     first_seen_ns: int
     last_seen_ns: int
     create_time: float = 0.0  # psutil's, to tell this process from a later one with the same pid
+    # a fork seen before it exec'd shows its parent's command line: read again at later sightings
+    rereads: int = 0
 
 
 @dataclass
@@ -221,6 +224,19 @@ class Sampler:
         self._last_pid = last
         return changed
 
+    def _recheck_cmdline(self, p: psutil.Process, info: ProcessInfo) -> None:
+        """A child caught between fork and exec (subprocess's helpers, /sbin/ldconfig run by an
+        import) still shows its parent's command line; read it again at its next few sightings, so
+        run.json names what it became rather than a copy of the traced program."""
+        parent = self._result.processes.get(info.ppid)
+        if parent is None or info.rereads >= CMDLINE_REREADS or info.cmdline != parent.cmdline:
+            return
+        info.rereads += 1
+        try:
+            info.cmdline = p.cmdline()
+        except _GONE:
+            return
+
     def _take(self, procs: Tree | None, rescan: bool = False) -> list[list[object]]:
         rows: list[list[object]] = []
         t_ns = time.monotonic_ns()
@@ -259,6 +275,7 @@ class Sampler:
                 self._result.processes[p.pid] = ProcessInfo(p.pid, ppid, cmd, t_ns, t_ns, _created(p))
             else:
                 info.last_seen_ns = t_ns
+                self._recheck_cmdline(p, info)
             rows.append(
                 [
                     t_ns,

@@ -261,6 +261,8 @@ def shape(facts: RunFacts, gil: Finding | None, generators: dict[str, int]) -> F
     p = facts.parallelism
     mix = peak_mix(facts.units)
     label = mix_label(mix, facts.framework) if mix else f"{facts.peak} units"
+    if facts.peak >= 2 and gil is not None:
+        return None  # the GIL verdict says why: the threads did not overlap their computing
     if facts.peak >= 2 and p < 0.5:
         return Finding(
             "concurrent-not-parallel",
@@ -270,7 +272,7 @@ def shape(facts: RunFacts, gil: Finding | None, generators: dict[str, int]) -> F
             {**ev, "in_flight_at_peak": mix},
         )
     if facts.peak >= 2:
-        return None if gil is not None or facts.blocks else serialised(facts, label, mix)
+        return None if facts.blocks else serialised(facts, label, mix)
     if facts.untraced_threads or facts.framework == "trio":
         why = (
             f"{facts.untraced_threads} thread(s) ran that the tracer did not see (see data loss)"
