@@ -328,6 +328,130 @@ def compare(
             raise typer.Exit(1)
 
 
+def _diff_output(output: Path | None, force: bool, sources: list[str]) -> Path:
+    """-o DIR exactly (refusing to overwrite a diff without --force, or to write into a diffed run), or a
+    new reports/diff-<YYYYmmdd-HHMMSS>."""
+    from tracekit.rundir import new_run_dir
+
+    if output is None:
+        return new_run_dir("diff")
+    for src in sources:
+        path = Path(src.partition("#")[0]).resolve()
+        if output.resolve() == path or path in output.resolve().parents:
+            raise UsageError(f"-o {output} is inside the diffed run {src}; choose another -o DIR")
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"output {output} exists and is not a directory; choose another -o DIR")
+    if (output / "diff.json").exists() and not force:
+        raise UsageError(f"{output} already holds a diff; pass --force to replace it or choose another -o DIR")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create output directory {output} ({exc.strerror}); choose another -o DIR") from None
+    return output
+
+
+@app.command()
+def diff(
+    run_a: Annotated[str, typer.Argument(help="The baseline: a run directory, a comparison directory, or DIR#NAME.")],
+    run_b: Annotated[str, typer.Argument(help="The candidate, the same kinds.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Directory for diff.json and diff.html (default reports/diff-<time>)."),
+    ] = None,
+    name: Annotated[list[str] | None, typer.Option("--name", help="Labels for A and B, repeated in order.")] = None,
+    fail_if_slower: Annotated[
+        str | None, typer.Option(help="Exit 1 if B's wall time is slower than A's by more than this, beyond noise.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace a diff already in --output.")] = False,
+) -> None:
+    """What changed between two runs of a program: wall, CPU, concurrency and parallelism with a noise
+    floor from repeats (comparison directories carry them), the functions and units that got slower or
+    faster, the findings that appeared or went away; writes diff.json and diff.html.
+
+    Example: tracekit diff baseline/ candidate/ --fail-if-slower 10%
+    """
+    from tracekit import diff as diffmod
+    from tracekit.diff_inputs import load_side
+    from tracekit.render.diff_html import diff_page
+    from tracekit.render.diff_terminal import diff_table
+    from tracekit.rundir import atomic_write, write_json
+
+    labels = list(name or [])
+    try:
+        if len(labels) > 2:
+            raise UsageError(f"--name takes at most two labels, for A and B (got {len(labels)})")
+        threshold = _threshold(fail_if_slower) if fail_if_slower is not None else None
+        a = load_side(run_a, labels[0] if labels else None)
+        b = load_side(run_b, labels[1] if len(labels) > 1 else None)
+        if a.label == b.label:
+            b = diffmod.relabel(b, b.label + " (B)")
+        out_dir = _diff_output(output, force, [run_a, run_b])
+        result = diffmod.diff(a, b)
+        write_json(out_dir / "diff.json", result.to_dict())
+        atomic_write(out_dir / "diff.html", diff_page(result, a, b))
+    except TracekitError as exc:
+        raise fail(exc) from None
+    wide = out if out.is_terminal else Console(highlight=False, emoji=False, markup=False, width=160)
+    wide.print(diff_table(result))
+    err.print(f"Diff: {out_dir / 'diff.html'}\n      {out_dir / 'diff.json'}")
+    if threshold is not None:
+        verdict = diffmod.wall_gate(a, b, threshold)
+        err.print(("FAIL: " if verdict.failed else "ok: ") + verdict.reason)
+        if verdict.failed:
+            raise typer.Exit(1)
+
+
+EXPORT_FILES = {"speedscope": "profile.speedscope.json", "collapsed": "stacks.collapsed.txt"}
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `tracekit profile`.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="speedscope or collapsed (flamegraph.pl / inferno).")
+    ] = "speedscope",
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="File to write, - for stdout (default: a file in the run directory)."),
+    ] = None,
+) -> None:
+    """Export a run's call tree for other tools: speedscope JSON (opens in speedscope, offline too) or
+    collapsed stacks (flamegraph.pl, inferno-flamegraph).
+
+    Example: tracekit export reports/async_count-20261125-103000 --format collapsed -o - | flamegraph.pl > flame.svg
+    """
+    import json
+
+    from tracekit import __version__
+    from tracekit import export as exp
+    from tracekit.analysis.calltree import build_call_tree
+    from tracekit.diff_inputs import analyse_run
+    from tracekit.render.html import process_names
+    from tracekit.rundir import atomic_write
+
+    try:
+        if fmt not in EXPORT_FILES:
+            raise UsageError(f"--format must be speedscope or collapsed (got {fmt!r})")
+        an = analyse_run(run_dir)
+        tree = build_call_tree(an.events, an.tracks, process_names(an))
+        if fmt == "collapsed":
+            text = exp.collapsed(tree)
+        else:
+            doc = exp.speedscope(tree, Path(an.stats.target).name or run_dir.name, f"tracekit {__version__}")
+            text = json.dumps(doc, ensure_ascii=False, allow_nan=False) + "\n"
+        if output is not None and str(output) == "-":
+            sys.stdout.write(text)
+            return
+        path = output if output is not None else run_dir / EXPORT_FILES[fmt]
+        try:
+            atomic_write(path, text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path} ({exc.strerror}); choose another -o FILE") from None
+    except TracekitError as exc:
+        raise fail(exc) from None
+    err.print(f"{fmt}: {path}")
+
+
 def main() -> None:
     try:
         app()

@@ -147,22 +147,13 @@ def build_call_tree(
         node_pid[:] = -1
         node_tid[:] = -1
     frame = pd.DataFrame(
-        {
-            "parent": parent,
-            "kind": kinds + ["call"] * n_calls,
-            "name": names + [str(x) for x in call_names],
-            "pid": node_pid,
-            "tid": node_tid,
-            "calls": calls,
-            "total_us": total,
-            "cpu_s": np.where(cpu_known, cpu_sum, np.nan),
-        }
-    )
-    offset = 1 if merged else 3
-    call_depth = np.zeros(n_calls, dtype=np.int64)
-    if n_calls:
-        call_depth = ev["depth"].to_numpy(dtype=np.int64)[first_ev[call_ids]] + offset
-    return CallTree(_finish(frame, call_depth))
+        {"parent": parent, "kind": kinds + ["call"] * n_calls, "name": names + [str(x) for x in call_names],
+         "pid": node_pid, "tid": node_tid, "calls": calls, "total_us": total,
+         "cpu_s": np.where(cpu_known, cpu_sum, np.nan)}
+    )  # fmt: skip
+    # a call node's depth: its events' depth below the levels above it (root, or root/process/track)
+    depth = ev["depth"].to_numpy(dtype=np.int64)[first_ev[call_ids]] + (1 if merged else 3) if n_calls else call_ids
+    return CallTree(_finish(frame, depth))
 
 
 def _finish(frame: pd.DataFrame, call_depth: np.ndarray) -> pd.DataFrame:

@@ -3,7 +3,8 @@
    own textContent, never as markup. The page's CSP allows this script by its hash. */
 (function () {
   "use strict";
-  var data = JSON.parse(document.getElementById("tk-data").textContent);
+  var dataEl = document.getElementById("tk-data");  // absent on pages without charts (diff.html)
+  var data = dataEl ? JSON.parse(dataEl.textContent) : null;
   var root = document.documentElement;
   var PALETTE = ["#1f5fa8", "#2f8f4e", "#d9822b", "#7b4fb3", "#b00020", "#12858c", "#8c6d1f", "#c2489a"];
   var charts = [];
@@ -54,37 +55,41 @@
     charts.push(new uPlot(o, columns, el));
   }
 
-  var f = data.flight;
-  var stepped = uPlot.paths.stepped({ align: 1 });
-  var cores = f.t.map(function () { return data.cores; });
-  chart("chart-flight", "Workers in flight and cores busy", "workers / cores", [
-    { label: "workers in flight", stroke: "#7b4fb3", width: 2.5, paths: stepped, points: { show: false }, fill: "rgba(123,79,179,0.10)" },
-    { label: "cores busy", stroke: "#d9822b", width: 2, fill: "rgba(217,130,43,0.30)", spanGaps: true, paths: stepped, points: { show: false } },
-    { label: "cores available", stroke: "#888", width: 1, dash: [6, 4], points: { show: false } },
-  ], [f.t, f.in_flight, f.cores_busy, cores], { height: 260, y: { range: function (u, min, max) { return [0, Math.max(max, data.cores) * 1.1]; } } });
+  if (data) drawCharts();
 
-  var p = data.procs;
-  function perProcess(values, unit) {
-    return p.names.map(function (name, i) {
-      return {
-        label: name,
-        stroke: PALETTE[i % PALETTE.length],
-        width: 1.5,
-        spanGaps: true,
-        paths: stepped,
-        points: { show: false },
-        value: function (u, v) { return v == null ? "--" : v.toFixed(1) + unit; },
-      };
+  function drawCharts() {
+    var f = data.flight;
+    var stepped = uPlot.paths.stepped({ align: 1 });
+    var cores = f.t.map(function () { return data.cores; });
+    chart("chart-flight", "Workers in flight and cores busy", "workers / cores", [
+      { label: "workers in flight", stroke: "#7b4fb3", width: 2.5, paths: stepped, points: { show: false }, fill: "rgba(123,79,179,0.10)" },
+      { label: "cores busy", stroke: "#d9822b", width: 2, fill: "rgba(217,130,43,0.30)", spanGaps: true, paths: stepped, points: { show: false } },
+      { label: "cores available", stroke: "#888", width: 1, dash: [6, 4], points: { show: false } },
+    ], [f.t, f.in_flight, f.cores_busy, cores], { height: 260, y: { range: function (u, min, max) { return [0, Math.max(max, data.cores) * 1.1]; } } });
+
+    var p = data.procs;
+    function perProcess(values, unit) {
+      return p.names.map(function (name, i) {
+        return {
+          label: name,
+          stroke: PALETTE[i % PALETTE.length],
+          width: 1.5,
+          spanGaps: true,
+          paths: stepped,
+          points: { show: false },
+          value: function (u, v) { return v == null ? "--" : v.toFixed(1) + unit; },
+        };
+      });
+    }
+    chart("chart-cpu", "CPU per process (% of one core)", "CPU %", perProcess(p.cpu_pct, " %"), [p.t].concat(p.cpu_pct),
+          { height: 200, y: { range: function (u, min, max) { return [0, Math.max(100, max) * 1.05]; } } });
+    chart("chart-rss", "Memory per process (RSS)", "MiB", perProcess(p.rss_mib, " MiB"), [p.t].concat(p.rss_mib),
+          { height: 200, y: { range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } } });
+
+    window.addEventListener("resize", function () {
+      charts.forEach(function (c) { c.setSize({ width: width(c.root.parentNode), height: c.height }); });
     });
   }
-  chart("chart-cpu", "CPU per process (% of one core)", "CPU %", perProcess(p.cpu_pct, " %"), [p.t].concat(p.cpu_pct),
-        { height: 200, y: { range: function (u, min, max) { return [0, Math.max(100, max) * 1.05]; } } });
-  chart("chart-rss", "Memory per process (RSS)", "MiB", perProcess(p.rss_mib, " MiB"), [p.t].concat(p.rss_mib),
-        { height: 200, y: { range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } } });
-
-  window.addEventListener("resize", function () {
-    charts.forEach(function (c) { c.setSize({ width: width(c.root.parentNode), height: c.height }); });
-  });
 
   // Sortable tables: click a header to sort by that column; numbers sort as numbers, blanks last.
   Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {

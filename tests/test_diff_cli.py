@@ -1,0 +1,180 @@
+"""`tracekit diff` through real subprocesses, on comparisons measured by `tracekit compare` (round-robin
+repeats, so the two sides' runs interleave and the machine's drift cancels), and diff.html in Chromium.
+
+Oracles: the programs' own structure (three sleeps one after another vs three threads sleeping at once:
+about 3x faster whatever the machine's load; three processes instead of one loop), and compare's stored
+untraced timings for whether the machine had a free core for process_cpu.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SCENARIOS, run_tracekit
+from tests.test_report_browser import load
+
+pytestmark = pytest.mark.slow
+
+SEQ = textwrap.dedent(
+    """
+    import time
+
+    def nap():
+        time.sleep(0.2)
+
+    def main():
+        for _ in range(3):
+            nap()
+
+    main()
+    """
+)
+THREADS = textwrap.dedent(
+    """
+    import threading, time
+
+    def nap():
+        time.sleep(0.2)
+
+    def main():
+        ts = [threading.Thread(target=nap) for _ in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+
+    main()
+    """
+)
+
+
+def compare(out: Path, *targets: str, names: tuple[str, ...] = ()) -> Path:
+    args = ["compare", *targets, "--repeat", "5", "--warmup", "1", "-o", str(out)]
+    for n in names:
+        args += ["--name", n]
+    proc = run_tracekit(*args, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("diff")
+    (base / "seq.py").write_text(SEQ)
+    (base / "threads.py").write_text(THREADS)
+    return {
+        "naps": compare(base / "naps", str(base / "seq.py"), str(base / "threads.py")),
+        "same": compare(base / "same", str(base / "seq.py"), str(base / "seq.py"), names=("a", "b")),
+        "cpu": compare(base / "cpu", str(SCENARIOS / "sync_cpu.py"), str(SCENARIOS / "process_cpu.py")),
+        "base": base,
+    }
+
+
+def diff(*args: str) -> tuple[int, str, str]:
+    proc = run_tracekit("diff", *args, timeout=180)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_threads_named_faster_with_uncertainty(work: dict[str, Path]) -> None:
+    out = work["base"] / "d-naps"
+    rc, stdout, stderr = diff(f"{work['naps']}#seq", f"{work['naps']}#threads", "-o", str(out))
+    assert rc == 0, stderr
+    first = stdout.splitlines()[0]
+    assert first.startswith("threads is ") and "× faster than seq: median wall" in first and " ± " in first, first
+    doc = json.loads((out / "diff.json").read_text())
+    wall = next(m for m in doc["metrics"] if m["name"] == "wall_s")
+    assert wall["verdict"] == "lower" and wall["p"] <= 0.05 and wall["a"]["n"] == wall["b"]["n"] == 5
+    assert 2.0 < doc["speedup"] < 3.5  # three 0.2 s naps at once instead of one after another
+    peak = next(m for m in doc["metrics"] if m["name"] == "concurrency_peak")
+    assert (peak["a"]["median"], peak["b"]["median"], peak["verdict"]) == (1, 3, "higher")
+    changed = {(f["function"], f["file"], f["verdict"]) for f in doc["functions"]}
+    assert ("main", "<script>", "faster") in changed  # 0.6 s of naps → 0.2 s
+    assert ("Thread.join", "threading.py", "new") in changed
+    assert doc["unit_counts"]["thread"] == {"a": 1, "b": 4}
+    # the gate, the other way round: seq is slower than threads beyond the noise → exit 1
+    rc, _, stderr = diff(f"{work['naps']}#threads", f"{work['naps']}#seq", "-o", str(out), "--force",
+                         "--fail-if-slower", "10%")  # fmt: skip
+    assert rc == 1 and "FAIL: seq is slower than threads" in stderr, stderr
+
+
+def test_same_script_twice_is_no_change_beyond_noise(work: dict[str, Path]) -> None:
+    out = work["base"] / "d-same"
+    rc, stdout, stderr = diff(f"{work['same']}#a", f"{work['same']}#b", "-o", str(out), "--fail-if-slower", "10%")
+    assert rc == 0, stderr
+    assert stdout.startswith("no change beyond noise between a and b: median wall"), stdout[:300]
+    doc = json.loads((out / "diff.json").read_text())
+    assert {m["verdict"] for m in doc["metrics"]} <= {"no change beyond noise", "same"}
+    assert doc["findings_appeared"] == [] and doc["findings_gone"] == []
+    assert "ok: b is within the threshold of a" in stderr
+
+
+def test_sync_cpu_vs_process_cpu(work: dict[str, Path]) -> None:
+    out = work["base"] / "d-cpu"
+    rc, stdout, stderr = diff(f"{work['cpu']}#sync_cpu", f"{work['cpu']}#process_cpu", "-o", str(out))
+    assert rc == 0, stderr
+    doc = json.loads((out / "diff.json").read_text())
+    changed = {(f["function"], f["file"], f["verdict"]) for f in doc["functions"]}
+    assert ("BaseProcess.run", "multiprocessing/process.py", "new") in changed  # work moved into processes
+    assert doc["unit_counts"]["process"] == {"a": 1, "b": 4}
+    peak = next(m for m in doc["metrics"] if m["name"] == "concurrency_peak")
+    assert (peak["a"]["median"], peak["b"]["median"], peak["verdict"]) == (1, 3, "higher")
+    # Faster only if the machine had a second core free: the oracle is compare's own untraced
+    # CPU / wall of process_cpu (three processes on two cores reach ~1.7 when the machine is quiet).
+    runs = {r["name"]: r for r in json.loads((work["cpu"] / "comparison.json").read_text())["runs"]}
+    par = statistics.median(c / w for c, w in zip(runs["process_cpu"]["cpu_s"]["values"],
+                                                   runs["process_cpu"]["wall_s"]["values"], strict=True))  # fmt: skip
+    wall = next(m for m in doc["metrics"] if m["name"] == "wall_s")
+    first = stdout.splitlines()[0]
+    if par >= 1.4:
+        assert wall["verdict"] == "lower" and first.startswith("process_cpu is ") and " ± " in first, (par, first)
+        assert "× faster than sync_cpu" in first
+        assert any(f["kind"] == "parallel" for f in doc["findings_appeared"])
+    else:  # another program held the second core: whatever the verdict, it states its evidence
+        assert wall["verdict"] in ("lower", "higher", "no change beyond noise") and "p = " in first, (par, first)
+
+
+def test_bad_input_is_one_error_line(work: dict[str, Path], tmp_path: Path) -> None:
+    rc, _, stderr = diff(str(work["naps"]), f"{work['naps']}#seq")
+    assert rc == 2 and stderr.startswith("Error: ") and "pick one as" in stderr and "Traceback" not in stderr
+    rc, _, stderr = diff(str(tmp_path / "nope"), f"{work['naps']}#seq")
+    assert rc == 2 and stderr.startswith("Error: ") and "Traceback" not in stderr
+    rc, _, stderr = diff(f"{work['naps']}#zzz", f"{work['naps']}#seq")
+    assert rc == 2 and "no target named 'zzz'" in stderr
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.mark.browser
+def test_diff_html_differential_flame_graph(work: dict[str, Path], browser: Browser) -> None:
+    out = work["base"] / "d-html"
+    rc, _, stderr = diff(f"{work['naps']}#seq", f"{work['naps']}#threads", "-o", str(out))
+    assert rc == 0, stderr
+    ctx = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
+    ld = load(ctx, out / "diff.html")
+    page = ld.page
+    page.wait_for_selector("html[data-flame-ready='1']", timeout=10_000)
+    assert ld.requests == [] and ld.console_errors == [] and ld.dialogs == []
+    assert (page.text_content("#summary") or "").startswith("threads is ")
+    fills = page.eval_on_selector_all("#flame g.frame rect", "rs => rs.map(r => r.getAttribute('fill'))")
+    assert any(f.startswith("hsl(0,") for f in fills) and any(f.startswith("hsl(215,") for f in fills), fills
+    page.locator("#flame g.frame", has_text="main (").first.hover()
+    info = page.text_content("#flame-info") or ""
+    assert info.startswith("main (") and "seq " in info and "→ threads " in info and "−" in info, info
+    verdicts = page.locator("#functions td:last-child").all_text_contents()
+    assert "faster" in verdicts and "new" in verdicts
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "diff-naps.png"), full_page=True)
+    ctx.close()
