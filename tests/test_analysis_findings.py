@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tracekit.analysis.findings import generator_resumes, loop_blocks, verdicts
+from tracekit.analysis.findings import verdicts
 from tracekit.analysis.model import ThreadSched
 from tracekit.analysis.units import UNIT_COLUMNS
 
@@ -13,8 +13,23 @@ from .test_analysis_units import events, tracks
 
 
 def units(rows: list[dict[str, object]]) -> pd.DataFrame:
-    base = dict(name="u", pid=1, tid=0, parent=1, created_at="", start_s=0.0, end_s=1.0, wall_s=1.0,
-                cpu_s=float("nan"), wait_s=float("nan"), cpu_ratio=float("nan"), python_s=0.0, slices=1)  # fmt: skip
+    base = dict(
+        name="u",
+        pid=1,
+        tid=0,
+        parent=1,
+        coroutine="",
+        creator="",
+        created_at="",
+        start_s=0.0,
+        end_s=1.0,
+        wall_s=1.0,
+        cpu_s=float("nan"),
+        wait_s=float("nan"),
+        cpu_ratio=float("nan"),
+        python_s=0.0,
+        slices=1,
+    )
     return pd.DataFrame([{**base, **r} for r in rows], columns=UNIT_COLUMNS)
 
 
@@ -138,55 +153,12 @@ def test_sequential_and_data_loss_first() -> None:
     assert fs[0].severity == "warning" and fs[0].message == "buffer overflowed"
 
 
-def test_loop_block_names_the_blocking_helper() -> None:
-    # Task-2's step runs count → helper → time.sleep for 0.5 s; Task-3's step is short.
-    ev = events(
-        [
-            (1, 901, 0, 500_100, "count (b.py:7)", -1),
-            (1, 901, 50, 500_020, "helper (b.py:3)", 0),
-            (1, 901, 60, 500_000, "time.sleep", 1),
-            (1, 902, 600_000, 30, "count (b.py:7)", -1),
-        ]
-    )
-    tr = tracks([(1, 901, "Task-2", "task"), (1, 902, "Task-3", "task")])
-    blocks = loop_blocks(ev, tr, t0_us=0, threshold_s=0.1)
-    assert len(blocks) == 1
-    b = blocks[0]
-    assert (b.task, b.dur_s) == ("Task-2", pytest.approx(0.5001))
-    assert b.chain == ["count (b.py:7)", "helper (b.py:3)", "time.sleep"]
-    fs = verdicts(wall_s=0.7, cpu_s=0.01, cores=2, units=units([]), peak=1, blocks=blocks, loss_warnings=[])
-    assert fs[0].kind == "loop-blocked"
-    assert "helper (b.py:3)" in fs[0].message and "time.sleep" in fs[0].message
-    assert "asyncio.to_thread" in fs[0].message
-    # a step whose own code ran 0.3 s without awaiting: CPU work on the loop, a different fix
-    cpu = loop_blocks(events([(1, 902, 0, 300_000, "work (c.py:9)", -1)]), tracks([(1, 902, "Task-3", "task")]), 0, 0.1)
-    cpu_fs = verdicts(wall_s=0.3, cpu_s=0.3, cores=2, units=units([]), peak=1, blocks=cpu, loss_warnings=[])
-    assert "the code of work (c.py:9) itself" in cpu_fs[0].message and "ProcessPoolExecutor" in cpu_fs[0].message
-    assert fs[0].evidence["max_s"] == 0.5  # evidence is rounded to ms
-
-
-def test_generator_coroutines_are_recognised_by_their_driver() -> None:
-    # count() resumed twice through next(); gen() iterated by a for loop (no driver) is not counted
-    ev = events(
-        [
-            (1, 1, 0, 100, "run (g.py:20)", -1),
-            (1, 1, 10, 10, "builtins.next", 0),
-            (1, 1, 12, 5, "count (g.py:11)", 1),
-            (1, 1, 30, 10, "builtins.next", 0),
-            (1, 1, 32, 5, "count (g.py:11)", 3),
-            (1, 1, 50, 5, "gen (g.py:2)", 0),
-            (1, 1, 60, 5, "gen (g.py:2)", 0),
-            (1, 1, 70, 10, "builtins.next", 0),  # an iterator class driven by next() is no coroutine
-            (1, 1, 72, 5, "Names.__next__ (g.py:30)", 7),
-            (1, 1, 80, 10, "builtins.next", 0),
-            (1, 1, 82, 5, "Names.__next__ (g.py:30)", 9),
-        ]
-    )
-    assert generator_resumes(ev) == {"count (g.py:11)": 2}
+def test_generator_coroutines_finding_counts_instances() -> None:
     fs = verdicts(wall_s=1.0, cpu_s=0.01, cores=2, units=units([]), peak=1, blocks=[], loss_warnings=[],
-                  generators={"count (g.py:11)": 2})  # fmt: skip
+                  generators={"count (g.py:11)": 3})  # fmt: skip
     assert kinds(fs) == ["generator-coroutines", "mostly-waiting"]
-    assert "count (g.py:11) 2x" in fs[0].message
+    assert "3 generator instances" in fs[0].message and "count (g.py:11) (3 instances)" in fs[0].message
+    assert fs[0].evidence == {"instances": {"count (g.py:11)": 3}}
 
 
 def test_data_loss_is_recorded_with_its_fix() -> None:

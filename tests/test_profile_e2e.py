@@ -69,7 +69,7 @@ TABLE = [
     ("async_count", 3, ("<", 0.3), "concurrent-not-parallel"),
     ("thread_count", 3, ("<", 0.3), "concurrent-not-parallel"),
     ("process_count", 3, ("<", 0.5), "concurrent-not-parallel"),
-    ("generator_count", 1, ("<", 0.3), "generator-coroutines"),
+    ("generator_count", 3, ("<", 0.3), "concurrent-not-parallel"),
     ("async_blocking", 3, ("<", 0.3), "loop-blocked"),
     ("thread_cpu", 3, ("<=", 1.1), "gil-bound"),
     ("process_cpu", 3, (">", 1.3), "parallel"),
@@ -86,6 +86,14 @@ def test_concurrency_table(profiled: Any, name: str, peak: int, par: tuple[str, 
     value = s["parallelism"]
     assert value < bound if op == "<" else value <= bound if op == "<=" else value > bound
     assert s["findings"][0]["kind"] == finding, s["findings"]
+
+
+def test_generator_coroutines_are_three_units_in_flight(profiled: Any) -> None:
+    s = stats(profiled("generator_count")[1])
+    assert s["units"]["generators"] == 3
+    assert 2.8 <= s["concurrency"]["mean"] <= 3.0  # all three in flight from ~0 s to ~1 s of a ~1 s run
+    g = [f for f in s["findings"] if f["kind"] == "generator-coroutines"]
+    assert g and g[0]["evidence"]["instances"] == {"count (generator_count.py:11)": 3}
 
 
 def test_output_order_proves_overlap(profiled: Any) -> None:

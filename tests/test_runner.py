@@ -120,7 +120,7 @@ def test_no_source_strips_the_source_code(tmp_path: Path) -> None:
     for flag, expect in (([], True), (["--no-source"], False)):
         out = tmp_path / f"run{len(flag)}"
         p = subprocess.run(
-            [sys.executable, "-m", "tracekit", "profile", "-q", *flag, "-o", str(out), str(script)],
+            [sys.executable, "-m", "tracekit", "profile", "-q", "--full", *flag, "-o", str(out), str(script)],
             capture_output=True, text=True, timeout=120, cwd=ROOT,
         )  # fmt: skip
         assert p.returncode == 0, p.stderr

@@ -61,7 +61,15 @@ def profile(
     interval: Annotated[float, typer.Option(help="Seconds between psutil samples.")] = 0.01,
     timeout: Annotated[float | None, typer.Option(help="Stop the run after this many seconds (exit 124).")] = None,
     tracer_entries: Annotated[int, typer.Option(help="viztracer ring-buffer size (events kept).")] = 1_000_000,
-    sample_only: Annotated[bool, typer.Option(help="No tracer: psutil sampling and output capture only.")] = False,
+    sample_only: Annotated[
+        bool, typer.Option(help="No tracer: the structure record, psutil sampling and output capture only.")
+    ] = False,
+    min_duration: Annotated[
+        float, typer.Option(help="Keep function slices of at least this many µs (the structure is always exact).")
+    ] = 100.0,
+    full: Annotated[
+        bool, typer.Option("--full", help="Keep every function call (slower; same as --min-duration 0).")
+    ] = False,
     force: Annotated[bool, typer.Option(help="Replace a run already in --output.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Do not echo the program's output.")] = False,
     no_source: Annotated[
@@ -83,6 +91,8 @@ def profile(
             raise UsageError(f"--interval must be positive (got {interval}); try --interval 0.01")
         if timeout is not None and timeout <= 0:
             raise UsageError(f"--timeout must be positive (got {timeout}); omit it to wait for the program")
+        if not min_duration >= 0 or min_duration == float("inf"):
+            raise UsageError(f"--min-duration must be a number of µs, 0 or more (got {min_duration}); try 100")
         if tracer_entries < 1000:
             raise UsageError(f"--tracer-entries must be at least 1000 (got {tracer_entries})")
         if not module:
@@ -103,7 +113,7 @@ def profile(
     cfg = runner.RunConfig(
         target=target, args=tuple(args or ()), out_dir=run_dir, module=module, interval_s=interval,
         timeout_s=timeout, tracer_entries=tracer_entries, trace=not sample_only, echo=None if quiet else echo,
-        no_source=no_source,
+        no_source=no_source, min_duration_us=0.0 if full else min_duration,
     )  # fmt: skip
     status = err.status("running " + target, spinner="dots")
     status.start()

@@ -21,11 +21,13 @@ from tracekit.errors import RunDirError, UsageError
 
 if TYPE_CHECKING:
     from tracekit.analysis import Inputs
+    from tracekit.structure import Structure
 
 RUN_SCHEMA = "tracekit.run/1"
 STATS_SCHEMA = "tracekit.stats/1"
 RUN_JSON = "run.json"
 TRACE_JSON = "trace.json"
+STRUCTURE_JSONL = "structure.jsonl"  # raw: the structure recorder's records of every process (tracekit/recorder.py)
 SAMPLES_CSV = "samples.csv"
 STATS_JSON = "stats.json"
 REPORT_HTML = "report.html"
@@ -152,7 +154,20 @@ def load_inputs(raw: RawRun) -> Inputs:
         samples = pd.read_csv(raw.samples_path, dtype=SAMPLE_DTYPES)
     except (ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise RunDirError(f"{raw.samples_path} is corrupt ({exc}); rerun `tracekit profile`") from None
+    structure = _load_structure(raw.path / STRUCTURE_JSONL)
     missing = set(SAMPLE_DTYPES) - set(samples.columns)
     if missing:
         raise RunDirError(f"{raw.samples_path} lacks columns {sorted(missing)}; rerun `tracekit profile`")
-    return Inputs(run=raw.run, trace=trace, samples=samples)
+    return Inputs(run=raw.run, trace=trace, samples=samples, structure=structure)
+
+
+def _load_structure(path: Path) -> Structure:
+    """The run's structure record; an empty one for runs that have none (older runs)."""
+    from tracekit.structure import StructureError, empty, load_path
+
+    if not path.is_file():
+        return empty()
+    try:
+        return load_path(path)
+    except (StructureError, OSError) as exc:
+        raise RunDirError(f"{path} is corrupt ({exc}); rerun `tracekit profile`") from None

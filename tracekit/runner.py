@@ -20,20 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from tracekit import __version__, vizboot
+from tracekit import __version__, recorder, vizboot
 from tracekit import sampler as sampling
 from tracekit.errors import UsageError
-from tracekit.rundir import RUN_JSON, RUN_SCHEMA, SAMPLES_CSV, TRACE_JSON, atomic_write, write_json
+from tracekit.rundir import RUN_JSON, RUN_SCHEMA, SAMPLES_CSV, STRUCTURE_JSONL, TRACE_JSON, atomic_write, write_json
 from tracekit.trace import TraceError, enrich
 
 VIZTRACER_VERSION = "1.1.1"
 DEFAULT_TRACER_ENTRIES = 1_000_000
+DEFAULT_MIN_DURATION_US = 100.0  # function slices shorter than this are not kept (--min-duration; --full keeps all)
 GRACE_S = 6.0  # after SIGINT, how long viztracer may take to save before the group is killed
 MAX_OUTPUT_LINES = 20_000  # lines kept with their times in run.json; the rest are counted
 MAX_LINE_CHARS = 2_000
 READ_CHUNK = 64 * 1024  # the longest piece of a line read at once (bounds memory for huge lines)
 SIGNAL_FILE = ".child-signal"
 RAW_TRACE = ".trace.viztracer.json"
+STRUCTURE_DIR = ".structure"  # the recorder's per-process files, merged into structure.jsonl after the run
+BOOT_DIR = Path(__file__).resolve().parent / "_boot"  # tracekit's sitecustomize: starts the recorder
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class RunConfig:
     interval_s: float = 0.010
     timeout_s: float | None = None
     tracer_entries: int = DEFAULT_TRACER_ENTRIES
+    min_duration_us: float = DEFAULT_MIN_DURATION_US  # 0: every call (--full)
     trace: bool = True  # False: --sample-only (psutil and output, no tracer)
     echo: Callable[[str, str], None] | None = None  # (stream, line) shown live; None: silent
     no_source: bool = False  # strip the traced files' source text (file_info) from trace.json
@@ -102,7 +106,9 @@ def validate_script(path: Path) -> None:
 def child_command(cfg: RunConfig, trace_path: Path) -> list[str]:
     cmd = [sys.executable, "-m", "tracekit._child"]
     if cfg.trace:
-        cmd += ["--quiet", "--log_async", "--tracer_entries", str(cfg.tracer_entries)]
+        cmd += ["--quiet", "--tracer_entries", str(cfg.tracer_entries)]
+        if cfg.min_duration_us > 0:
+            cmd += ["--min_duration", f"{cfg.min_duration_us:g}"]
         cmd += ["-o", str(trace_path)]
         cmd += ["--module", cfg.target] if cfg.module else ["--", cfg.target]
     else:
@@ -147,6 +153,10 @@ def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> Ru
     env[vizboot.SIGNAL_FILE_ENV] = str((out / SIGNAL_FILE).resolve())
     if cfg.no_source:
         env[vizboot.NO_SOURCE_ENV] = "1"
+    structure_dir = out / STRUCTURE_DIR
+    structure_dir.mkdir(exist_ok=True)
+    env[recorder.DIR_ENV] = str(structure_dir.resolve())
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BOOT_DIR), os.environ.get("PYTHONPATH", "")) if p)
     run: dict[str, Any] = {
         "schema": RUN_SCHEMA,
         "target": cfg.target,
@@ -158,6 +168,7 @@ def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> Ru
         "interval_s": cfg.interval_s,
         "timeout_s": cfg.timeout_s,
         "tracer_entries": cfg.tracer_entries,
+        "min_duration_us": cfg.min_duration_us if cfg.trace else None,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cores": sampling.cpu_count(),
@@ -304,7 +315,10 @@ def _supervise(
             "truncated": log.total_lines > len(log.lines) or log.cut_lines > 0,
         },
     )
-    run["trace"] = _finish_trace(cfg, out / RAW_TRACE, out / TRACE_JSON, out / SAMPLES_CSV, on_phase, stops)
+    run["structure"] = _finish_structure(out)
+    run["trace"] = _finish_trace(
+        cfg, out / RAW_TRACE, out / TRACE_JSON, out / SAMPLES_CSV, out / STRUCTURE_JSONL, on_phase, stops
+    )
     if killed and run["trace"]["status"] in ("missing", "empty"):
         run["trace"]["detail"] = (
             f"the run did not stop within {GRACE_S:.0f} s of SIGINT (the tracer was still saving, or the script "
@@ -344,6 +358,7 @@ def _finish_trace(
     raw: Path,
     final: Path,
     samples_csv: Path,
+    structure_jsonl: Path,
     on_phase: Callable[[str], None],
     stops: _StopSignals,
 ) -> dict[str, Any]:
@@ -358,7 +373,7 @@ def _finish_trace(
     on_phase("saving")
     stops.abortable = True  # Ctrl-C here skips tracekit's additions, not the trace
     try:
-        data, summary = enrich(raw.read_bytes(), counter_events(samples_csv))
+        data, summary = enrich(raw.read_bytes(), counter_events(samples_csv) + structure_view(structure_jsonl))
     except TraceError as exc:
         keep = final.with_name("trace.invalid.json")
         os.replace(raw, keep)
@@ -373,10 +388,37 @@ def _finish_trace(
     return {"status": "ok", "enriched": True, **summary}
 
 
+def _finish_structure(out: Path) -> dict[str, Any]:
+    """Merge the recorder's per-process files into structure.jsonl (raw facts, before any analysis)."""
+    from tracekit import structure as structure_mod  # pandas: imported after the child ran, not before
+
+    directory = out / STRUCTURE_DIR
+    try:
+        merged = structure_mod.merge_files(directory)
+        atomic_write(out / STRUCTURE_JSONL, merged)
+    finally:
+        for f in directory.glob("*.jsonl"):
+            f.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+    return {"status": "ok", "records": merged.count(b"\n"), "bytes": len(merged)}
+
+
 def _start_method() -> str:
     import multiprocessing
 
     return multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_all_start_methods()[0]
+
+
+def structure_view(structure_jsonl: Path) -> list[dict[str, Any]]:
+    """The structure record as Perfetto tracks (tasks, generator units, loop callbacks); [] if unreadable."""
+    from tracekit import structure as structure_mod
+    from tracekit.trace import VIEW_CAT
+
+    try:
+        return structure_mod.view_events(structure_mod.load_path(structure_jsonl), VIEW_CAT)
+    except (OSError, structure_mod.StructureError):
+        return []
 
 
 def counter_events(samples_csv: Path) -> list[dict[str, Any]]:

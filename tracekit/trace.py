@@ -51,7 +51,9 @@ EVENT_COLUMNS = ["pid", "tid", "start_us", "dur_us", "end_us", "self_us", "name"
 TRACK_COLUMNS = ["pid", "tid", "name", "kind", "process_name"]
 EVENTS_PER_LINE = 8192
 _HEAD = b'{"traceEvents":[\n'
-_X_FIELDS = itemgetter("ph", "pid", "tid", "ts", "dur", "name")
+_X_FIELDS = itemgetter("ph", "pid", "tid", "ts", "dur", "name", "cat")
+VIEW_CAT = "tracekit"  # tracekit's own events in trace.json (task and generator tracks, counters): for the
+# viewer only; the analysis reads structure.jsonl and never takes them for function calls
 
 
 class TraceError(Exception):
@@ -89,6 +91,8 @@ def classify_tracks(events: list[dict[str, Any]]) -> dict[tuple[int, int], str]:
 def _classify_into(events: list[dict[str, Any]], seen_events: set[int], kinds: dict[tuple[int, int], str]) -> None:
     for e in events:
         ph = e.get("ph")
+        if e.get("cat") == VIEW_CAT:
+            continue
         if ph == "M":
             if e.get("name") == "thread_name":
                 pid = int(e["pid"])
@@ -160,17 +164,17 @@ class _Columns:
         import pandas as pd
 
         try:  # the common case, a run of X events only: one C-level pass, no per-event Python
-            ph, pid, tid, ts, dur, names = zip(*map(_X_FIELDS, events), strict=True)
-            all_x = ph.count("X") == len(ph)
+            ph, pid, tid, ts, dur, names, cat = zip(*map(_X_FIELDS, events), strict=True)
+            all_x = ph.count("X") == len(ph) and VIEW_CAT not in cat
         except (KeyError, ValueError):  # metadata, counters, or an X event without dur
             all_x = False
         if all_x:
             if classify:
                 self.seen.update(pid)
         else:
-            xs = [e for e in events if e.get("ph") == "X"]
+            xs = [e for e in events if e.get("ph") == "X" and e.get("cat") != VIEW_CAT]
             for e in events:
-                if e.get("ph") == "M":
+                if e.get("ph") == "M" and e.get("cat") != VIEW_CAT:
                     name = str(e.get("args", {}).get("name", ""))
                     if e.get("name") == "process_name":
                         self.pnames[int(e["pid"])] = name

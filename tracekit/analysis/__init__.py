@@ -12,6 +12,7 @@ and `stats`, the Stats that stats.json holds.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +22,13 @@ import pandas as pd
 
 from tracekit.analysis import cpu
 from tracekit.analysis import units as unitmod
-from tracekit.analysis.findings import LOOP_BLOCK_THRESHOLD_S, LoopBlock, generator_resumes, loop_blocks, verdicts
+from tracekit.analysis.findings import verdicts
 from tracekit.analysis.functions import functions_table, name_mask
+from tracekit.analysis.loop import LOOP_BLOCK_THRESHOLD_S, TRACER_STRETCH_MAX, LoopBlock, loop_blocks
 from tracekit.analysis.model import Concurrency, Context, DataLoss, Stats, UnitCounts
 from tracekit.analysis.origin import Origins, program_roots
+from tracekit.structure import Structure
+from tracekit.structure import empty as empty_structure
 from tracekit.trace import EVENT_COLUMNS, TRACK_COLUMNS, Trace
 
 STATS_SCHEMA = "tracekit.stats/1"
@@ -37,6 +41,7 @@ class Inputs:
     run: dict[str, Any]
     trace: Trace | None
     samples: pd.DataFrame
+    structure: Structure = dataclasses.field(default_factory=empty_structure)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class Analysis:
     tracks: pd.DataFrame
     samples: pd.DataFrame
     units: pd.DataFrame
+    structure: Structure
     timeline: pd.DataFrame
     concurrency: pd.DataFrame
     functions: pd.DataFrame
@@ -66,6 +72,12 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
     if len(main_ev):
         start_ns = float(main_ev["start_us"].min()) * 1e3
         end_ns = float(main_ev["end_us"].max()) * 1e3
+    elif root in set(inp.structure.procs["pid"].tolist()):  # untraced (--sample-only): the recorded life
+        proc = inp.structure.procs[inp.structure.procs["pid"] == root].iloc[0]
+        start_ns = float(proc["start_us"]) * 1e3
+        end_ns = (
+            float(proc["end_us"]) * 1e3 if proc["end_us"] == proc["end_us"] else float(run.get("ended_ns") or start_ns)
+        )
     else:
         start_ns = float(run["started_ns"])
         end_ns = float(run.get("ended_ns") or run["started_ns"])
@@ -77,17 +89,19 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
     cpu_s = user_s + system_s
     ppids = {int(k): int(v.get("ppid", 0)) for k, v in run.get("processes", {}).items()}
     events = events.assign(cpu_s=cpu.slice_cpu(events, samples, unitmod.os_threads(events, tracks)))
-    units = unitmod.build_units(events, tracks, root, ppids, start_ns / 1e3, samples)
+    st = inp.structure
+    units = unitmod.build_units(events, tracks, root, ppids, start_ns / 1e3, samples, st)
     steps = unitmod.in_flight_steps(units, wall_s)
     peak, mean = unitmod.concurrency_summary(steps, wall_s)
     tl = cpu.timeline(totals, start_ns, end_ns)
     tl["in_flight"] = unitmod.in_flight_at(steps, tl["t_s"].to_numpy(dtype=np.float64))
-    blocks = loop_blocks(events, tracks, start_ns / 1e3, loop_threshold_s)
-    loss = data_loss(run, trace, samples, (start_ns, end_ns))
+    stretch = TRACER_STRETCH_MAX if run.get("traced", True) else 1.0
+    blocks = loop_blocks(st, events, tracks, samples, start_ns / 1e3, loop_threshold_s, stretch)
+    loss = data_loss(run, trace, samples, (start_ns, end_ns), st)
     cores = int(run.get("cores", 1))
     findings = verdicts(
         wall_s=wall_s, cpu_s=cpu_s, cores=cores, units=units, peak=peak, blocks=blocks,
-        loss_warnings=loss.warnings, generators=generator_resumes(events),
+        loss_warnings=loss.warnings, generators=generator_instances(units),
         threads=cpu.thread_sched(samples, start_ns, end_ns), framework=framework(events),
         untraced_threads=len(loss.untraced_threads), helpers=loss.helpers,
     )  # fmt: skip
@@ -111,10 +125,11 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
             tasks=int((units["kind"] == "task").sum()) if len(units) else 0,
             threads=int((units["kind"] == "thread").sum()) if len(units) else 0,
             processes=int((units["kind"] == "process").sum()) if len(units) else len(run.get("processes", {})),
+            generators=int((units["kind"] == "generator").sum()) if len(units) else 0,
             workers=len(wk),
         ),
         concurrency=Concurrency(peak=peak, mean=round(mean, 4)),
-        loop_blocked_max_s=round(max((b.dur_s for b in blocks), default=0.0), 6),
+        loop_blocked_max_s=round(max((b.dur_s for b in blocks if b.certain), default=0.0), 6),
         output_order=output_order(output),
         exit_code=run.get("exit_code"),
         timed_out=bool(run.get("timed_out", False)),
@@ -135,7 +150,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
         started_at=dt.datetime.fromtimestamp((start_ns + offset) / 1e9, dt.UTC).isoformat(timespec="milliseconds"),
     )
     return Analysis(
-        stats=stats, events=events, tracks=tracks, samples=samples, units=units, timeline=tl,
+        stats=stats, events=events, tracks=tracks, samples=samples, units=units, structure=st, timeline=tl,
         concurrency=steps, functions=functions_table(events, _origins(run)), processes=procs, output=output,
         loop_blocks=blocks,
     )  # fmt: skip
@@ -146,8 +161,20 @@ def _origins(run: dict[str, Any]) -> Origins:
     return Origins(program_roots(str(run.get("cwd", "")), str(run.get("target", "")), bool(run.get("module"))))
 
 
+def generator_instances(units: pd.DataFrame) -> dict[str, int]:
+    """Generator function → its instances driven as coroutines."""
+    if units.empty:
+        return {}
+    g = units[units["kind"] == "generator"]
+    return {str(k): int(v) for k, v in g["coroutine"].value_counts().items()}
+
+
 def data_loss(
-    run: dict[str, Any], trace: Trace | None, samples: pd.DataFrame, window_ns: tuple[float, float] | None = None
+    run: dict[str, Any],
+    trace: Trace | None,
+    samples: pd.DataFrame,
+    window_ns: tuple[float, float] | None = None,
+    structure: Structure | None = None,
 ) -> DataLoss:
     warnings: list[str] = []
     tinfo = run.get("trace", {}) or {}
@@ -173,11 +200,13 @@ def data_loss(
             f"{len(untraced)} process(es) ran but left no trace (pid {', '.join(map(str, untraced[:10]))}): "
             "ended by os._exit or a signal; their CPU and memory are still counted"
         )
-    threads = untraced_threads(trace, samples, window_ns) if trace is not None and window_ns else []
+    th = structure.threads if structure is not None else None
+    recorded = set() if th is None else {(int(p), int(t)) for p, t in zip(th["pid"], th["os_tid"], strict=True)}
+    threads = untraced_threads(trace, samples, window_ns, recorded) if trace is not None and window_ns else []
     if threads:
         warnings.append(
-            f"{len(threads)} thread(s) ran that the trace does not show (pid:tid {', '.join(threads[:10])}): "
-            "started by _thread.start_new_thread or by C code, they are invisible to the tracer; their CPU is "
+            f"{len(threads)} thread(s) ran that neither the trace nor tracekit's structure record shows (pid:tid "
+            f"{', '.join(threads[:10])}): started by C code, not through threading or _thread; their CPU is "
             "counted, but their calls are missing and concurrency does not count them"
         )
     timed_out = bool(run.get("timed_out", False))
@@ -236,9 +265,12 @@ def untraced_processes(run: dict[str, Any], trace: Trace | None) -> tuple[list[i
     return lost, helpers
 
 
-def untraced_threads(trace: Trace, samples: pd.DataFrame, window_ns: tuple[float, float]) -> list[str]:
+def untraced_threads(
+    trace: Trace, samples: pd.DataFrame, window_ns: tuple[float, float], recorded: set[tuple[int, int]] | None = None
+) -> list[str]:
     """OS threads of traced processes that the sampler saw at two or more samples inside the script's
-    window but that have no thread track in the trace ("pid:tid")."""
+    window but that neither the trace nor the structure record (`recorded`: (pid, os tid) of the
+    threads it saw start) knows ("pid:tid")."""
     th = samples[samples["kind"] == "t"] if len(samples) else samples
     if th.empty:
         return []
@@ -250,6 +282,7 @@ def untraced_threads(trace: Trace, samples: pd.DataFrame, window_ns: tuple[float
              zip(tracks["pid"].tolist(), tracks["tid"].tolist(), tracks["kind"].tolist(), strict=True)
              if kind == "thread"}  # fmt: skip
     known |= {(pid, pid) for pid in trace.events_per_pid}  # a main thread, whatever tid the trace gave it
+    known |= recorded or set()
     traced = set(trace.events_per_pid)
     return [f"{pid}:{tid}" for (pid, tid), n in seen.items()
             if n >= 2 and pid in traced and (pid, tid) not in known]  # fmt: skip

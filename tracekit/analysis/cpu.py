@@ -194,3 +194,27 @@ def slice_cpu(events: pd.DataFrame, samples: pd.DataFrame, os_tid: dict[tuple[in
         t, c = s
         out[ii] = np.interp(ends[ii], t, c) - np.interp(starts[ii], t, c)
     return out
+
+
+def window_cpu(
+    samples: pd.DataFrame, pids: np.ndarray, os_tids: np.ndarray, starts_us: np.ndarray, ends_us: np.ndarray
+) -> np.ndarray:
+    """CPU seconds OS thread (pid, os_tid) used in each window [start, end] (µs, trace clock),
+    interpolated from its cumulative samples (meaningful for windows of tens of ms and more); NaN
+    where the thread was not sampled. A process's main thread is sampled as tid == pid."""
+    out = np.full(len(pids), np.nan)
+    th = samples[samples["kind"] == "t"]
+    if th.empty or not len(pids):
+        return out
+    series = {
+        (int(pid), int(tid)): (g["t_ns"].to_numpy(dtype=np.float64) / 1e3, (g["user_s"] + g["system_s"]).to_numpy())
+        for (pid, tid), g in th.sort_values("t_ns").groupby(["pid", "tid"])
+    }
+    keys = pd.Series(np.arange(len(pids))).groupby([np.asarray(pids), np.asarray(os_tids)]).indices
+    for (pid, tid), ii in keys.items():
+        s = series.get((int(pid), int(tid)))
+        if s is None:
+            continue
+        t, c = s
+        out[ii] = np.interp(ends_us[ii], t, c) - np.interp(starts_us[ii], t, c)
+    return out

@@ -14,107 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tracekit.analysis.functions import name_mask, split_name
+from tracekit.analysis.functions import split_name
+from tracekit.analysis.loop import LoopBlock, loop_finding
 from tracekit.analysis.model import Finding, ThreadSched
 
-LOOP_BLOCK_THRESHOLD_S = 0.1  # asyncio debug mode's slow_callback_duration
 ORDER = {"error": 0, "warning": 1, "info": 2}
-
-
-@dataclass(frozen=True)
-class LoopBlock:
-    """One task step (a resume) or plain callback that held the event loop longer than the threshold."""
-
-    task: str  # the task's name, or "callback" for a plain loop callback (call_soon, call_later)
-    pid: int
-    start_s: float
-    dur_s: float
-    chain: list[str]  # caller chain from the step's coroutine (or callback) down to the slowest leaf
-
-
-def _chain(events: pd.DataFrame, parent: np.ndarray, top: int, leaf: int) -> list[str]:
-    chain = []
-    i = leaf
-    while i >= 0:
-        chain.append(str(events.at[i, "name"]))
-        if i == top:
-            break
-        i = int(parent[i])
-    return list(reversed(chain))
-
-
-def _culprit(events: pd.DataFrame, top: int) -> int:
-    """The slice under `top` (same track, inside its span) with the most self time."""
-    row = events.loc[top]
-    sub = events[(events["pid"] == row["pid"]) & (events["tid"] == row["tid"])]
-    sub = sub[(sub["start_us"] >= row["start_us"]) & (sub["end_us"] <= row["end_us"])]
-    return int(sub["self_us"].idxmax())
-
-
-def loop_blocks(events: pd.DataFrame, tracks: pd.DataFrame, t0_us: float, threshold_s: float) -> list[LoopBlock]:
-    """Task steps (outermost slices on task tracks) and plain callbacks (`Handle._run` slices that no
-    task step explains) longer than the threshold, each with its culprit: the descendant with the
-    most self time, and the chain of calls leading to it."""
-    if events.empty:
-        return []
-    tasks = tracks[tracks["kind"] == "task"]
-    keys = set(zip(tasks["pid"], tasks["tid"], strict=True))
-    names = dict(zip(zip(tasks["pid"], tasks["tid"], strict=True), tasks["name"], strict=True))
-    track = events["pid"].to_numpy(dtype=np.int64) * 2**32 + events["tid"].to_numpy(dtype=np.int64)
-    on_task = np.isin(track, np.array([p * 2**32 + t for p, t in keys], dtype=np.int64))
-    long = events["dur_us"].to_numpy() >= threshold_s * 1e6
-    parent = events["parent"].to_numpy()
-    steps = events[on_task & long & (events["depth"].to_numpy() == 0)]
-    out = []
-    for idx, step in steps.iterrows():
-        out.append(
-            LoopBlock(
-                task=str(names[(step["pid"], step["tid"])]),
-                pid=int(step["pid"]),
-                start_s=(float(step["start_us"]) - t0_us) / 1e6,
-                dur_s=float(step["dur_us"]) / 1e6,
-                chain=_chain(events, parent, int(idx), _culprit(events, int(idx))),
-            )
-        )
-    handles = events[~on_task & long & name_mask(events["name"], lambda n: n.str.startswith("Handle._run ("))]
-    for idx, h in handles.iterrows():
-        # a task step runs inside a Handle._run too; only a callback no step overlaps is new
-        overlap = steps[
-            (steps["pid"] == h["pid"]) & (steps["start_us"] < h["end_us"]) & (steps["end_us"] > h["start_us"])
-        ]
-        if len(overlap):
-            continue
-        children = events.index[parent == idx]
-        if len(children) == 0:
-            continue
-        first = int(children[0])
-        out.append(
-            LoopBlock(
-                task="callback",
-                pid=int(h["pid"]),
-                start_s=(float(h["start_us"]) - t0_us) / 1e6,
-                dur_s=float(h["dur_us"]) / 1e6,
-                chain=_chain(events, parent, first, _culprit(events, int(idx))),
-            )
-        )
-    return sorted(out, key=lambda b: b.start_s)
-
-
-DRIVERS = ("builtins.next", "generator.send", "generator.throw")
-
-
-def generator_resumes(events: pd.DataFrame) -> dict[str, int]:
-    """Python functions resumed by next()/send()/throw() more than once: generator coroutines, with
-    their resume counts (a plain `for` loop over a generator calls no driver and is not counted)."""
-    if events.empty:
-        return {}
-    parent = events["parent"].to_numpy()
-    is_driver = name_mask(events["name"], lambda n: n.isin(DRIVERS))
-    # Python code, but not an iterator class's __next__ (next() calls those too)
-    is_python = name_mask(events["name"], lambda n: n.str.endswith(")") & ~n.str.contains(r"\.__next__ \(", regex=True))
-    driven = (parent >= 0) & is_driver[parent.clip(min=0)] & is_python
-    counts = events["name"][driven].astype(str).value_counts()
-    return {str(k): int(v) for k, v in counts.items() if v > 1}
 
 
 def short(name: str) -> str:
@@ -164,39 +68,15 @@ def verdicts(
     untraced_threads: int = 0,
     helpers: list[str] | None = None,
 ) -> list[Finding]:
-    facts = RunFacts(wall_s, cpu_s, cores, units, peak, blocks, threads or [], framework, untraced_threads)
+    certain = [b for b in blocks if b.certain]  # blocks tracing cannot explain (see analysis/loop.py)
+    facts = RunFacts(wall_s, cpu_s, cores, units, peak, certain, threads or [], framework, untraced_threads)
     out: list[Finding] = [Finding("data-loss", "warning", w) for w in loss_warnings]
     gil = gil_bound(facts.threads)
-    found = [loop_blocked(blocks), gil, parallel(facts, gil)]
+    found = [loop_finding(blocks), gil, parallel(facts, gil)]
     found.append(None if found[-1] else shape(facts, gil, generators or {}))
     found += [generator_coroutines(generators or {}), mostly_waiting(facts), untraced_helpers(helpers or [])]
     out += [f for f in found if f is not None]
     return sorted(out, key=lambda f: ORDER.get(f.severity, 3))
-
-
-def loop_blocked(blocks: list[LoopBlock]) -> Finding | None:
-    """The longest task step or loop callback over the threshold, with its call chain."""
-    if not blocks:
-        return None
-    worst = max(blocks, key=lambda b: b.dur_s)
-    total = sum(b.dur_s for b in blocks)
-    culprit = worst.chain[-1]
-    steps = [c for c in worst.chain if c != "_contextvars.Context.run"]
-    where = "a callback" if worst.task == "callback" else f"task {worst.task}"
-    if len(steps) > 1:  # a call inside the step blocked: name the chain down to it
-        culprit_text = f"{short(culprit)}: {' → '.join(short(c) for c in steps)}"
-        fix = "await an async equivalent (asyncio.sleep, an async client) or move it to a thread (asyncio.to_thread)"
-    else:  # the coroutine's own code ran that long between two awaits: CPU work on the loop
-        culprit_text = f"the code of {short(culprit)} itself, running without an await"
-        fix = "move CPU-bound work off the loop (loop.run_in_executor with a ProcessPoolExecutor)"
-    return Finding(
-        "loop-blocked",
-        "warning",
-        f"event loop blocked {len(blocks)}x for {total:.2f} s in all (longest {worst.dur_s:.2f} s in "
-        f"{where}) by {culprit_text}. Nothing else on the loop can run meanwhile; {fix}.",
-        {"blocks": len(blocks), "blocked_s": round(total, 3), "max_s": round(worst.dur_s, 3),
-         "culprit": culprit, "chain": worst.chain, "task": worst.task},
-    )  # fmt: skip
 
 
 PARALLEL_CORES = 1.15  # more than one core busy on average, beyond sampling noise
@@ -327,16 +207,17 @@ def serialised(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding:
 
 
 def generator_coroutines(generators: dict[str, int]) -> Finding | None:
+    """Generator instances driven as coroutines (generator units, see analysis/units.py), by function."""
     if not generators:
         return None
-    listing = ", ".join(f"{short(n)} {k}x" for n, k in list(generators.items())[:5])
+    listing = ", ".join(f"{short(n)} ({k} instances)" for n, k in list(generators.items())[:5])
     return Finding(
         "generator-coroutines",
         "info",
-        f"generator coroutines: resumed by next()/send() on one thread ({listing}); each resume is one "
-        "slice in the trace. The trace cannot tell generator instances apart, so they are not counted "
-        "as units in flight; the output order shows how they interleaved.",
-        {"resumes": generators},
+        f"generator coroutines: {sum(generators.values())} generator instances were driven by next() as "
+        f"coroutines, interleaved on one thread ({listing}); each is a unit in flight from its first resume "
+        "to the resume that finished it.",
+        {"instances": generators},
     )
 
 

@@ -28,6 +28,7 @@ class UnitCounts:
     tasks: int
     threads: int
     processes: int
+    generators: int  # generator instances driven as coroutines (see analysis/units.py)
     workers: int  # the units counted in concurrency: see analysis/units.py
 
 

@@ -1,19 +1,25 @@
-"""Units of concurrency and how many were in flight over time (pure pandas).
+"""Units of concurrency and how many were in flight over time (pure pandas), built from the
+structure record (tracekit.structure), not inferred from function slices.
 
-A **worker** is an asyncio task other than an entry task (a task started while no other task of its
+A **worker** is an asyncio task other than an entry task (a task created while no other task of its
 process was in flight, such as the one `asyncio.run(main())` creates), a thread other than its
-process's main thread, or a child process. A worker is **in flight** from its first traced event to
-its last; a task from its creation (its `loop.create_task` call, paired with tasks in creation
-order when every task has one) to its last step, since a created task is in flight even while it
-waits for the loop. `in_flight(t)` is the number of workers in flight at t, or 1 when none is (the main thread
-is then the one unit doing the work), so a program that does everything on its main thread has
-concurrency 1 throughout.
+process's main thread, a child process, or a generator unit (a generator instance driven as a
+coroutine: see `generator_units`). A worker is **in flight** from its start to its end: a task from
+its creation (`loop.create_task`) to the step that finished it, since a created task is in flight
+even while it waits for the loop; a thread from its start to its end; a process over its recorded
+or traced life; a generator unit from its first resume to the resume that finished it.
+`in_flight(t)` is the number of workers in flight at t, or 1 when none is (the main thread is then
+the one unit doing the work), so a program that does everything on its main thread has concurrency
+1 throughout.
 
-Units frame (`Analysis.units`), one row per task, thread or process:
-  kind         "process" | "thread" | "task"
-  name         as the program named it (raw; renderers escape it)
-  pid, tid     OS ids (tid is viztracer's fake id for a task; 0 for a process row)
-  parent       for a process its parent pid, for a thread or task its pid
+Units frame (`Analysis.units`), one row per process, thread, task or generator unit:
+  kind         "process" | "thread" | "task" | "generator"
+  name         as the program named it (raw; renderers escape it); "count #2" for a generator unit
+  pid, tid     OS ids; for a task or generator unit the id of its track in trace.json; 0 for a process
+  parent       for a process its parent pid, for the others its pid
+  coroutine    a task's coroutine, a generator unit's function ("count (x.py:7)"); a thread's start
+               mechanism ("threading" | "_thread"); "" otherwise
+  creator      the task that created a task (its name), the function that drove a generator unit
   created_at   for a task, the first caller outside asyncio of its create_task ("main (x.py:13)")
   role         "main" (main process/thread), "entry" (entry task) or "worker"
   start_s, end_s, wall_s   in-flight span, seconds from the script's start
@@ -21,10 +27,9 @@ Units frame (`Analysis.units`), one row per task, thread or process:
                loop thread used during the task's steps, estimated from samples; NaN if unknown)
   wait_s       wall_s − cpu_s where cpu_s is known: time in flight but not on a CPU
   cpu_ratio    cpu_s / wall_s
-  python_s     self time of Python functions on its track: time it was running, or ready to run,
-               Python code (not waiting inside a C call such as time.sleep); for a thread, python_s
-               well above cpu_s is time spent waiting for the GIL (or for a core)
-  slices       traced slices on the unit's track (for a task, one per resume)
+  python_s     for a thread, self time of Python functions on its trace track (slices kept by the
+               tracer's duration filter only); 0 for other kinds
+  slices       a task's steps, a generator unit's resumes, a thread's or process's traced slices
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tracekit.analysis.cpu import unit_cpu
+from tracekit.analysis.cpu import unit_cpu, window_cpu
 from tracekit.analysis.functions import name_mask
+from tracekit.structure import GEN_TID_BASE, TASK_TID_BASE, Structure, short
 
 UNIT_COLUMNS = [
-    "kind", "name", "pid", "tid", "parent", "created_at", "role", "start_s", "end_s", "wall_s",
-    "cpu_s", "wait_s", "cpu_ratio", "python_s", "slices",
+    "kind", "name", "pid", "tid", "parent", "coroutine", "creator", "created_at", "role", "start_s", "end_s",
+    "wall_s", "cpu_s", "wait_s", "cpu_ratio", "python_s", "slices",
 ]  # fmt: skip
 
 
@@ -75,98 +81,298 @@ def build_units(
     ppids: dict[int, int],
     start_us: float,
     samples: pd.DataFrame,
+    structure: Structure,
 ) -> pd.DataFrame:
-    """One row per unit (see module doc). `start_us` is the script's start on the trace clock."""
-    span = events.groupby(["pid", "tid"]).agg(
-        start_us=("start_us", "min"), end_us=("end_us", "max"), slices=("start_us", "size")
-    )
-    top = events[events["depth"] == 0]
-    step_cpu = (
-        top.groupby(["pid", "tid"])["cpu_s"].sum(min_count=1) if "cpu_s" in events else pd.Series(dtype="float64")
-    )
-    is_py = name_mask(events["name"], lambda n: n.str.endswith(")"))
-    py_self = pd.Series(np.where(is_py, events["self_us"].to_numpy(dtype=np.float64), 0.0) / 1e6)
-    python_s = py_self.groupby([events["pid"].to_numpy(), events["tid"].to_numpy()]).sum()
-    span_map = {k: (float(v[0]), float(v[1]), int(v[2])) for k, v in zip(span.index, span.to_numpy(), strict=True)}
-    pspan = events.groupby("pid").agg(start_us=("start_us", "min"), end_us=("end_us", "max"))
-    pcount = events.groupby("pid").size()
-    mains = main_threads(events, tracks)
-    rows: list[dict[str, object]] = []
-    for pid, ps in pspan.iterrows():
-        pid = int(pid)
-        pname = tracks.loc[tracks["pid"] == pid, "process_name"]
-        rows.append(
-            dict(kind="process", name=pname.iloc[0] if len(pname) else f"pid {pid}", pid=pid, tid=0,
-                 parent=ppids.get(pid, 0), role="main" if pid == root_pid else "worker",
-                 start_us=ps["start_us"], end_us=ps["end_us"], cpu_s=np.nan, os_tid=0,
-                 slices=int(pcount[pid]))
-        )  # fmt: skip
-    for tr in tracks.itertuples(index=False):
-        key = (int(tr.pid), int(tr.tid))
-        if key not in span_map:
-            continue
-        sp_start, sp_end, sp_slices = span_map[key]
-        os_tid = 0
-        if tr.kind == "thread":
-            role = "main" if mains.get(key[0]) == key[1] else "worker"
-            cpu, os_tid = np.nan, key[0] if role == "main" else key[1]
-        else:
-            role = "worker"
-            cpu = float(step_cpu.get(key, np.nan))
-        rows.append(
-            dict(kind=tr.kind, name=tr.name, pid=key[0], tid=key[1], parent=key[0], role=role,
-                 start_us=sp_start, end_us=sp_end, cpu_s=cpu, os_tid=os_tid, slices=sp_slices,
-                 python_s=float(python_s.get(key, 0.0)))
-        )  # fmt: skip
+    """One row per unit (see module doc). `start_us` is the script's start on the trace clock.
+
+    Units come from the structure record (exact: every task, thread, process and generator unit,
+    whatever the tracer kept); a process without a record (another Python, or no record written)
+    falls back to its traced threads."""
+    rows = _process_rows(events, tracks, root_pid, ppids, structure)
+    recorded = set(structure.procs["pid"].tolist())
+    rows += _thread_rows(events, tracks, structure, recorded, rows)
+    rows += _task_rows(structure)
+    rows += _generator_rows(structure)
     if not rows:
         return pd.DataFrame(columns=UNIT_COLUMNS)
     units = pd.DataFrame(rows)
-    units["created_at"] = ""
-    task_creation(events, units)
     mark_entry_tasks(units)
     units["start_s"] = (units["start_us"] - start_us) / 1e6
     units["end_s"] = (units["end_us"] - start_us) / 1e6
     units["wall_s"] = units["end_s"] - units["start_s"]
-    spans = pd.DataFrame({"kind": units["kind"], "pid": units["pid"], "os_tid": units["os_tid"],
-                          "start_ns": units["start_us"] * 1e3, "end_ns": units["end_us"] * 1e3})  # fmt: skip
+    spans = pd.DataFrame(
+        {
+            "kind": units["kind"],
+            "pid": units["pid"],
+            "os_tid": units["os_tid"],
+            "start_ns": units["start_us"] * 1e3,
+            "end_ns": units["end_us"] * 1e3,
+        }
+    )
     measured = unit_cpu(samples, spans)
     units["cpu_s"] = np.where(np.isnan(measured), units["cpu_s"].astype("float64"), measured)
+    units["cpu_s"] = units["cpu_s"].where(units["kind"] != "task", task_cpu(structure, samples, units))
     units["wait_s"] = (units["wall_s"] - units["cpu_s"]).clip(lower=0)
     units["cpu_ratio"] = units["cpu_s"] / units["wall_s"].where(units["wall_s"] > 0)
-    order = {"process": 0, "thread": 1, "task": 2}
+    python_s = _python_self(events)
+    units["python_s"] = [
+        float(python_s.get((p, t), 0.0)) if k == "thread" else 0.0
+        for k, p, t in zip(units["kind"], units["pid"], units["trace_tid"], strict=True)
+    ]
+    order = {"process": 0, "thread": 1, "task": 2, "generator": 3}
     units = units.sort_values(["kind", "start_s"], key=lambda c: c.map(order) if c.name == "kind" else c)
     return units[UNIT_COLUMNS].reset_index(drop=True)
 
 
-def task_creation(events: pd.DataFrame, units: pd.DataFrame) -> None:
-    """Move each task's start back to its creation, and record where it was created.
+def _python_self(events: pd.DataFrame) -> pd.Series:
+    """Self seconds of Python functions per trace track (pid, tid)."""
+    if events.empty:
+        return pd.Series(dtype="float64")
+    is_py = name_mask(events["name"], lambda n: n.str.endswith(")"))
+    py_self = pd.Series(np.where(is_py, events["self_us"].to_numpy(dtype=np.float64), 0.0) / 1e6)
+    return py_self.groupby([events["pid"].to_numpy(), events["tid"].to_numpy()]).sum()
 
-    asyncio runs new tasks first-in first-out, so the k-th `BaseEventLoop.create_task` call of a
-    process created the k-th task to take its first step. Only when the counts agree (no custom task
-    factory, no tasks built directly) is the pairing trusted; otherwise first steps are kept.
-    """
-    creates = events[name_mask(events["name"], lambda n: n.str.startswith("BaseEventLoop.create_task ("))]
-    parent = events["parent"].to_numpy()
-    all_names = events["name"].to_numpy()
-    for pid, grp in units[units["kind"] == "task"].groupby("pid"):
-        calls = creates[creates["pid"] == pid].sort_values("start_us", kind="stable")
-        if len(calls) != len(grp):
+
+def _unit(
+    kind: str, name: str, pid: int, tid: int, parent: int, role: str, start_us: float, end_us: float, **extra: object
+) -> dict[str, object]:
+    row: dict[str, object] = dict(
+        kind=kind,
+        name=name,
+        pid=pid,
+        tid=tid,
+        parent=parent,
+        role=role,
+        start_us=start_us,
+        end_us=end_us,
+        cpu_s=np.nan,
+        os_tid=0,
+        trace_tid=-1,
+        coroutine="",
+        creator="",
+        created_at="",
+        slices=0,
+    )
+    row.update(extra)
+    return row
+
+
+def _process_rows(
+    events: pd.DataFrame, tracks: pd.DataFrame, root_pid: int, ppids: dict[int, int], st: Structure
+) -> list[dict[str, object]]:
+    pspan = events.groupby("pid").agg(start_us=("start_us", "min"), end_us=("end_us", "max"), n=("start_us", "size"))
+    spans = {int(p): (float(r.start_us), float(r.end_us), int(r.n)) for p, r in pspan.iterrows()}
+    last = _last_record_us(st)
+    for pr in st.procs.itertuples(index=False):
+        end = float(pr.end_us) if pr.end_us == pr.end_us else last.get(int(pr.pid), float(pr.start_us))
+        t0, t1, n = spans.get(int(pr.pid), (np.inf, -np.inf, 0))
+        spans[int(pr.pid)] = (min(t0, float(pr.start_us)), max(t1, end), n)
+    pnames = dict(zip(tracks["pid"], tracks["process_name"], strict=True))
+    argv0 = dict(zip(st.procs["pid"], st.procs["argv0"], strict=True))
+    rows = []
+    for pid, (t0, t1, n) in sorted(spans.items()):
+        name = pnames.get(pid) or (f"{argv0[pid]} (pid {pid})" if pid in argv0 else f"pid {pid}")
+        rows.append(
+            _unit(
+                "process",
+                str(name),
+                pid,
+                0,
+                ppids.get(pid, 0),
+                "main" if pid == root_pid else "worker",
+                t0,
+                t1,
+                slices=n,
+            )
+        )
+    return rows
+
+
+def _last_record_us(st: Structure) -> dict[int, float]:
+    """pid → its latest recorded time (for a process that left without its final record)."""
+    frames = [
+        st.steps[["pid", "end_us"]],
+        st.threads[["pid", "start_us"]].rename(columns={"start_us": "end_us"}),
+        st.gens[["pid", "end_us"]],
+        st.tasks[["pid", "created_us"]].rename(columns={"created_us": "end_us"}),
+    ]
+    allt = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else None
+    if allt is None:
+        return {}
+    return {int(k): float(v) for k, v in allt.groupby("pid")["end_us"].max().items()}
+
+
+def _thread_rows(
+    events: pd.DataFrame, tracks: pd.DataFrame, st: Structure, recorded: set[int], procs: list[dict[str, object]]
+) -> list[dict[str, object]]:
+    """Main threads of every process; worker threads from the record (traced ones where no record)."""
+    rows = []
+    pspan = {int(str(r["pid"])): (float(str(r["start_us"])), float(str(r["end_us"]))) for r in procs}
+    mains = main_threads(events, tracks)
+    span = events.groupby(["pid", "tid"]).agg(start_us=("start_us", "min"), end_us=("end_us", "max"), n=("pid", "size"))
+    nslices = {(int(k[0]), int(k[1])): int(v) for k, v in span["n"].items()}
+    for pid, (t0, t1) in pspan.items():
+        mt = mains.get(pid, pid)
+        rows.append(
+            _unit(
+                "thread",
+                "MainThread",
+                pid,
+                mt,
+                pid,
+                "main",
+                t0,
+                t1,
+                os_tid=pid,
+                trace_tid=mt,
+                slices=nslices.get((pid, mt), 0),
+            )
+        )
+    for th in st.threads.itertuples(index=False):
+        pid, tid = int(th.pid), int(th.os_tid)
+        end = float(th.end_us) if th.end_us == th.end_us else pspan.get(pid, (0.0, float(th.start_us)))[1]
+        rows.append(
+            _unit(
+                "thread",
+                str(th.name),
+                pid,
+                tid,
+                pid,
+                "worker",
+                float(th.start_us),
+                max(end, th.start_us),
+                os_tid=tid,
+                trace_tid=tid,
+                slices=nslices.get((pid, tid), 0),
+                coroutine=str(th.how),
+            )
+        )
+    for tr in tracks[(tracks["kind"] == "thread") & ~tracks["pid"].isin(list(recorded))].itertuples(index=False):
+        key = (int(tr.pid), int(tr.tid))
+        if key not in nslices or mains.get(key[0]) == key[1]:
             continue
-        tasks = grp.sort_values("start_us", kind="stable")
-        created = calls["start_us"].to_numpy(dtype=np.float64)
-        units.loc[tasks.index, "start_us"] = np.minimum(created, tasks["start_us"].to_numpy(dtype=np.float64))
-        units.loc[tasks.index, "created_at"] = [creation_site(int(c), parent, all_names) for c in calls.index]
+        t0, t1 = float(span.at[key, "start_us"]), float(span.at[key, "end_us"])
+        rows.append(
+            _unit(
+                "thread",
+                str(tr.name),
+                key[0],
+                key[1],
+                key[0],
+                "worker",
+                t0,
+                t1,
+                os_tid=key[1],
+                trace_tid=key[1],
+                slices=nslices[key],
+            )
+        )
+    return rows
 
 
-def creation_site(i: int, parent: np.ndarray, names: np.ndarray) -> str:
-    """The first caller of slice i whose code is not asyncio's own."""
-    while i >= 0:
-        name = str(names[i])
-        if "/asyncio/" not in name and "(" in name:
-            func, _, where = name.rpartition(" (")
-            return f"{func} ({where.rsplit('/', 1)[-1]}"
-        i = int(parent[i])
-    return ""
+def _task_rows(st: Structure) -> list[dict[str, object]]:
+    tasks = st.tasks
+    names = {(int(p), int(t)): str(n) for p, t, n in zip(tasks["pid"], tasks["task"], tasks["name"], strict=True)}
+    rows = []
+    for t in tasks.itertuples(index=False):
+        end = next((float(x) for x in (t.done_us, t.last_step_us) if x == x), float(t.created_us))
+        creator = names.get((int(t.pid), int(t.creator)), "") if t.creator else ""
+        site = "" if t.site == "?" else short(str(t.site))
+        rows.append(
+            _unit(
+                "task",
+                str(t.name),
+                int(t.pid),
+                TASK_TID_BASE + int(t.task),
+                int(t.pid),
+                "worker",
+                float(t.created_us),
+                end,
+                os_tid=int(t.os_tid),
+                coroutine=short(str(t.coro)),
+                creator=creator,
+                created_at=site,
+                slices=int(t.steps),
+            )
+        )
+    return rows
+
+
+def generator_units(gens: pd.DataFrame) -> pd.DataFrame:
+    """Generator instances driven as coroutines: resumed through next() by the same driver on the
+    same thread, interleaved with another such instance (A B A B; nested use A B B A, such as one
+    iterator consumed inside another's step, is not a schedule). One row per instance: pid, os_tid,
+    gen, func, driver, start_us (first resume), end_us (the resume that finished it, else the last),
+    resumes, finished."""
+    cols = ["pid", "os_tid", "gen", "func", "driver", "start_us", "end_us", "resumes", "finished"]
+    if gens.empty:
+        return pd.DataFrame(columns=cols)
+    # (a named aggregation cannot be called "func": that is agg's own parameter)
+    inst = (
+        gens.groupby(["pid", "os_tid", "driver", "gen"], as_index=False)
+        .agg(
+            function=("func", "first"),
+            start_us=("start_us", "min"),
+            end_us=("end_us", "max"),
+            resumes=("start_us", "size"),
+            finished=("finished", "any"),
+        )
+        .rename(columns={"function": "func"})
+    )
+    keep = np.zeros(len(inst), dtype=bool)
+    for _key, grp in inst.groupby(["pid", "os_tid", "driver"]):
+        a = grp["start_us"].to_numpy(dtype=np.float64)
+        b = grp["end_us"].to_numpy(dtype=np.float64)
+        multi = grp["resumes"].to_numpy() > 1
+        for i in range(len(grp)):
+            # another multi-resume instance that overlaps i without either containing the other
+            cross = multi & (a < b[i]) & (b > a[i]) & ~((a <= a[i]) & (b >= b[i])) & ~((a >= a[i]) & (b <= b[i]))
+            keep[inst.index.get_indexer(grp.index[[i]])[0]] = bool(multi[i] and cross.any())
+    return inst[keep][cols].reset_index(drop=True)
+
+
+def _generator_rows(st: Structure) -> list[dict[str, object]]:
+    rows = []
+    for g in generator_units(st.gens).itertuples(index=False):
+        func = short(str(g.func))
+        rows.append(
+            _unit(
+                "generator",
+                f"{func.split(' (')[0]} #{g.gen}",
+                int(g.pid),
+                GEN_TID_BASE + int(g.gen),
+                int(g.pid),
+                "worker",
+                float(g.start_us),
+                float(g.end_us),
+                os_tid=int(g.os_tid),
+                coroutine=func,
+                creator=short(str(g.driver)),
+                slices=int(g.resumes),
+            )
+        )
+    return rows
+
+
+def task_cpu(st: Structure, samples: pd.DataFrame, units: pd.DataFrame) -> np.ndarray:
+    """CPU seconds of each task row: what its loop thread used during the task's steps (from the
+    thread's samples, interpolated); NaN for other rows or where the thread was not sampled."""
+    out = np.full(len(units), np.nan)
+    steps = st.steps[st.steps["task"] > 0]
+    if steps.empty:
+        return out
+    cpu = window_cpu(
+        samples,
+        steps["pid"].to_numpy(),
+        steps["os_tid"].to_numpy(),
+        steps["start_us"].to_numpy(dtype=np.float64),
+        steps["end_us"].to_numpy(dtype=np.float64),
+    )
+    per_task = pd.Series(cpu).groupby([steps["pid"].to_numpy(), steps["task"].to_numpy()]).sum(min_count=1)
+    for i, (kind, pid, tid) in enumerate(zip(units["kind"], units["pid"], units["tid"], strict=True)):
+        if kind == "task":
+            out[i] = float(per_task.get((int(pid), int(tid) - TASK_TID_BASE), np.nan))
+    return out
 
 
 def mark_entry_tasks(units: pd.DataFrame) -> None:

@@ -1,0 +1,89 @@
+"""Loop blocks from hand-built structure records, events and samples, with exact numbers: which
+steps held the loop, the untraced lower bound, the culprit chain and the finding's words."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tracekit.analysis.loop import loop_blocks, loop_finding
+
+from .structure_records import structure, us
+from .test_analysis_units import events, tracks
+
+PROC = (1, ["proc", 0, 1, 0, "start", "b.py"])
+
+
+def task(n: int, name: str, coro: str) -> tuple[int, list[object]]:
+    return (1, ["task", 0, n, name, coro, 0, "main (/p/b.py:12)", 1])
+
+
+def samples(cpu_at: list[tuple[float, float]], tid: int = 1) -> pd.DataFrame:
+    """The loop thread's cumulative CPU (s) at times (µs)."""
+    rows = [dict(t_ns=int(t * 1e3), kind="t", pid=1, tid=tid, user_s=c, system_s=0.0) for t, c in cpu_at]
+    return pd.DataFrame(rows, columns=["t_ns", "kind", "pid", "tid", "user_s", "system_s"])
+
+
+def test_a_sleeping_step_is_a_certain_block_named_down_to_the_blocking_call() -> None:
+    st = structure(
+        [
+            PROC,
+            task(2, "Task-2", "count (/p/b.py:7)"),
+            task(3, "Task-3", "count (/p/b.py:7)"),
+            (1, ["step", 0, us(500_100), 1, 2, 9, ""]),
+            (1, ["step", us(600_000), us(600_030), 1, 3, 9, ""]),
+        ]
+    )
+    ev = events(
+        [
+            (1, 1, 0, 500_100, "tk_run (/x/tracekit/recorder.py:150)", -1),
+            (1, 1, 1, 500_098, "Handle._run (/usr/lib/python3.11/asyncio/events.py:78)", 0),
+            (1, 1, 2, 500_090, "count (/p/b.py:7)", 1),
+            (1, 1, 50, 500_020, "helper (/p/b.py:3)", 2),
+            (1, 1, 60, 500_000, "time.sleep", 3),
+        ]
+    )
+    smp = samples([(0, 0.0), (600_000, 0.001)])  # 1 ms of CPU: it slept
+    blocks = loop_blocks(st, ev, tracks([(1, 1, "MainThread", "thread")]), smp, t0_us=0, threshold_s=0.1)
+    assert len(blocks) == 1
+    b = blocks[0]
+    assert (b.task, b.coroutine, b.dur_s) == ("Task-2", "count (/p/b.py:7)", pytest.approx(0.5001))
+    assert b.cpu_s == pytest.approx(0.001 * 500_100 / 600_000)
+    assert b.min_s == pytest.approx(0.5001 - b.cpu_s + b.cpu_s / 5)
+    assert b.certain
+    assert b.chain == ["count (/p/b.py:7)", "helper (/p/b.py:3)", "time.sleep"]
+    f = loop_finding(blocks)
+    assert f is not None and f.kind == "loop-blocked"
+    assert "helper (b.py:3)" in f.message and "time.sleep" in f.message and "asyncio.to_thread" in f.message
+    assert f.evidence["max_s"] == 0.5 and f.evidence["blocks"] == 1
+
+
+def test_a_cpu_step_that_tracing_may_have_stretched_is_only_possible() -> None:
+    # 0.3 s of pure CPU under the tracer: untraced it may have taken 0.06 s, under the 0.1 s threshold
+    st = structure([PROC, task(2, "Task-2", "work (/p/c.py:9)"), (1, ["step", 0, us(300_000), 1, 2, 9, ""])])
+    ev = events([(1, 1, 0, 300_000, "work (/p/c.py:9)", -1)])
+    smp = samples([(0, 0.0), (300_000, 0.3)])
+    blocks = loop_blocks(st, ev, tracks([(1, 1, "MainThread", "thread")]), smp, 0, 0.1)
+    assert [b.certain for b in blocks] == [False] and blocks[0].min_s == pytest.approx(0.06)
+    f = loop_finding(blocks)
+    assert f is not None and f.kind == "loop-maybe-blocked" and f.severity == "info"
+    assert "between 0.060 and 0.30 s" in f.message and "Unknown" in f.message
+    # untraced (--sample-only: stretch 1) the same step is certain, and it is CPU work of the coroutine
+    sure = loop_blocks(st, ev, tracks([(1, 1, "MainThread", "thread")]), smp, 0, 0.1, stretch=1.0)
+    f2 = loop_finding(sure)
+    assert f2 is not None and f2.kind == "loop-blocked"
+    assert "the code of work (c.py:9) itself" in f2.message and "ProcessPoolExecutor" in f2.message
+
+
+def test_no_loop_no_block_and_a_step_without_slices_has_an_unknown_culprit() -> None:
+    # a forked worker (pid 2) runs 3 s of work on a thread that runs no event loop: no step, no block
+    ev = events([(2, 1, 0, 3_000_000, "_process_worker (/usr/lib/python3.11/concurrent/futures/process.py:1)", -1)])
+    st = structure([PROC, (2, ["proc", 0, 2, 1, "fork", "b.py"])])
+    assert loop_blocks(st, ev, tracks([(2, 1, "MainThread", "thread")]), samples([]), 0, 0.1) == []
+    # a plain callback of 0.2 s (no task) whose slices the tracer did not keep (it had stopped)
+    st2 = structure([PROC, (1, ["step", 0, us(200_000), 1, 0, 9, "Server._accept"])])
+    blocks = loop_blocks(st2, events([]), tracks([]), samples([]), 0, 0.1)
+    assert [(b.task, b.coroutine, b.chain) for b in blocks] == [("callback", "Server._accept", [])]
+    assert blocks[0].min_s == pytest.approx(0.2 / 5)  # CPU unknown: assume all of it was CPU
+    f = loop_finding(blocks)
+    assert f is not None and "culprit unknown" in f.message and f.kind == "loop-maybe-blocked"

@@ -1,0 +1,171 @@
+"""Event-loop blocking (pure pandas): which loop callbacks (task steps and plain callbacks) held an
+event loop longer than the threshold, from the structure record's exact step times, with the
+culprit from the function slices inside the step where the tracer kept them.
+
+A loop step exists only where an event loop ran it (the recorder wraps `Handle._run`), so forked
+workers, threads and processes that run no loop have none. Durations are measured under the
+tracer, which slows Python calls (about 5x on call-heavy code, `TRACER_STRETCH_MAX`) but not
+waiting (sleep, blocking I/O). So each block gets a lower bound on its untraced duration: its wait
+plus its CPU time divided by that stretch; a block is certain when even the lower bound passes the
+threshold, and "possible" otherwise (the finding says so, with the numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tracekit.analysis.cpu import window_cpu
+from tracekit.analysis.model import Finding
+from tracekit.analysis.units import main_threads
+from tracekit.structure import Structure, short
+
+LOOP_BLOCK_THRESHOLD_S = 0.1  # asyncio debug mode's slow_callback_duration
+TRACER_STRETCH_MAX = 5.0  # the most viztracer slows call-heavy Python (notes/oracles.md: ~5x on 3.11)
+_WRAPPERS = ("tk_run (", "Handle._run (", "_contextvars.Context.run")
+
+
+@dataclass(frozen=True)
+class LoopBlock:
+    """One task step (a resume) or plain callback that held its event loop longer than the threshold."""
+
+    task: str  # the task's name, or "callback" for a plain loop callback (call_soon, call_later)
+    coroutine: str  # the task's coroutine, or the callback's name
+    pid: int
+    os_tid: int  # the thread that ran the loop
+    start_s: float
+    dur_s: float  # as measured under the tracer
+    cpu_s: float  # CPU the loop thread used meanwhile (psutil samples); NaN if not sampled
+    min_s: float  # lower bound of the untraced duration: wait + cpu / stretch
+    certain: bool  # min_s passes the threshold: blocked even if tracing slowed every call the most
+    chain: list[str]  # caller chain from the step's code down to the slowest slice; [] unknown
+
+
+def loop_blocks(
+    st: Structure,
+    events: pd.DataFrame,
+    tracks: pd.DataFrame,
+    samples: pd.DataFrame,
+    t0_us: float,
+    threshold_s: float = LOOP_BLOCK_THRESHOLD_S,
+    stretch: float = TRACER_STRETCH_MAX,
+) -> list[LoopBlock]:
+    """Steps of `threshold_s` or more (traced time), each with its lower bound and culprit chain."""
+    steps = st.steps[st.steps["dur_us"] >= threshold_s * 1e6]
+    if steps.empty:
+        return []
+    cpu = window_cpu(
+        samples,
+        steps["pid"].to_numpy(),
+        steps["os_tid"].to_numpy(),
+        steps["start_us"].to_numpy(dtype=np.float64),
+        steps["end_us"].to_numpy(dtype=np.float64),
+    )
+    tasks = {
+        (int(p), int(t)): (str(n), str(c))
+        for p, t, n, c in st.tasks[["pid", "task", "name", "coro"]].itertuples(index=False)
+    }
+    mains = main_threads(events, tracks)
+    out = []
+    for s, c in zip(steps.itertuples(index=False), cpu.tolist(), strict=True):
+        dur = float(s.dur_us) / 1e6
+        used = dur if c != c else min(max(c, 0.0), dur)  # unknown CPU: assume all of it was CPU
+        min_s = (dur - used) + used / stretch
+        name, coro = (
+            tasks.get((int(s.pid), int(s.task)), ("callback", str(s.label))) if s.task else ("callback", str(s.label))
+        )
+        trace_tid = mains.get(int(s.pid), int(s.pid)) if int(s.os_tid) == int(s.pid) else int(s.os_tid)
+        out.append(
+            LoopBlock(
+                task=name,
+                coroutine=coro,
+                pid=int(s.pid),
+                os_tid=int(s.os_tid),
+                start_s=(float(s.start_us) - t0_us) / 1e6,
+                dur_s=dur,
+                cpu_s=float(c),
+                min_s=min_s,
+                certain=min_s >= threshold_s,
+                chain=culprit_chain(events, int(s.pid), trace_tid, float(s.start_us), float(s.end_us)),
+            )
+        )
+    return out
+
+
+def culprit_chain(events: pd.DataFrame, pid: int, tid: int, start_us: float, end_us: float) -> list[str]:
+    """The slices of track (pid, tid) inside [start, end]: the one with the most self time, and its
+    callers up to the step's outermost code (the loop's own wrappers left out); [] when the tracer
+    kept nothing there (stopped, filtered, or --sample-only)."""
+    if events.empty:
+        return []
+    inside = events[
+        (events["pid"] == pid)
+        & (events["tid"] == tid)
+        & (events["start_us"] >= start_us)
+        & (events["end_us"] <= end_us)
+    ]
+    if inside.empty:
+        return []
+    leaf = int(inside["self_us"].idxmax())
+    names = events["name"]
+    parent = events["parent"].to_numpy()
+    chain = []
+    i = leaf
+    while i >= 0 and i in inside.index:
+        chain.append(str(names.iat[i]))
+        i = int(parent[i])
+    return [c for c in reversed(chain) if not c.startswith(_WRAPPERS)]
+
+
+def loop_finding(blocks: list[LoopBlock], threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> Finding | None:
+    """The loop-blocked finding (certain blocks), or loop-maybe-blocked (only blocks that tracing
+    may have stretched past the threshold), with the worst block's culprit and the fix for its kind."""
+    if not blocks:
+        return None
+    certain = [b for b in blocks if b.certain]
+    shown = certain or blocks
+    worst = max(shown, key=lambda b: b.dur_s)
+    total = sum(b.dur_s for b in shown)
+    where = "a callback" if worst.task == "callback" else f"task {worst.task} ({short(worst.coroutine)})"
+    evidence = {
+        "blocks": len(shown),
+        "blocked_s": round(total, 3),
+        "max_s": round(worst.dur_s, 3),
+        "max_untraced_min_s": round(worst.min_s, 3),
+        "max_cpu_s": None if worst.cpu_s != worst.cpu_s else round(worst.cpu_s, 3),
+        "threshold_s": threshold_s,
+        "stretch_max": TRACER_STRETCH_MAX,
+        "chain": worst.chain,
+        "task": worst.task,
+        "culprit": worst.chain[-1] if worst.chain else None,
+    }
+    if not worst.chain:
+        culprit_text = "code the tracer did not keep (culprit unknown: rerun with --full to see every call)"
+        fix = "find the call that does not await"
+    elif len(worst.chain) > 1 or "(" not in worst.chain[-1]:  # a call inside the step blocked
+        culprit_text = f"{short(worst.chain[-1])}: {' → '.join(short(c) for c in worst.chain)}"
+        fix = "await an async equivalent (asyncio.sleep, an async client) or move it to a thread (asyncio.to_thread)"
+    else:  # the coroutine's own code ran that long between two awaits: CPU work on the loop
+        culprit_text = f"the code of {short(worst.chain[-1])} itself, running without an await"
+        fix = "move CPU-bound work off the loop (loop.run_in_executor with a ProcessPoolExecutor)"
+    if certain:
+        return Finding(
+            "loop-blocked",
+            "warning",
+            f"event loop blocked {len(shown)}x for {total:.2f} s in all (longest {worst.dur_s:.2f} s in {where}, "
+            f"at least {worst.min_s:.2f} s untraced) by {culprit_text}. Nothing else on the loop can run meanwhile; "
+            f"{fix}.",
+            evidence,
+        )
+    return Finding(
+        "loop-maybe-blocked",
+        "info",
+        f"event loop possibly blocked: {len(shown)} step(s) took {threshold_s:.2f} s or more under the tracer "
+        f"(longest {worst.dur_s:.2f} s in {where}, by {culprit_text}), but they were CPU work that tracing slows "
+        f"up to {TRACER_STRETCH_MAX:.0f}x: untraced the longest took between {worst.min_s:.3f} and "
+        f"{worst.dur_s:.2f} s. Unknown whether it blocks without the tracer; check with `tracekit profile "
+        "--sample-only` or PYTHONASYNCIODEBUG=1.",
+        evidence,
+    )

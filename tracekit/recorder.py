@@ -1,0 +1,364 @@
+"""The structure recorder: runs inside every Python process of a traced run and records, exactly
+and cheaply, the units of concurrency and what the event loop ran, independently of viztracer's
+function slices (which are filtered by duration by default).
+
+It is installed before the program starts, by tracekit's `sitecustomize` (tracekit/_boot), in the
+main process and in every Python process the program starts (spawn, forkserver, subprocess), and
+re-armed after a fork. It writes one file per process, `<dir>/<pid>.jsonl`, one JSON array a line,
+times in CLOCK_MONOTONIC ns (`time.monotonic_ns()`, the clock of viztracer's µs):
+
+  ["proc", t, pid, ppid, how, argv0]       the process's first record; how: "start" | "fork"
+  ["task", t, task, name, coro, creator, site, os_tid]
+                                           an asyncio task was created (`loop.create_task`, which
+                                           asyncio.create_task, gather, TaskGroup and ensure_future
+                                           call); task is a serial within the process; creator the
+                                           creating task's serial or 0; site the first caller outside
+                                           asyncio ("func (file:line)"); a task first seen at its first
+                                           step (built directly) has site "?"
+  ["step", t0, t1, os_tid, task, loop, label]
+                                           one event-loop callback (`Handle._run`): a task step when
+                                           task > 0, else a plain callback (recorded when it took at
+                                           least PLAIN_MIN_NS; label names the callback); loop is a
+                                           serial of the loop object
+  ["done", t, task, state, name]           the step that finished a task; state ok|cancelled|error
+  ["thread", t, os_tid, name, how]         a thread started running; how: "threading" | "_thread"
+  ["thread_end", t, os_tid]
+  ["gen", t0, t1, os_tid, gen, func, finished, driver]
+                                           one resume of a generator through next(): gen is a serial
+                                           within the process, func "qualname (file:line)", finished
+                                           whether the generator ended, driver the calling function;
+                                           resumes from contextlib (a @contextmanager) are counted only
+  ["calls", n_plain, plain_ns, n_contextlib]   totals: plain callbacks and contextlib resumes seen
+  ["end", t]                               the last record of a process that exited normally
+
+Nothing here changes what the program computes: wrappers forward every argument, result and
+exception. Differences a program can observe: `builtins.next` is a Python function, and tracebacks
+through Handle._run, next() or a thread's start show one frame of this module.
+
+This module must stay import-light and never raise into the program.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+import threading
+import time
+import types
+import weakref
+from typing import Any
+
+DIR_ENV = "TRACEKIT_STRUCTURE_DIR"
+PLAIN_MIN_NS = 1_000_000  # plain callbacks shorter than 1 ms are counted, not recorded one by one
+FLUSH_EVERY = 2048  # records buffered before a write
+
+_now = time.monotonic_ns
+_native_id = threading.get_native_id
+
+
+class _Recorder:
+    """Per-process state; replaced after a fork."""
+
+    def __init__(self, directory: str, how: str) -> None:
+        self.dir = directory
+        self.pid = os.getpid()
+        self.buf: list[list[Any]] = []
+        self.tasks: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        self.gens: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        self.loops: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        self.counter = 0
+        self.ended = False
+        self.n_plain = 0
+        self.plain_ns = 0
+        self.n_contextlib = 0
+        self.lock = threading.Lock()
+        argv0 = sys.argv[0] if sys.argv else ""
+        self.add(["proc", _now(), self.pid, os.getppid(), how, str(argv0)])
+
+    def add(self, rec: list[Any]) -> None:
+        buf = self.buf
+        buf.append(rec)
+        if len(buf) >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self, final: bool = False) -> None:
+        with self.lock:
+            if self.ended:
+                return
+            buf, self.buf = self.buf, []
+            self.ended = final
+            if final:
+                buf.append(["calls", self.n_plain, self.plain_ns, self.n_contextlib])
+                buf.append(["end", _now()])
+            if not buf or os.getpid() != self.pid:
+                return
+            import json
+
+            text = "".join(json.dumps(r, ensure_ascii=True, default=str) + "\n" for r in buf)
+            try:
+                fd = os.open(
+                    os.path.join(self.dir, f"{self.pid}.jsonl"),
+                    os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0),
+                    0o644,
+                )
+                try:
+                    os.write(fd, text.encode("ascii"))
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass  # the run directory went away: tracekit reports the missing record
+
+    def serial(self, table: weakref.WeakKeyDictionary[Any, int], obj: Any) -> int:
+        """A number for obj, unique within this process (weakly held: the program's objects die freely)."""
+        try:
+            n = table.get(obj)
+            if n is None:
+                self.counter += 1
+                n = table[obj] = self.counter
+            return n
+        except TypeError:  # not weak-referenceable
+            return 0
+
+
+_rec: _Recorder | None = None
+
+
+def _site(frame: types.FrameType | None) -> str:
+    """The first caller outside asyncio and this module: 'func (file:line)'."""
+    while frame is not None:
+        file = frame.f_code.co_filename
+        if f"{os.sep}asyncio{os.sep}" not in file and file != __file__:
+            return f"{frame.f_code.co_qualname} ({file}:{frame.f_lineno})"
+        frame = frame.f_back
+    return "?"
+
+
+def _coro_name(task: Any) -> str:
+    coro = task.get_coro() if hasattr(task, "get_coro") else None
+    code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+    if code is None:
+        return type(coro).__qualname__ if coro is not None else "?"
+    return f"{code.co_qualname} ({code.co_filename}:{code.co_firstlineno})"
+
+
+def _record_task(rec: _Recorder, task: Any, site: str) -> int:
+    import asyncio
+
+    n = rec.serial(rec.tasks, task)
+    try:
+        parent = asyncio.current_task()
+    except RuntimeError:
+        parent = None
+    creator = rec.tasks.get(parent, 0) if parent is not None else 0
+    rec.add(["task", _now(), n, str(task.get_name()), _coro_name(task), creator, site, _native_id()])
+    return n
+
+
+def _patch_asyncio() -> None:
+    """Wrap BaseEventLoop.create_task and Handle._run once asyncio is imported."""
+    import asyncio
+    from asyncio import base_events, events
+
+    create_task = base_events.BaseEventLoop.create_task
+
+    def tk_create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
+        task = create_task(self, coro, *args, **kwargs)
+        rec = _rec
+        if rec is not None:
+            try:
+                _record_task(rec, task, _site(sys._getframe(1)))
+            except Exception:
+                pass
+        return task
+
+    base_events.BaseEventLoop.create_task = tk_create_task  # type: ignore[method-assign]
+    run = events.Handle._run
+    task_types = (asyncio.Task,)
+
+    def tk_run(self: Any) -> None:
+        rec = _rec
+        if rec is None:
+            return run(self)
+        t0 = _now()
+        try:
+            return run(self)
+        finally:
+            t1 = _now()
+            try:
+                _record_step(rec, self, t0, t1, task_types)
+            except Exception:
+                pass
+
+    events.Handle._run = tk_run  # type: ignore[method-assign]
+
+
+def _record_step(rec: _Recorder, handle: Any, t0: int, t1: int, task_types: Any) -> None:
+    cb = handle._callback
+    task: Any = getattr(cb, "__self__", None)
+    loop = rec.serial(rec.loops, handle._loop)
+    if isinstance(task, task_types):
+        n = rec.tasks.get(task)
+        if n is None:  # built directly (asyncio.Task(coro)) or by a task factory we did not see
+            n = rec.serial(rec.tasks, task)
+            rec.add(["task", t0, n, str(task.get_name()), _coro_name(task), 0, "?", _native_id()])
+        rec.add(["step", t0, t1, _native_id(), n, loop, ""])
+        if task.done():
+            state = "cancelled" if task.cancelled() else "error" if task.exception() is not None else "ok"
+            rec.add(["done", t1, n, state, str(task.get_name())])
+        return
+    rec.n_plain += 1
+    rec.plain_ns += t1 - t0
+    if t1 - t0 >= PLAIN_MIN_NS:
+        label = getattr(cb, "__qualname__", None) or type(cb).__qualname__
+        rec.add(["step", t0, t1, _native_id(), 0, loop, str(label)])
+
+
+def _patch_threads() -> None:
+    import _thread
+
+    bootstrap = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]
+
+    def tk_bootstrap_inner(self: threading.Thread) -> None:
+        rec = _rec
+        if rec is not None:
+            rec.add(["thread", _now(), _native_id(), str(self.name), "threading"])
+        try:
+            bootstrap(self)
+        finally:
+            rec = _rec
+            if rec is not None:
+                rec.add(["thread_end", _now(), _native_id()])
+
+    threading.Thread._bootstrap_inner = tk_bootstrap_inner  # type: ignore[attr-defined]
+    start_new_thread = _thread.start_new_thread
+
+    def tk_start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
+        name = f"_thread: {getattr(function, '__qualname__', type(function).__qualname__)}"
+
+        def tk_thread_main(*a: Any, **k: Any) -> Any:
+            rec = _rec
+            if rec is not None:
+                rec.add(["thread", _now(), _native_id(), name, "_thread"])
+            try:
+                return function(*a, **k)
+            finally:
+                rec = _rec
+                if rec is not None:
+                    rec.add(["thread_end", _now(), _native_id()])
+
+        return start_new_thread(tk_thread_main, args, *(() if kwargs is None else (kwargs,)))
+
+    _thread.start_new_thread = tk_start_new_thread
+    if getattr(_thread, "start_new", None) is start_new_thread:
+        _thread.start_new = tk_start_new_thread
+
+
+def _patch_next() -> None:
+    builtin_next = builtins.next
+    gen_type = types.GeneratorType
+    getframe = sys._getframe
+
+    def next(iterator: Any, *default: Any) -> Any:
+        rec = _rec
+        if type(iterator) is not gen_type or rec is None:
+            return builtin_next(iterator, *default)
+        caller = getframe(1).f_code
+        if caller.co_filename.endswith("contextlib.py"):
+            rec.n_contextlib += 1
+            return builtin_next(iterator, *default)
+        t0 = _now()
+        try:
+            return builtin_next(iterator, *default)
+        finally:
+            t1 = _now()
+            try:
+                code = iterator.gi_code
+                rec.add(
+                    ["gen", t0, t1, _native_id(), rec.serial(rec.gens, iterator),
+                     f"{code.co_qualname} ({code.co_filename}:{code.co_firstlineno})",
+                     iterator.gi_frame is None, f"{caller.co_qualname} ({caller.co_filename}:{caller.co_firstlineno})"]
+                )  # fmt: skip
+            except Exception:
+                pass
+
+    next.__qualname__ = next.__name__ = "next"
+    next.__doc__ = builtin_next.__doc__
+    builtins.next = next
+
+
+class _AsyncioHook:
+    """A meta-path finder that wraps asyncio the moment it is first imported, so programs that
+    never use asyncio pay nothing and the program's own `import asyncio` stays its own."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "asyncio":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        import importlib.util
+
+        spec = importlib.util.find_spec(name)
+        loader = getattr(spec, "loader", None)
+        if spec is None or loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def exec_and_patch(module: types.ModuleType) -> None:
+            exec_module(module)
+            try:
+                _patch_asyncio()
+            except Exception:
+                pass
+
+        loader.exec_module = exec_and_patch
+        return spec
+
+
+def _after_fork_in_child() -> None:
+    global _rec
+    old = _rec
+    if old is None:
+        return
+    _rec = _Recorder(old.dir, "fork")
+    _register_exit(_rec)
+
+
+def _register_exit(rec: _Recorder) -> None:
+    import atexit
+
+    atexit.register(rec.flush, True)
+
+
+def _patch_os_exit() -> None:
+    """multiprocessing's children (and some programs) leave by os._exit, which skips atexit."""
+    os_exit = os._exit
+
+    def _exit(status: int) -> Any:
+        rec = _rec
+        if rec is not None:
+            try:
+                rec.flush(True)
+            except Exception:
+                pass
+        os_exit(status)
+
+    os._exit = _exit
+
+
+def install() -> None:
+    """Start recording in this process, if TRACEKIT_STRUCTURE_DIR names a directory."""
+    global _rec
+    directory = os.environ.get(DIR_ENV)
+    if not directory or _rec is not None:
+        return
+    _rec = _Recorder(directory, "start")
+    _register_exit(_rec)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+    _patch_os_exit()
+    _patch_threads()
+    _patch_next()
+    if "asyncio" in sys.modules:
+        _patch_asyncio()
+    else:
+        sys.meta_path.insert(0, _AsyncioHook())
