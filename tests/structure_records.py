@@ -8,9 +8,14 @@ from typing import Any
 from tracekit.structure import Structure, load
 
 
-def structure(records: list[tuple[int, list[Any]]]) -> Structure:
+def records(recs: list[tuple[int, list[Any]]]) -> bytes:
+    """(pid, record) pairs → the bytes of a merged structure.jsonl."""
+    return b"".join(json.dumps([pid, rec]).encode() + b"\n" for pid, rec in recs)
+
+
+def structure(recs: list[tuple[int, list[Any]]]) -> Structure:
     """(pid, record) pairs → Structure, through the same parser as a real structure.jsonl."""
-    return load(b"".join(json.dumps([pid, rec]).encode() + b"\n" for pid, rec in records))
+    return load(records(recs))
 
 
 def us(x: float) -> int:

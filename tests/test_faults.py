@@ -221,7 +221,7 @@ def test_ctrl_c_twice_while_viztracer_saves(tmp_path: Path) -> None:
         """,
     )
     out = tmp_path / "run"
-    proc = start(s, out=out, quiet=False)
+    proc = start(s, "--full", out=out, quiet=False)  # every call kept: saving takes a while
     _wait_for_line(proc, "done")
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
@@ -473,7 +473,7 @@ def test_script_that_closes_its_stdout(tmp_path: Path) -> None:
 
 def test_buffer_overflow_is_reported_with_the_fix(tmp_path: Path) -> None:
     s = write_script(tmp_path, "def f(i):\n    return i\nfor i in range(50_000):\n    f(i)\n")
-    r = profile(s, "--tracer-entries", "10000", out=tmp_path / "run")
+    r = profile(s, "--full", "--tracer-entries", "10000", out=tmp_path / "run")
     assert r.rc == 0
     assert_clean(r)
     loss = r.stats["data_loss"]

@@ -117,9 +117,11 @@ def test_python_api_load(profiled: Any) -> None:
     tasks = an.units[an.units["kind"] == "task"]
     assert sorted(tasks.loc[tasks["role"] == "worker", "name"]) == ["Task-2", "Task-3", "Task-4"]
     assert set(an.timeline.columns) >= {"t_s", "cores_busy", "rss_bytes", "in_flight"}
-    count = an.functions[an.functions["function"] == "count"].iloc[0]
-    assert count["calls"] == 6  # one slice per resume: 3 tasks x 2 steps
-    assert len(an.samples) > 0 and len(an.events) > 100
+    assert tasks.loc[tasks["role"] == "worker", "slices"].tolist() == [2, 2, 2]  # steps: 2 resumes each
+    assert tasks.loc[tasks["role"] == "worker", "coroutine"].tolist() == ["count (async_count.py:7)"] * 3
+    steps = an.structure.steps
+    assert len(steps[steps["task"] > 0]) >= 6 + 2  # 3 x 2 count steps and main's steps, exact
+    assert len(an.samples) > 0 and len(an.events) > 10
 
 
 def test_exit_code_passes_through_with_complete_run_dir(tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ from typing import Any
 DIR_ENV = "TRACEKIT_STRUCTURE_DIR"
 PLAIN_MIN_NS = 1_000_000  # plain callbacks shorter than 1 ms are counted, not recorded one by one
 FLUSH_EVERY = 2048  # records buffered before a write
+FLUSH_AFTER_NS = 200_000_000  # ...or once the buffer is this old: a process killed by a signal loses less
 
 _now = time.monotonic_ns
 _native_id = threading.get_native_id
@@ -74,12 +75,14 @@ class _Recorder:
         self.n_contextlib = 0
         self.lock = threading.Lock()
         argv0 = sys.argv[0] if sys.argv else ""
-        self.add(["proc", _now(), self.pid, os.getppid(), how, str(argv0)])
+        self.flushed_ns = _now()
+        self.buf.append(["proc", self.flushed_ns, self.pid, os.getppid(), how, str(argv0)])
+        self.flush()  # every process leaves its start, even if a signal ends it
 
     def add(self, rec: list[Any]) -> None:
         buf = self.buf
         buf.append(rec)
-        if len(buf) >= FLUSH_EVERY:
+        if len(buf) >= FLUSH_EVERY or rec[1] - self.flushed_ns > FLUSH_AFTER_NS:
             self.flush()
 
     def flush(self, final: bool = False) -> None:
@@ -88,6 +91,7 @@ class _Recorder:
                 return
             buf, self.buf = self.buf, []
             self.ended = final
+            self.flushed_ns = _now()
             if final:
                 buf.append(["calls", self.n_plain, self.plain_ns, self.n_contextlib])
                 buf.append(["end", _now()])

@@ -416,8 +416,8 @@ def structure_view(structure_jsonl: Path) -> list[dict[str, Any]]:
     from tracekit.trace import VIEW_CAT
 
     try:
-        return structure_mod.view_events(structure_mod.load_path(structure_jsonl), VIEW_CAT)
-    except (OSError, structure_mod.StructureError):
+        return structure_mod.view_events(structure_jsonl.read_bytes(), VIEW_CAT)
+    except OSError:
         return []
 
 

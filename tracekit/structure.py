@@ -18,6 +18,7 @@ Frames of `Structure` (one row each):
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,14 @@ TASK_COLUMNS = [
 STEP_COLUMNS = ["pid", "os_tid", "task", "loop", "label", "start_us", "end_us", "dur_us"]
 THREAD_COLUMNS = ["pid", "os_tid", "name", "how", "start_us", "end_us"]
 GEN_COLUMNS = ["pid", "os_tid", "gen", "func", "driver", "start_us", "end_us", "finished"]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8(text: str) -> str:
+    """Lone surrogates (a program's undecodable names) as U+FFFD: reports and trace.json are UTF-8."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 class StructureError(Exception):
@@ -76,6 +85,7 @@ def load(raw: bytes) -> Structure:
             continue
         try:
             pid, rec = json.loads(line)
+            rec = [_utf8(x) if isinstance(x, str) else x for x in rec]  # names from the program: valid text
             recs.setdefault(str(rec[0]), []).append((int(pid), rec))
         except (ValueError, TypeError, IndexError):
             raise StructureError(f"structure.jsonl line {n} is not a structure record") from None
@@ -175,52 +185,59 @@ def short(name: str) -> str:
     return f"{func} ({where.rsplit('/', 1)[-1]}"
 
 
-def view_events(st: Structure, cat: str) -> list[dict[str, Any]]:
-    """Perfetto events for the structure: one track per asyncio task (its lifetime, with its steps
-    nested inside), per generator unit (its resumes) and per event loop (plain callbacks of 1 ms and
-    more). All carry `cat` so the trace loader keeps them out of the function slices."""
+def view_events(raw: bytes, cat: str) -> list[dict[str, Any]]:
+    """Perfetto events for a merged record (see merge_files), without pandas (it runs in `profile`
+    before the analysis): one track per asyncio task (its lifetime, with its steps nested inside), per
+    generator instance (its resumes) and per event loop (plain callbacks of 1 ms and more). All carry
+    `cat` so the trace loader keeps them out of the function slices."""
     out: list[dict[str, Any]] = []
+    tasks: dict[tuple[int, int], list[Any]] = {}
+    ends: dict[tuple[int, int], float] = {}
+    loops: set[tuple[int, int]] = set()
+    gens: set[tuple[int, int]] = set()
+    done: dict[tuple[int, int], tuple[str, str]] = {}
 
     def track(pid: int, tid: int, name: str) -> None:
-        out.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": name}, "cat": cat})
+        out.append(
+            {"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": _utf8(name)}, "cat": cat}
+        )
 
     def slice_(pid: int, tid: int, ts: float, dur: float, name: str, args: dict[str, Any]) -> None:
+        args = {k: _utf8(v) if isinstance(v, str) else v for k, v in args.items()}
         out.append(
-            {"ph": "X", "pid": pid, "tid": tid, "ts": ts, "dur": max(dur, 0.0), "name": name, "cat": cat, "args": args}
-        )
+            {"ph": "X", "pid": pid, "tid": tid, "ts": ts, "dur": max(dur, 0.0), "name": _utf8(name), "cat": cat,
+             "args": args}
+        )  # fmt: skip
 
-    for t in st.tasks.itertuples(index=False):
-        tid = TASK_TID_BASE + int(t.task)
-        track(int(t.pid), tid, f"{short(str(t.coro)).split(' (')[0]} ({t.name})")
-        end = next((float(x) for x in (t.done_us, t.last_step_us) if x == x), float(t.created_us))
-        slice_(
-            int(t.pid),
-            tid,
-            float(t.created_us),
-            end - float(t.created_us),
-            short(str(t.coro)),
-            {"task": str(t.name), "created at": short(str(t.site)), "state": str(t.state) or "not finished"},
-        )
-    for s in st.steps.itertuples(index=False):
-        if s.task > 0:
-            slice_(int(s.pid), TASK_TID_BASE + int(s.task), float(s.start_us), float(s.dur_us), "step", {})
-        else:
-            tid = LOOP_TID_BASE + int(s.loop)
-            slice_(int(s.pid), tid, float(s.start_us), float(s.dur_us), str(s.label), {"thread": int(s.os_tid)})
-    for pid, loop in {(int(s.pid), int(s.loop)) for s in st.steps.itertuples(index=False) if s.task == 0}:
+    for line in raw.splitlines():
+        try:
+            pid, r = json.loads(line)
+            kind = r[0]
+            if kind == "task":
+                tasks[(pid, r[2])] = r
+            elif kind == "step" and r[4]:
+                slice_(pid, TASK_TID_BASE + r[4], _us(r[1]), _us(r[2]) - _us(r[1]), "step", {})
+                ends[(pid, r[4])] = max(ends.get((pid, r[4]), 0.0), _us(r[2]))
+            elif kind == "step":
+                loops.add((pid, r[5]))
+                slice_(pid, LOOP_TID_BASE + r[5], _us(r[1]), _us(r[2]) - _us(r[1]), str(r[6]), {"thread": r[3]})
+            elif kind == "done":
+                ends[(pid, r[2])] = _us(r[1])
+                done[(pid, r[2])] = (str(r[3]), str(r[4]))
+            elif kind == "gen":
+                if (pid, r[4]) not in gens:
+                    gens.add((pid, r[4]))
+                    track(pid, GEN_TID_BASE + r[4], f"generator {short(str(r[5])).split(' (')[0]} #{r[4]}")
+                slice_(pid, GEN_TID_BASE + r[4], _us(r[1]), _us(r[2]) - _us(r[1]), short(str(r[5])),
+                       {"resumed by": short(str(r[7])), "finished": bool(r[6])})  # fmt: skip
+        except (ValueError, TypeError, IndexError, KeyError):
+            continue  # the analysis reports a malformed record; the viewer just shows less
+    for (pid, n), r in tasks.items():
+        state, name = done.get((pid, n), ("not finished", str(r[3])))
+        track(pid, TASK_TID_BASE + n, f"{short(str(r[4])).split(' (')[0]} ({name})")
+        start = _us(r[1])
+        slice_(pid, TASK_TID_BASE + n, start, ends.get((pid, n), start) - start, short(str(r[4])),
+               {"task": name, "created at": short(str(r[6])), "state": state})  # fmt: skip
+    for pid, loop in loops:
         track(pid, LOOP_TID_BASE + loop, "event loop: callbacks >= 1 ms")
-    seen: set[tuple[int, int]] = set()
-    for g in st.gens.itertuples(index=False):
-        key = (int(g.pid), GEN_TID_BASE + int(g.gen))
-        if key not in seen:
-            seen.add(key)
-            track(key[0], key[1], f"generator {short(str(g.func)).split(' (')[0]} #{g.gen}")
-        slice_(
-            key[0],
-            key[1],
-            float(g.start_us),
-            float(g.end_us) - float(g.start_us),
-            short(str(g.func)),
-            {"resumed by": short(str(g.driver)), "finished": bool(g.finished)},
-        )
     return out

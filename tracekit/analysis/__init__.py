@@ -146,6 +146,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
             viztracer_version=run.get("viztracer_version"),
             interval_s=float(run.get("interval_s", 0.0)),
             traced=bool(run.get("traced", True)),
+            min_duration_us=run.get("min_duration_us", 0.0) if run.get("traced", True) else None,
         ),
         started_at=dt.datetime.fromtimestamp((start_ns + offset) / 1e9, dt.UTC).isoformat(timespec="milliseconds"),
     )
@@ -224,10 +225,20 @@ def data_loss(
         )
     if samples.empty:
         warnings.append("no psutil samples were taken (the program ended too soon): CPU and memory are unknown")
+    stopped = tracer_stopped_ns(run)
+    if stopped is not None:
+        warnings.append(
+            f"the tracer stopped recording at {(stopped - float(run.get('started_ns', stopped))) / 1e9:.2f} s after "
+            "the start (viztracer: 'Unexpected function return, tracing is stopped', as after an anyio cancel scope "
+            "is cancelled by a child task): function slices after that are missing, so culprits and the function "
+            "table cover only the time before; units, loop steps and their durations come from tracekit's structure "
+            "record and are complete"
+        )
     return DataLoss(
         overflow=overflow, untraced_pids=untraced, trace_status=status, timed_out=timed_out,
         interrupted=interrupted, output_truncated=truncated, warnings=warnings,
         untraced_threads=threads, helpers=helpers,
+        tracer_stopped_s=None if stopped is None else round((stopped - float(run.get("started_ns", stopped))) / 1e9, 3),
     )  # fmt: skip
 
 
@@ -295,6 +306,17 @@ def framework(events: pd.DataFrame) -> str:
     # unrolled_run is trio's scheduler loop: present only when trio.run ran, not when trio was merely imported
     loop = name_mask(events["name"], lambda n: n.str.startswith("unrolled_run (") & n.str.contains("/trio/_core/"))
     return "trio" if bool(loop.any()) else ""
+
+
+STOPPED_TEXT = "VizTracer: Unexpected function return, tracing is stopped"
+
+
+def tracer_stopped_ns(run: dict[str, Any]) -> float | None:
+    """When viztracer said it stopped tracing (it prints STOPPED_TEXT in the traced process), or None."""
+    for t_ns, _stream, text in (run.get("output") or {}).get("lines", []):
+        if STOPPED_TEXT in str(text):
+            return float(t_ns)
+    return None
 
 
 def output_frame(run: dict[str, Any], start_ns: float) -> pd.DataFrame:

@@ -72,6 +72,7 @@ class DataLoss:
     warnings: list[str]
     untraced_threads: list[str] = field(default_factory=list)
     helpers: list[str] = field(default_factory=list)
+    tracer_stopped_s: float | None = None  # when viztracer stopped recording slices (s from the run's start)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ class Context:
     viztracer_version: str | None
     interval_s: float
     traced: bool
+    # the capture's resolution: function slices shorter than this were not kept (0: every call, None: untraced);
+    # the structure record (units, loop steps) is exact whatever this is
+    min_duration_us: float | None = None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from tracekit.analysis.calltree import build_call_tree
 from tracekit.analysis.functions import own_first, packages_table
 from tracekit.render.flame import MIN_SHARE, report_flame
 from tracekit.render.templating import env
+from tracekit.structure import GEN_TID_BASE, TASK_TID_BASE
 
 MAX_POINTS = 1200  # per time-series chart; longer series are bucketed (the page says so)
 MAX_GANTT_ROWS = 120
@@ -290,15 +291,18 @@ def segments(t0: np.ndarray, t1: np.ndarray, level: np.ndarray, scale: Scale, mi
 
 
 def _running(an: Analysis, u: Any, scale: Scale, start_us: float) -> list[Segment]:
-    """When a unit was actually running: a task's steps (its top-level slices: each held the event
-    loop); a thread's or process's CPU share of one core between samples."""
-    if u.kind == "task":
-        ev = an.events[(an.events["pid"] == u.pid) & (an.events["tid"] == u.tid)]
+    """When a unit was actually running: a task's steps (each held the event loop), a generator
+    unit's resumes; a thread's or process's CPU share of one core between samples."""
+    if u.kind in ("task", "generator"):  # its steps (resumes), from the structure record
+        st = an.structure
+        if u.kind == "task":
+            ev = st.steps[(st.steps["pid"] == u.pid) & (st.steps["task"] == u.tid - TASK_TID_BASE)]
+        else:
+            ev = st.gens[(st.gens["pid"] == u.pid) & (st.gens["gen"] == u.tid - GEN_TID_BASE)]
         if ev.empty:
             return []
-        top = ev[ev["depth"] == ev["depth"].min()].sort_values("start_us")
-        a = (top["start_us"].to_numpy(dtype=np.float64) - start_us) / 1e6
-        b = (top["end_us"].to_numpy(dtype=np.float64) - start_us) / 1e6
+        a = (ev["start_us"].to_numpy(dtype=np.float64) - start_us) / 1e6
+        b = (ev["end_us"].to_numpy(dtype=np.float64) - start_us) / 1e6
         return segments(a, b, np.ones(len(a)), scale)
     s = an.samples
     if u.kind == "thread" and u.role != "main":

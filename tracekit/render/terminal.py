@@ -36,6 +36,15 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}es" if noun.endswith("s") else f"{n} {noun}s"
 
 
+def capture_text(min_duration_us: float | None) -> str:
+    """The capture's resolution in words: what is exact and what the tracer's filter left out."""
+    if min_duration_us is None:
+        return "structure exact (units, loop steps); no function slices (--sample-only)"
+    if min_duration_us <= 0:
+        return "structure exact; every function call kept (--full)"
+    return f"structure exact; function slices of {min_duration_us:g} µs and more (--full keeps all)"
+
+
 def summary(an: Analysis, run_dir: Path) -> Group:
     s = an.stats
     t = Table(title=f"tracekit: {escape(s.target)}", show_header=False, title_justify="left")
@@ -48,6 +57,8 @@ def summary(an: Analysis, run_dir: Path) -> Group:
     t.add_row("peak RSS", fmt_bytes(s.peak_rss_bytes))
     u = s.units
     kinds = f"{plural(u.processes, 'process')}, {plural(u.threads, 'thread')}, {plural(u.tasks, 'asyncio task')}"
+    if u.generators:
+        kinds += f", {plural(u.generators, 'generator unit')}"
     t.add_row("units", f"{kinds}; {plural(u.workers, 'worker')}")
     if s.output_order:
         t.add_row("output order", escape(s.output_order))
@@ -55,6 +66,7 @@ def summary(an: Analysis, run_dir: Path) -> Group:
         t.add_row("loop blocked", f"{s.loop_blocked_max_s:.3f} s at most")
     status = "timed out" if s.timed_out else f"exit code {s.exit_code}"
     t.add_row("status", status)
+    t.add_row("capture", capture_text(s.context.min_duration_us))
     parts: list[Table | Text] = [t]
     for f in s.findings:
         parts.append(Text.assemble(("• ", SEVERITY_STYLE.get(f.severity, "")), f.message))

@@ -1,0 +1,158 @@
+"""The structure recorder in real processes (no tracer): exact records of tasks, loop steps,
+threads (threading and _thread), forked and spawned processes and generator resumes, and that the
+program computes exactly what it computes alone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tracekit import structure as S
+from tracekit.runner import BOOT_DIR
+
+
+def record(tmp_path: Path, source: str) -> tuple[S.Structure, subprocess.CompletedProcess[str]]:
+    script = tmp_path / "prog.py"
+    script.write_text(textwrap.dedent(source))
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    env = dict(os.environ, TRACEKIT_STRUCTURE_DIR=str(rec), PYTHONPATH=str(BOOT_DIR))
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    return S.load(S.merge_files(rec)), proc
+
+
+def test_asyncio_tasks_steps_creators_and_a_blocking_step(tmp_path: Path) -> None:
+    st, proc = record(
+        tmp_path,
+        """
+        import asyncio, time
+        async def child(n):
+            await asyncio.sleep(0.05)
+            if n == 2:
+                time.sleep(0.2)  # blocks the loop
+            return n
+        async def main():
+            t = asyncio.create_task(child(9), name="named")
+            t.cancel()
+            return await asyncio.gather(child(1), child(2), return_exceptions=True)
+        print(asyncio.run(main()))
+        """,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "[1, 2]", proc.stderr
+    tasks = st.tasks.set_index("name")
+    assert tasks.loc["Task-1", "coro"].startswith("main (") and tasks.loc["Task-1", "creator"] == 0
+    assert tasks.loc["Task-1", "site"].startswith("<module> (")
+    main = int(tasks.loc["Task-1", "task"])
+    kids = tasks[tasks["coro"].str.startswith("child (")]
+    assert len(kids) == 3 and (kids["creator"] == main).all()
+    assert kids["site"].str.startswith("main (").all()  # the first caller outside asyncio (gather for two)
+    assert tasks.loc["named", "state"] == "cancelled"
+    assert sorted(kids["state"]) == ["cancelled", "ok", "ok"]
+    long = st.steps[st.steps["dur_us"] >= 150_000]
+    assert len(long) == 1 and 0.19 <= long.iloc[0]["dur_us"] / 1e6 <= 0.5
+    assert int(long.iloc[0]["task"]) in set(kids["task"])
+    assert st.procs.iloc[0]["end_us"] == st.procs.iloc[0]["end_us"]  # the final record was written
+
+
+def test_threads_forks_spawn_and_os_exit_are_recorded(tmp_path: Path) -> None:
+    st, proc = record(
+        tmp_path,
+        """
+        import _thread, multiprocessing as mp, os, threading, time
+        def work(x):
+            return x * 2
+        if __name__ == "__main__":
+            done = threading.Event()
+            _thread.start_new_thread(lambda: (time.sleep(0.05), done.set()), ())
+            t = threading.Thread(target=time.sleep, args=(0.05,), name="sleeper"); t.start(); t.join()
+            done.wait(5)
+            for method in ("fork", "spawn"):
+                with mp.get_context(method).Pool(1) as pool:
+                    print(method, pool.map(work, [1, 2]))
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)  # skips atexit: the recorder flushes anyway
+            os.waitpid(pid, 0)
+        """,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["fork [2, 4]", "spawn [2, 4]"]
+    main = st.procs[st.procs["how"] == "start"].iloc[0]
+    th = st.threads[st.threads["pid"] == main["pid"]].set_index("name")
+    assert th.loc["sleeper", "how"] == "threading"
+    assert any(n.startswith("_thread: ") for n in th.index)
+    children = st.procs[st.procs["ppid"] == main["pid"]]
+    assert set(children["how"]) == {"fork", "start"}  # fork children and a spawned interpreter
+    # every child left its start (pool workers end by SIGTERM, unflushed); the os._exit child wrote its end too
+    assert len(children) >= 3
+    assert children[children["how"] == "fork"]["end_us"].notna().any()
+
+
+def test_generator_resumes_through_next_but_not_context_managers(tmp_path: Path) -> None:
+    st, proc = record(
+        tmp_path,
+        """
+        import contextlib
+        def count():
+            yield 1
+            yield 2
+        @contextlib.contextmanager
+        def cm():
+            yield "x"
+        a, b = count(), count()
+        out = [next(a), next(b), next(a), next(b), next(a, "end")]
+        with cm() as v:
+            out.append(v)
+        try:
+            next(iter([]))
+        except StopIteration:
+            out.append("stop")
+        print(out, next.__name__)
+        """,
+    )
+    assert proc.stdout.strip() == "[1, 1, 2, 2, 'end', 'x', 'stop'] next", proc.stderr
+    g = st.gens
+    assert g["gen"].tolist() == [1, 2, 1, 2, 1] or len(set(g["gen"])) == 2
+    assert g["func"].str.startswith("count (").all() and g["driver"].str.startswith("<module> (").all()
+    assert g["finished"].tolist() == [False, False, False, False, True]
+    assert st.n_contextlib == 2  # cm's enter and exit: counted, not recorded as resumes
+
+
+def test_merge_drops_lines_cut_by_a_dying_process(tmp_path: Path) -> None:
+    (tmp_path / "12.jsonl").write_bytes(b'["proc", 5, 12, 1, "start", "x"]\n["step", 1, 2, 12, 0, 1, "cb"]\n["ste')
+    (tmp_path / "notapid.jsonl").write_bytes(b'["proc", 5, 13, 1, "start", "x"]\n')
+    merged = S.merge_files(tmp_path)
+    assert merged == b'[12,["proc", 5, 12, 1, "start", "x"]]\n[12,["step", 1, 2, 12, 0, 1, "cb"]]\n'
+    st = S.load(merged)
+    assert st.procs["pid"].tolist() == [12] and st.procs["end_us"].isna().all()
+    with pytest.raises(S.StructureError, match="line 1"):
+        S.load(b'{"not": "a record"}\n')
+
+
+def test_view_events_put_tasks_and_generators_on_tracks_of_their_own() -> None:
+    from .structure_records import records, us
+
+    raw = records([
+        (1, ["proc", 0, 1, 0, "start", "x.py"]),
+        (1, ["task", us(10), 2, "Task-2", "count (/p/x.py:7)", 0, "main (/p/x.py:12)", 1]),
+        (1, ["step", us(20), us(30), 1, 2, 9, ""]),
+        (1, ["done", us(30), 2, "ok", "Task-2"]),
+        (1, ["step", us(40), us(2040), 1, 0, 9, "Server._accept"]),
+        (1, ["gen", us(50), us(55), 1, 3, "count (/p/g.py:11)", True, "run (/p/g.py:17)"]),
+    ])  # fmt: skip
+    ev = S.view_events(raw, "tk")
+    assert {e["cat"] for e in ev} == {"tk"}
+    names = {(e["tid"], e["args"]["name"]) for e in ev if e["ph"] == "M"}
+    assert names == {(S.TASK_TID_BASE + 2, "count (Task-2)"), (S.LOOP_TID_BASE + 9, "event loop: callbacks >= 1 ms"),
+                     (S.GEN_TID_BASE + 3, "generator count #3")}  # fmt: skip
+    life = [e for e in ev if e["ph"] == "X" and e["tid"] == S.TASK_TID_BASE + 2]
+    assert sorted((e["name"], e["ts"], e["dur"]) for e in life) == [
+        ("count (x.py:7)", 10.0, 20.0),
+        ("step", 20.0, 10.0),
+    ]
+    assert [e["args"]["state"] for e in life if e["name"] != "step"] == ["ok"]
