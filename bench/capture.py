@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             "cores": os.cpu_count(),
             "load_avg_end": os.getloadavg(),
             "date": time.strftime("%Y-%m-%d %H:%M"),
-        },  # fmt: skip
+        },
         "results": results,
     }
     a.out.write_text(json.dumps(doc, indent=2) + "\n")
