@@ -9,6 +9,7 @@ from tracekit.analysis.findings import verdicts
 from tracekit.analysis.model import ThreadSched
 from tracekit.analysis.units import UNIT_COLUMNS
 
+from .structure_records import structure
 from .test_analysis_units import events, tracks
 
 
@@ -208,7 +209,12 @@ def test_helpers_are_named_and_untraced_threads_are_data_loss() -> None:
     assert loss.untraced_threads == ["10:15"]
     text = " | ".join(loss.warnings)
     assert "1 process(es) ran but left no trace (pid 14)" in text and "12" not in text and "13" not in text
-    assert "1 thread(s) ran that the trace does not show (pid:tid 10:15)" in text
+    assert "1 thread(s) ran that neither the trace nor tracekit's structure record shows (pid:tid 10:15)" in text
+    # a thread the structure record saw start (threading or _thread) is known, traced slices or not
+    rec = structure(
+        [(10, ["proc", 0, 10, 1, "start", "a.py"]), (10, ["thread", 60_000, 15, "_thread: serve", "_thread"])]
+    )
+    assert data_loss(run, trace, samples, (50.0, 400.0), rec).untraced_threads == []
     fs = verdicts(wall_s=1, cpu_s=0.01, cores=2, units=units([]), peak=1, blocks=[], loss_warnings=loss.warnings,
                   helpers=loss.helpers, untraced_threads=1)  # fmt: skip
     helper = next(f for f in fs if f.kind == "untraced-helpers")
