@@ -77,7 +77,8 @@ def test_schema_rejects_what_speedscope_would_not_open() -> None:
 def test_export_cli_on_a_real_run(tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
     from tests.conftest import profile_once, run_tracekit
 
-    run = profile_once(tmp_path_factory, "async_count", "export")
+    # async_blocking: each count() step lasts 1 s, so the default capture (slices >= 100 µs) keeps it
+    run = profile_once(tmp_path_factory, "async_blocking", "export")
     proc = run_tracekit("export", str(run))
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((run / "profile.speedscope.json").read_text())
@@ -88,6 +89,6 @@ def test_export_cli_on_a_real_run(tmp_path_factory) -> None:  # type: ignore[no-
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert all(line.rsplit(" ", 1)[1].isdigit() and line.count(";") >= 2 for line in lines)
-    assert sum(1 for line in lines if ";count (" in line and "async_count.py" in line) >= 3
+    assert sum(1 for line in lines if ";count (" in line and "async_blocking.py" in line) >= 3
     bad = run_tracekit("export", str(run), "--format", "svg")
     assert bad.returncode == 2 and bad.stderr.startswith("Error: --format must be speedscope or collapsed")

@@ -148,5 +148,5 @@ def test_hostile_names_in_frames_are_text(runs: dict[str, Path], context: Browse
         assert any(t.startswith(f"thread {n} — ") for t in titles), n
     # the tasks ran for microseconds: too narrow to draw, but in the data, as text
     labels = page.evaluate("JSON.parse(document.getElementById('tk-flame').textContent).labels")
-    assert {f"task {n}" for n in TASK_NAMES} <= set(labels)
+    assert {f"task work ({n})" for n in TASK_NAMES} <= set(labels)  # tasks by coroutine, name beside
     shot(page, "hostile")

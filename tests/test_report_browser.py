@@ -42,6 +42,7 @@ HOSTILE = textwrap.dedent(
 
     async def work(name):
         print(name)
+        time.sleep(0.002)  # a step long enough (2 ms) for the default capture to keep its calls
         await asyncio.sleep(0.2)
 
     async def main():

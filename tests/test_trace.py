@@ -240,3 +240,15 @@ def test_load_path_streams_the_line_layout_and_reads_other_layouts_whole(
     cut.write_bytes(data[: data.rindex(b"\n]")])
     with pytest.raises(TraceError, match="truncated"):
         load_path(cut)
+
+
+def test_the_recorders_own_frames_are_dropped_and_their_callees_renest() -> None:
+    raw = doc([
+        x("run (/p/g.py:17)", 0, 100),
+        x("_patch_next.<locals>.next (/venv/site-packages/tracekit/recorder.py:266)", 10, 50),
+        x("count (/p/g.py:11)", 12, 40),
+    ])  # fmt: skip
+    ev = load(raw).events
+    assert ev["name"].astype(str).tolist() == ["run (/p/g.py:17)", "count (/p/g.py:11)"]
+    assert ev["depth"].tolist() == [0, 1] and ev["parent"].tolist() == [-1, 0]
+    assert ev["self_us"].tolist() == [60.0, 40.0]  # the wrapper's own 10 µs count as its caller's

@@ -52,6 +52,7 @@ TRACK_COLUMNS = ["pid", "tid", "name", "kind", "process_name"]
 EVENTS_PER_LINE = 8192
 _HEAD = b'{"traceEvents":[\n'
 _X_FIELDS = itemgetter("ph", "pid", "tid", "ts", "dur", "name", "cat")
+RECORDER_MARK = "/tracekit/recorder.py:"  # in the names of the structure recorder's own frames
 VIEW_CAT = "tracekit"  # tracekit's own events in trace.json (task and generator tracks, counters): for the
 # viewer only; the analysis reads structure.jsonl and never takes them for function calls
 
@@ -300,6 +301,12 @@ def _build(cols: _Columns, kinds: dict[tuple[int, int], str], vmeta: dict[str, A
         pid = tid = code = np.zeros(0, dtype=np.int64)
         start = dur = np.zeros(0, dtype=np.float64)
     cols.parts.clear()
+    # tracekit's own recorder frames (its thin wrappers of next(), Handle._run, ...) are instrumentation, not
+    # the program: dropped before nesting, so their callees nest under the program's own callers
+    ours = np.fromiter((RECORDER_MARK in n for n in cols.name_codes), dtype=bool, count=len(cols.name_codes))
+    if ours.any() and len(code):
+        keep = ~ours[code]
+        pid, tid, start, dur, code = pid[keep], tid[keep], start[keep], dur[keep], code[keep]
     # by track, then start, longer first on ties (a caller before the callee that starts with it)
     order = np.lexsort((-dur, start, tid, pid))
     pid, tid, start, dur, code = pid[order], tid[order], start[order], dur[order], code[order]
@@ -353,6 +360,25 @@ def _build(cols: _Columns, kinds: dict[tuple[int, int], str], vmeta: dict[str, A
         version=str(vmeta.get("version", "")),
         events_per_pid={int(k): int(v) for k, v in zip(upids.tolist(), counts.tolist(), strict=True)},
     )
+
+
+def renest(ev: pd.DataFrame) -> pd.DataFrame:
+    """An Events frame whose rows changed track (pid, tid): sorted by start again, with depth, parent
+    and self_us computed anew for the new tracks (extra columns are carried along)."""
+    import numpy as np
+
+    order = np.lexsort((-ev["dur_us"].to_numpy(), ev["start_us"].to_numpy(), ev["tid"].to_numpy(),
+                        ev["pid"].to_numpy()))  # fmt: skip
+    by_track = ev.iloc[order].reset_index(drop=True)
+    depth, parent = nesting(by_track)
+    dur = by_track["dur_us"].to_numpy(dtype=np.float64)
+    has = parent >= 0
+    self_us = dur - np.bincount(parent[has], weights=dur[has], minlength=len(dur))
+    final = np.argsort(by_track["start_us"].to_numpy(), kind="stable")
+    rank = np.empty_like(final)
+    rank[final] = np.arange(len(final))
+    out = by_track.assign(depth=depth, parent=np.where(has, rank[np.maximum(parent, 0)], -1), self_us=self_us)
+    return out.iloc[final].reset_index(drop=True)
 
 
 def nesting(ev: pd.DataFrame) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]]]:
@@ -459,7 +485,7 @@ def _stack_walk(
 # Columnar cache: parsing a million-event trace.json costs about what json.load costs; a second
 # analysis of the same run (`tracekit report`, `tracekit.load`) reads the columns instead.
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the recorder's frames are dropped at load
 _NUMERIC = [c for c in EVENT_COLUMNS if c != "name"]
 
 

@@ -83,13 +83,14 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
         end_ns = float(run.get("ended_ns") or run["started_ns"])
     wall_s = max(0.0, (end_ns - start_ns) / 1e9)
 
+    st = inp.structure
+    events, tracks = unitmod.attribute_tasks(events, tracks, st)
     samples = cpu.with_sched_columns(inp.samples)
     totals = cpu.tree_totals(samples)
     user_s, system_s = cpu.cpu_between(totals, start_ns, end_ns)
     cpu_s = user_s + system_s
     ppids = {int(k): int(v.get("ppid", 0)) for k, v in run.get("processes", {}).items()}
     events = events.assign(cpu_s=cpu.slice_cpu(events, samples, unitmod.os_threads(events, tracks)))
-    st = inp.structure
     units = unitmod.build_units(events, tracks, root, ppids, start_ns / 1e3, samples, st)
     steps = unitmod.in_flight_steps(units, wall_s)
     peak, mean = unitmod.concurrency_summary(steps, wall_s)

@@ -20,7 +20,7 @@ import pandas as pd
 from tracekit.analysis.cpu import window_cpu
 from tracekit.analysis.model import Finding
 from tracekit.analysis.units import main_threads
-from tracekit.structure import Structure, short
+from tracekit.structure import TASK_TID_BASE, Structure, short
 
 LOOP_BLOCK_THRESHOLD_S = 0.1  # asyncio debug mode's slow_callback_duration
 TRACER_STRETCH_MAX = 5.0  # the most viztracer slows call-heavy Python (notes/oracles.md: ~5x on 3.11)
@@ -76,7 +76,10 @@ def loop_blocks(
         name, coro = (
             tasks.get((int(s.pid), int(s.task)), ("callback", str(s.label))) if s.task else ("callback", str(s.label))
         )
-        trace_tid = mains.get(int(s.pid), int(s.pid)) if int(s.os_tid) == int(s.pid) else int(s.os_tid)
+        if s.task:  # its calls are on the task's own track (analysis/units.attribute_tasks)
+            trace_tid = TASK_TID_BASE + int(s.task)
+        else:
+            trace_tid = mains.get(int(s.pid), int(s.pid)) if int(s.os_tid) == int(s.pid) else int(s.os_tid)
         out.append(
             LoopBlock(
                 task=name,

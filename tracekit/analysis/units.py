@@ -417,3 +417,47 @@ def in_flight_at(steps: pd.DataFrame, times_s: np.ndarray) -> np.ndarray:
     idx = np.searchsorted(t, times_s, side="right") - 1
     values: np.ndarray = steps["in_flight"].to_numpy(dtype=np.int64)
     return values[np.clip(idx, 0, len(t) - 1)]
+
+
+LOOP_MACHINERY = ("Handle._run (", "_contextvars.Context.run")
+
+
+def attribute_tasks(events: pd.DataFrame, tracks: pd.DataFrame, st: Structure) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Move the calls each asyncio task step ran from its loop thread's track to the task's own track
+    (pid, TASK_TID_BASE + task), named "coroutine (Task-N)", and nest them anew: the layout viztracer's
+    --log_async gave, now exact from the structure record's step times. The loop's own machinery
+    (Handle._run, Context.run) stays on the thread."""
+    steps = st.steps[st.steps["task"] > 0]
+    if events.empty or steps.empty:
+        return events, tracks
+    mains = main_threads(events, tracks)
+    new_tid = events["tid"].to_numpy(dtype=np.int64).copy()
+    pids = events["pid"].to_numpy(dtype=np.int64)
+    starts = events["start_us"].to_numpy(dtype=np.float64)
+    ends = events["end_us"].to_numpy(dtype=np.float64)
+    machinery = np.asarray(name_mask(events["name"], lambda n: n.str.startswith(LOOP_MACHINERY)), dtype=bool)
+    for (pid, os_tid), grp in steps.groupby(["pid", "os_tid"]):
+        trace_tid = mains.get(int(pid), int(pid)) if int(os_tid) == int(pid) else int(os_tid)
+        on = np.flatnonzero((pids == int(pid)) & (new_tid == trace_tid) & ~machinery)
+        g = grp.sort_values("start_us")
+        t0 = g["start_us"].to_numpy(dtype=np.float64)
+        t1 = g["end_us"].to_numpy(dtype=np.float64)
+        i = np.searchsorted(t0, starts[on], side="right") - 1
+        inside = (i >= 0) & (ends[on] <= t1[np.maximum(i, 0)] + 1e-3)
+        new_tid[on[inside]] = TASK_TID_BASE + g["task"].to_numpy(dtype=np.int64)[i[inside]]
+    moved = new_tid != events["tid"].to_numpy(dtype=np.int64)
+    if not moved.any():
+        return events, tracks
+    from tracekit.trace import renest
+
+    events = renest(events.assign(tid=new_tid))
+    pnames = dict(zip(tracks["pid"], tracks["process_name"], strict=True))
+    rows = [
+        (int(t.pid), TASK_TID_BASE + int(t.task), f"{short(str(t.coro)).split(' (')[0]} ({t.name})", "task",
+         pnames.get(int(t.pid), f"pid {t.pid}"))
+        for t in st.tasks.itertuples(index=False)
+    ]  # fmt: skip
+    extra = pd.DataFrame(rows, columns=tracks.columns)
+    keys = set(zip(events["pid"].tolist(), events["tid"].tolist(), strict=True))
+    extra = extra[[(p, t) in keys for p, t in zip(extra["pid"], extra["tid"], strict=True)]]
+    return events, pd.concat([tracks, extra], ignore_index=True)
