@@ -80,11 +80,16 @@ def test_no_run_directory_is_left_by_a_refused_script(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("opts", "fragment"),
     [
-        (["--interval", "-1"], "--interval must be positive"),
-        (["--interval", "0"], "--interval must be positive"),
-        (["--timeout", "0"], "--timeout must be positive"),
-        (["--timeout", "-5"], "--timeout must be positive"),
-        (["--tracer-entries", "10"], "--tracer-entries must be at least"),
+        (["--interval", "-1"], "--interval must be a number of seconds"),
+        (["--interval", "0"], "--interval must be a number of seconds"),
+        (["--interval", "inf"], "--interval must be a number of seconds"),
+        (["--interval", "nan"], "--interval must be a number of seconds"),
+        (["--timeout", "0"], "--timeout must be a positive number"),
+        (["--timeout", "-5"], "--timeout must be a positive number"),
+        (["--timeout", "nan"], "--timeout must be a positive number"),
+        (["--timeout", "inf"], "--timeout must be a positive number"),
+        (["--tracer-entries", "10"], "--tracer-entries must be 1,000 to"),
+        (["--tracer-entries", "99999999999"], "--tracer-entries must be 1,000 to"),
     ],
 )
 def test_bad_option_values(opts: list[str], fragment: str) -> None:

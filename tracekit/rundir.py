@@ -60,7 +60,9 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def new_run_dir(stem: str, root: Path = DEFAULT_ROOT) -> Path:
-    """`root/<stem>-<YYYYmmdd-HHMMSS>`, made atomically; a suffix keeps two runs in one second apart."""
+    """`root/<stem>-<YYYYmmdd-HHMMSS>`, made atomically; a suffix keeps two runs in one second apart.
+    The stem is reduced to a file name (`-m "x./abs"` must not write to /abs-...)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "run"
     base = f"{stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -123,6 +125,11 @@ def read_run(path: Path) -> RawRun:
     for key in ("command", "exit_code", "timed_out", "started_ns", "ended_ns"):
         if key not in run:
             raise RunDirError(f"{run_path} lacks the field {key!r}; rerun `tracekit profile` to recreate it")
+    if run.get("status", "finished") != "finished" or run.get("ended_ns") is None:
+        raise RunDirError(
+            f"{path} holds an incomplete run (status {str(run.get('status'))[:40]!r}: tracekit was killed or the disk "
+            "filled up before it finished); profile the script again"
+        )
     samples = path / SAMPLES_CSV
     if not samples.is_file():
         raise RunDirError(f"{samples} is missing; rerun `tracekit profile` to recreate the run")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import unicodedata
 from pathlib import Path
 
@@ -53,7 +54,12 @@ def summary(an: Analysis, run_dir: Path) -> Group:
         t.add_row("output order", escape(s.output_order))
     if s.loop_blocked_max_s > 0:
         t.add_row("loop blocked", f"{s.loop_blocked_max_s:.3f} s at most")
-    status = "timed out" if s.timed_out else f"exit code {s.exit_code}"
+    code = s.exit_code
+    status = (
+        "timed out" if s.timed_out
+        else f"killed by signal {-code} (exit {128 - code})" if code is not None and code < 0
+        else f"exit code {code}"
+    )  # fmt: skip
     t.add_row("status", status)
     parts: list[Table | Text] = [t]
     for f in s.findings:
@@ -61,7 +67,7 @@ def summary(an: Analysis, run_dir: Path) -> Group:
     parts.extend(where_time_went(an.functions))
     files = Text(f"\nRun directory: {run_dir}\n", style="dim")
     files.append(f"  report:  {run_dir / 'report.html'}\n  stats:   {run_dir / 'stats.json'}\n")
-    files.append(f"  trace:   tracekit open {run_dir}")
+    files.append(f"  trace:   tracekit open {shlex.quote(str(run_dir))}")
     parts.append(files)
     return Group(*parts)
 
