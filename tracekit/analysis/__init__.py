@@ -24,7 +24,7 @@ from tracekit.analysis import units as unitmod
 from tracekit.analysis.findings import LOOP_BLOCK_THRESHOLD_S, LoopBlock, generator_resumes, loop_blocks, verdicts
 from tracekit.analysis.functions import functions_table, name_mask
 from tracekit.analysis.model import Concurrency, Context, DataLoss, Stats, UnitCounts
-from tracekit.analysis.origin import Origins, program_roots
+from tracekit.analysis.origin import Origins, program_origins
 from tracekit.trace import EVENT_COLUMNS, TRACK_COLUMNS, Trace
 
 STATS_SCHEMA = "tracekit.stats/1"
@@ -143,7 +143,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
 
 def _origins(run: dict[str, Any]) -> Origins:
     """Own code: under the script's directory or the directory the program was run from."""
-    return Origins(program_roots(str(run.get("cwd", "")), str(run.get("target", "")), bool(run.get("module"))))
+    return program_origins(str(run.get("cwd", "")), str(run.get("target", "")), bool(run.get("module")))
 
 
 def data_loss(

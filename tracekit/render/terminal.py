@@ -85,7 +85,7 @@ def where_time_went(functions: pd.DataFrame) -> list[Table]:
         for col in ("function", "where", "calls", "total s", "self s"):
             t.add_column(col, justify="right" if col.endswith(("s", "calls")) and col != "function" else "left")
         for r in own.itertuples(index=False):
-            where = f"{str(r.file).rsplit('/', 1)[-1]}:{r.line}"
+            where = f"{str(r.file).rsplit('/', 1)[-1]}:{r.line}" if r.file else ""
             t.add_row(printable(r.function), printable(where), str(r.calls), f"{r.total_s:.3f}", f"{r.self_s:.3f}")
         out.append(t)
     pk = packages_table(functions)
