@@ -74,6 +74,11 @@ def installed_distributions() -> Mapping[str, str]:
     return {k: v[0] for k, v in md.packages_distributions().items() if v}
 
 
+@cache
+def _stdlib_file_exists(rel: str) -> bool:
+    return any(os.path.isfile(prefix + rel) for prefix in _stdlib_prefixes())
+
+
 @dataclass(frozen=True)
 class Origins:
     """Classes files and C module names against the program's roots. `site_dists` and `module_dists`
@@ -85,7 +90,7 @@ class Origins:
     site_dists: Callable[[str], Mapping[str, str]] = site_distributions
     module_dists: Callable[[], Mapping[str, str]] = installed_distributions
     own_modules: tuple[str, ...] = ()  # top-level modules that are the program (`-m black`: black)
-    stdlib_has: Callable[[str], bool] = field(default_factory=lambda: _stdlib_file_exists)
+    stdlib_has: Callable[[str], bool] = _stdlib_file_exists
 
     def of_file(self, file: str) -> Origin:
         if file.startswith("<frozen "):
@@ -132,11 +137,6 @@ class Origins:
 
     def of(self, function: str, file: str) -> Origin:
         return self.of_file(file) if file else self.of_c_function(function)
-
-
-@cache
-def _stdlib_file_exists(rel: str) -> bool:
-    return any(os.path.isfile(prefix + rel) for prefix in _stdlib_prefixes())
 
 
 def program_origins(cwd: str, target: str, module: bool) -> Origins:
