@@ -481,6 +481,8 @@ def diff(
         atomic_write(out_dir / "diff.html", diff_page(result, a, b))
     except TracekitError as exc:
         raise fail(exc) from None
+    except Exception as exc:  # a bug: one line for the user, the traceback saved
+        raise internal_error(exc, None) from None
     wide = out if out.is_terminal else Console(highlight=False, emoji=False, markup=False, width=160)
     wide.print(diff_table(result))
     err.print(f"Diff: {out_dir / 'diff.html'}\n      {out_dir / 'diff.json'}")
@@ -539,6 +541,8 @@ def export(
             raise UsageError(f"cannot write {path} ({exc.strerror}); choose another -o FILE") from None
     except TracekitError as exc:
         raise fail(exc) from None
+    except Exception as exc:  # a bug: one line for the user, the traceback kept beside the run
+        raise internal_error(exc, run_dir if run_dir.is_dir() else None) from None
     err.print(f"{fmt}: {path}")
 
 
