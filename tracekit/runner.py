@@ -177,6 +177,8 @@ class RunResult:
 def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> RunResult:
     """Run the target, write run.json, samples.csv and trace.json into cfg.out_dir, and return."""
     out = cfg.out_dir
+    for stale in (SIGNAL_FILE, RAW_TRACE):  # a killed run's: never read as this run's
+        (out / stale).unlink(missing_ok=True)
     cmd = child_command(cfg, (out / RAW_TRACE).resolve())  # absolute: the script may chdir
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env[reaper.TOKEN_ENV] = token = reaper.run_token()  # every process of the run inherits it

@@ -228,23 +228,18 @@ def resolve_targets(args: Sequence[str], names: Sequence[str]) -> list[Target]:
 
 
 def prepare_compare_dir(output: Path | None, force: bool, targets: Sequence[Target]) -> Path:
-    """-o DIR exactly, or a new `reports/compare-<YYYYmmdd-HHMMSS>` (never shared by two comparisons)."""
-    from tracekit.rundir import new_run_dir
+    """-o DIR exactly, or a new `reports/compare-<YYYYmmdd-HHMMSS>` (never shared by two comparisons).
+    Like a run directory, -o must be new, empty, or made by tracekit (rundir.claim_dir)."""
+    from tracekit.rundir import claim_dir, new_run_dir
 
     if output is None:
         return new_run_dir("compare")
-    if output.exists() and not output.is_dir():
-        raise UsageError(f"output {output} exists and is not a directory; choose another -o DIR")
     for t in targets:
         if t.kind != "script" and output.resolve() in (t.path.resolve(), *t.path.resolve().parents):
             raise UsageError(f"-o {output} would overwrite the target {t.arg}; choose another -o DIR")
-    if (output / COMPARISON_JSON).exists() and not force:
-        raise UsageError(f"{output} already holds a comparison; pass --force to replace it or choose another -o DIR")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create output directory {output} ({exc.strerror}); choose another -o DIR") from None
-    return output
+    return claim_dir(
+        output, force, COMPARISON_JSON, "tracekit.comparison/", (COMPARISON_JSON, COMPARISON_HTML), "comparison"
+    )
 
 
 Progress = Callable[[str], None]
