@@ -129,3 +129,25 @@ def test_packages_table_sums_self_time_per_package() -> None:
         ("stdlib", "asyncio", 1, 1, 400.0, "run"),
         ("stdlib", "time", 1, 2, 250.0, "time.sleep"),
     ]
+
+
+def test_a_module_run_owns_its_package_and_a_stdlib_copy_stays_stdlib() -> None:
+    o = Origins(
+        roots=("/data",), stdlib_prefixes=("/usr/lib/python3.11/",), stdlib_modules=frozenset({"asyncio", "types"}),
+        site_dists=lambda s: {"black": "black"}, module_dists=lambda: {"black": "black"}, own_modules=("black",),
+        stdlib_has=lambda rel: rel in {"asyncio/tasks.py", "types.py"},
+    )  # fmt: skip
+    assert o.of("format_file", f"{SITE}/black/__init__.py") == Origin("own", "")
+    assert o.of("black.format_file_in_place", "") == Origin("own", "")  # mypyc-compiled: a C function
+    # `python -m black` from /data imported /data/asyncio (the copy it formats) instead of the stdlib's
+    assert o.of("Task.__step", "/data/asyncio/tasks.py") == Origin("stdlib", "asyncio")
+    assert o.of("helper", "/data/asyncio/mine.py") == Origin("own", "")  # not a stdlib file: the user's
+    assert o.of("f", "/data/types.py") == Origin("stdlib", "types")
+
+
+def test_program_origins() -> None:
+    from tracekit.analysis.origin import program_origins
+
+    o = program_origins("/data", "black", True)
+    assert o.roots == ("/data",) and o.own_modules == ("black",)
+    assert program_origins("/data", "run.py", False).own_modules == ()

@@ -80,11 +80,16 @@ def test_no_run_directory_is_left_by_a_refused_script(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("opts", "fragment"),
     [
-        (["--interval", "-1"], "--interval must be positive"),
-        (["--interval", "0"], "--interval must be positive"),
-        (["--timeout", "0"], "--timeout must be positive"),
-        (["--timeout", "-5"], "--timeout must be positive"),
-        (["--tracer-entries", "10"], "--tracer-entries must be at least"),
+        (["--interval", "-1"], "--interval must be a number of seconds"),
+        (["--interval", "0"], "--interval must be a number of seconds"),
+        (["--interval", "inf"], "--interval must be a number of seconds"),
+        (["--interval", "nan"], "--interval must be a number of seconds"),
+        (["--timeout", "0"], "--timeout must be a positive number"),
+        (["--timeout", "-5"], "--timeout must be a positive number"),
+        (["--timeout", "nan"], "--timeout must be a positive number"),
+        (["--timeout", "inf"], "--timeout must be a positive number"),
+        (["--tracer-entries", "10"], "--tracer-entries must be 1,000 to"),
+        (["--tracer-entries", "99999999999"], "--tracer-entries must be 1,000 to"),
     ],
 )
 def test_bad_option_values(opts: list[str], fragment: str) -> None:
@@ -239,3 +244,94 @@ def test_module_that_does_not_exist(tmp_path: Path) -> None:
     assert p.returncode != 0
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert any("no_such_module_xyz" in line[2] for line in run["output"]["lines"])
+
+
+# --------------------------------------------------------------------------------------------
+# tracekit writes only into directories it made: never over a user's files, never through a symlink
+
+
+def _user_folder(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    files = {"report.html": b"<p>my report</p>", "trace.json": b"{}", "samples.csv": b"a,b\n", "stats.json": b"[]"}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder, files
+
+
+def _unchanged(folder: Path, files: dict[str, bytes]) -> None:
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == files
+
+
+def test_profile_refuses_a_users_folder(tmp_path: Path) -> None:
+    folder, files = _user_folder(tmp_path)
+    for opts in ([], ["--force"]):
+        p = tk("profile", "-q", *opts, "-o", str(folder), str(SCENARIOS / "sync_count.py"))
+        assert_usage_error(p, "not made by tracekit", "new or empty -o DIR")
+        _unchanged(folder, files)
+
+
+def test_profile_with_an_empty_output_refuses_the_current_directory(tmp_path: Path) -> None:
+    folder, files = _user_folder(tmp_path)
+    assert_usage_error(tk("profile", "-q", "-o", "", str(SCENARIOS / "sync_count.py"), cwd=folder), "not made by")
+    _unchanged(folder, files)
+
+
+def test_force_never_deletes_a_folder_with_someone_elses_run_json(tmp_path: Path) -> None:
+    folder, files = _user_folder(tmp_path)
+    (folder / "run.json").write_bytes(b'{"name": "my app run"}')
+    files["run.json"] = b'{"name": "my app run"}'
+    p = tk("profile", "-q", "--force", "-o", str(folder), str(SCENARIOS / "sync_count.py"))
+    assert_usage_error(p, "not made by tracekit")
+    _unchanged(folder, files)
+
+
+def test_an_empty_existing_folder_is_used(tmp_path: Path) -> None:
+    script = tmp_path / "quick.py"
+    script.write_text("print('hi')\n")
+    (tmp_path / "empty").mkdir()
+    p = tk("profile", "-q", "-o", str(tmp_path / "empty"), str(script))
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "empty" / "run.json").is_file() and (tmp_path / "empty" / ".tracekit").is_file()
+
+
+def test_symlinks_planted_in_a_run_directory_are_not_followed(run_copy: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    for name in ("samples.csv", ".tracekit-write-test", ".trace.viztracer.json", "report.html"):
+        (run_copy / name).unlink(missing_ok=True)
+        (run_copy / name).symlink_to(victim)
+    script = tmp_path / "quick.py"
+    script.write_text("print('hi')\n")
+    p = tk("profile", "-q", "--force", "-o", str(run_copy), str(script))
+    assert p.returncode == 0, p.stderr
+    assert victim.read_bytes() == b"precious"
+    assert not (run_copy / "samples.csv").is_symlink() and (run_copy / "samples.csv").stat().st_size > 0
+
+
+def test_a_killed_runs_leftovers_are_not_reused(run_copy: Path, tmp_path: Path) -> None:
+    (run_copy / ".child-signal").write_text("SIGTERM\n")  # as a run SIGTERMed and then SIGKILLed leaves it
+    old_trace = (run_copy / "trace.json").read_bytes()
+    (run_copy / ".trace.viztracer.json").write_bytes(old_trace)
+    script = tmp_path / "quick.py"
+    script.write_text("import os\nprint('hi')\nos._exit(0)\n")  # leaves no trace of its own
+    p = tk("profile", "-q", "--force", "-o", str(run_copy), str(script))
+    assert p.returncode == 0, p.stderr
+    run = json.loads((run_copy / "run.json").read_text())
+    assert run["exit_code"] == 0 and run["exit_note"] is None
+    assert run["trace"]["status"] == "missing"  # not the old trace passed off as this run's
+    assert not (run_copy / "trace.json").exists()
+
+
+def test_compare_refuses_a_users_folder(tmp_path: Path) -> None:
+    folder, files = _user_folder(tmp_path)
+    p = tk("compare", "--repeat", "1", "--warmup", "0", "-o", str(folder), str(SCENARIOS / "sync_count.py"))
+    assert_usage_error(p, "not made by tracekit")
+    _unchanged(folder, files)
+
+
+def test_module_name_cannot_escape_the_reports_folder(tmp_path: Path) -> None:
+    p = tk("profile", "-q", "-m", "x./abs", cwd=tmp_path)
+    assert p.returncode != 0  # no such module
+    made = [d for d in (tmp_path / "reports").iterdir()]
+    assert len(made) == 1 and made[0].name.startswith("abs-")

@@ -481,3 +481,343 @@ def test_buffer_overflow_is_reported_with_the_fix(tmp_path: Path) -> None:
     assert any("--tracer-entries" in w and "overflowed" in w for w in loss["warnings"])
     assert r.run["trace"]["overflow"] is True
     assert r.run["trace"]["events"] <= 10_000
+
+
+# ---------------------------------------------------------------------------------------------
+# Nothing of the run outlives the run
+
+
+DAEMON = """
+import os, sys, time
+pid = os.fork()
+if pid == 0:
+    os.setsid()                 # the classic daemon: fork, setsid, fork
+    if os.fork() == 0:
+        with open(sys.argv[1], "w") as fh:
+            fh.write(str(os.getpid()))
+        while True:
+            time.sleep(0.1)
+    os._exit(0)
+os.waitpid(pid, 0)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.01)
+print("parent done", flush=True)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize(
+    "opts", [(), ("--sample-only",), ("--timeout", "30")], ids=["traced", "sample-only", "timeout"]
+)
+def test_double_fork_daemon_neither_hangs_the_run_nor_survives_it(tmp_path: Path, opts: tuple[str, ...]) -> None:
+    pid_file = tmp_path / "daemon.pid"
+    s = write_script(tmp_path, DAEMON)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracekit", "profile", "-q", "-o", str(tmp_path / "run"), *opts, str(s), str(pid_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        _, stderr = proc.communicate(timeout=25)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("tracekit hung on a daemon that the script left running")
+    finally:
+        daemon = int(pid_file.read_text()) if pid_file.exists() else None
+    r = Run(proc.returncode, time.monotonic() - t0, "", stderr, tmp_path / "run")
+    assert r.rc == 0, r.stderr
+    assert daemon is not None
+    assert not _alive(daemon), "the daemon outlived the run"
+    assert daemon in r.run["killed_escaped_pids"]
+    assert r.run["timed_out"] is False
+    if "--sample-only" in opts:
+        assert r.run["status"] == "finished" and not leftovers(r.run)
+    else:
+        assert_clean(r)
+
+
+NEW_SESSION_AT_EXIT = """
+import subprocess, sys
+p = subprocess.Popen(["sleep", "120"], start_new_session=True)
+print("escaped", p.pid, flush=True)
+"""  # the script exits at once: the sampler may never see the new session
+
+
+@pytest.mark.parametrize("opts", [(), ("--sample-only",)], ids=["traced", "sample-only"])
+def test_new_session_started_just_before_exit_is_killed(tmp_path: Path, opts: tuple[str, ...]) -> None:
+    s = write_script(tmp_path, NEW_SESSION_AT_EXIT)
+    for i in range(3):
+        r = profile(s, *opts, out=tmp_path / f"run{i}")
+        assert r.rc == 0, r.stderr
+        pid = int(next(t for _, _, t in r.run["output"]["lines"] if t.startswith("escaped")).split()[1])
+        assert not _alive(pid), f"run {i}: the new-session child outlived the run"
+        assert pid in r.run["killed_escaped_pids"]
+
+
+TREE = """
+import multiprocessing, subprocess, sys, time, os
+def forever():
+    while True:
+        time.sleep(0.1)
+if __name__ == "__main__":
+    p = multiprocessing.Process(target=forever)
+    p.start()
+    q = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    with open(sys.argv[1], "w") as fh:
+        fh.write(f"{os.getpid()} {p.pid} {q.pid}")
+    print("ready", flush=True)
+    p.join()
+"""
+
+
+@pytest.mark.parametrize("opts", [(), ("--sample-only",)], ids=["traced", "sample-only"])
+def test_sigkilled_tracekit_takes_the_whole_run_down(tmp_path: Path, opts: tuple[str, ...]) -> None:
+    pids_file = tmp_path / "pids"
+    s = write_script(tmp_path, TREE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracekit", "profile", "-o", str(tmp_path / "run"), *opts, str(s), str(pids_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    _wait_for_line(proc, "ready")
+    pids = [int(x) for x in pids_file.read_text().split()]
+    assert all(_alive(p) for p in pids)
+    proc.kill()  # SIGKILL: tracekit can do nothing any more
+    proc.communicate()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in pids if _alive(p)], "processes of the run outlived a SIGKILLed tracekit"
+
+
+# ---------------------------------------------------------------------------------------------
+# tracekit compare follows the same rules
+
+
+def _compare(*args: str, limit_s: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tracekit", "compare", "--repeat", "1", "--warmup", "0", *args],
+        capture_output=True, text=True, timeout=limit_s, cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_compare_leaves_no_daemon_behind(tmp_path: Path) -> None:
+    # each measured and traced run of the script starts a daemon, recorded in the pid file
+    one_file_per_run = "import os, sys\nsys.argv[1:] = [__file__ + '.' + str(os.getpid())]\n"
+    s = write_script(tmp_path, one_file_per_run + DAEMON)
+    p = _compare(str(s), "-o", str(tmp_path / "cmp"))
+    assert p.returncode == 0, p.stderr
+    daemons = [int(f.read_text()) for f in tmp_path.glob("fault.py.*")]
+    assert len(daemons) == 2  # one untraced run, one traced run
+    assert not [d for d in daemons if _alive(d)], "compare left daemons running"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_compare_stopped_by_a_signal_leaves_nothing_running(tmp_path: Path, sig: int) -> None:
+    pid_file = tmp_path / "measured.pid"
+    s = write_script(
+        tmp_path, f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracekit", "compare", "--repeat", "1", "--warmup", "0", "-o", str(tmp_path / "c"),
+         str(s)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    measured = int(pid_file.read_text())
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 128 + sig, stderr
+    assert stderr.strip().splitlines()[-1].startswith("Error: interrupted by"), stderr
+    assert "Traceback" not in stderr
+    time.sleep(0.2)
+    assert not _alive(measured), "the measured script outlived compare"
+
+
+def test_compare_timeout_stops_a_hung_script(tmp_path: Path) -> None:
+    s = write_script(tmp_path, "import time\ntime.sleep(60)\n")
+    t0 = time.monotonic()
+    p = _compare(str(s), "--timeout", "1", "-o", str(tmp_path / "c"))
+    assert p.returncode == 124, p.stderr
+    assert time.monotonic() - t0 < 20
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "--timeout 1" in lines[0], p.stderr
+
+
+def test_nohup_keeps_sighup_ignored_for_tracekit_and_the_program(tmp_path: Path) -> None:
+    s = write_script(
+        tmp_path,
+        """
+        import signal, time
+        print("started", signal.getsignal(signal.SIGHUP) == signal.SIG_IGN, flush=True)
+        time.sleep(1.5)
+        print("finished", flush=True)
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracekit", "profile", "-o", str(tmp_path / "run"), str(s)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # what nohup does
+    )  # fmt: skip
+    _wait_for_line(proc, "started True")
+    proc.send_signal(signal.SIGHUP)
+    _, stderr = proc.communicate(timeout=30)
+    r = Run(proc.returncode, 0, "", stderr, tmp_path / "run")
+    assert r.rc == 0, r.stderr
+    assert r.run["interrupted"] is False
+    assert [t for _, _, t in r.run["output"]["lines"]] == ["started True", "finished"]
+    assert_clean(r)
+
+
+# ---------------------------------------------------------------------------------------------
+# The CI gate fails a broken candidate
+
+
+def test_gate_fails_a_candidate_run_that_crashed(tmp_path: Path) -> None:
+    base = write_script(tmp_path, "import time\ntime.sleep(0.2)\n", "base.py")
+    crashed = write_script(tmp_path, "import time\ntime.sleep(0.1)\nraise SystemExit(1)\n", "crash.py")
+    r = profile(crashed, out=tmp_path / "crashed")
+    assert r.rc == 1
+    p = _compare(str(base), str(tmp_path / "crashed"), "--fail-if-slower", "10%", "-o", str(tmp_path / "c"))
+    assert p.returncode == 2, p.stderr
+    assert "exited with code 1" in p.stderr and "ok:" not in p.stderr
+    assert not (tmp_path / "c" / "comparison.json").exists()
+
+
+def test_gate_and_report_refuse_a_run_that_never_finished(tmp_path: Path) -> None:
+    base = write_script(tmp_path, "import time\ntime.sleep(0.2)\n", "base.py")
+    out = tmp_path / "killed"
+    proc = start(write_script(tmp_path, SLEEPER), out=out, quiet=False)
+    _wait_for_line(proc, "started")
+    proc.kill()  # tracekit SIGKILLed: run.json stays "running"
+    proc.communicate()
+    assert json.loads((out / "run.json").read_text())["status"] == "running"
+    p = _compare(str(base), str(out), "--fail-if-slower", "10%", "-o", str(tmp_path / "c"))
+    assert p.returncode == 2, p.stderr
+    assert "incomplete run" in p.stderr
+    rep = subprocess.run([sys.executable, "-m", "tracekit", "report", str(out)], capture_output=True, text=True)
+    assert rep.returncode == 2 and rep.stderr.startswith("Error: ") and "incomplete run" in rep.stderr, rep.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The program runs as it would alone: stdin, byte-exact output, exit codes
+
+
+IO_SCRIPT = """
+import sys
+name = input("name? ")
+out = sys.stdout.buffer
+out.write(b"hello " + name.encode() + b"\\r\\nbad \\xff\\xfe bytes\\n" + b"L" * 200_000 + b"\\nno newline at the end")
+"""
+
+
+def test_piped_stdin_reaches_the_program_and_stdout_is_byte_exact(tmp_path: Path) -> None:
+    s = write_script(tmp_path, IO_SCRIPT)
+    alone = subprocess.run([sys.executable, str(s)], input=b"bob\n", capture_output=True, timeout=30)
+    assert alone.returncode == 0
+    p = subprocess.run(
+        [sys.executable, "-m", "tracekit", "profile", "-o", str(tmp_path / "run"), str(s)],
+        input=b"bob\n", capture_output=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == alone.stdout  # prompt, CRLF, bad bytes, the long line, no newline added
+    lines = [t for _, _, t in Run(0, 0, "", "", tmp_path / "run").run["output"]["lines"]]
+    assert lines[0] == "name? hello bob"
+
+
+def _pty_run(cmd: list[str], stdin_text: bytes, limit_s: float = 60) -> tuple[int, bytes]:
+    """Run cmd with stdin, stdout and stderr on a new terminal; type stdin_text; return (rc, screen)."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT)
+    os.close(slave)
+    os.write(master, stdin_text)
+    screen = bytearray()
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: every writer closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    os.close(master)
+    return proc.returncode, bytes(screen)
+
+
+def test_a_terminal_stays_a_terminal(tmp_path: Path) -> None:
+    s = write_script(
+        tmp_path,
+        """
+        import sys
+        print("tty", sys.stdin.isatty(), sys.stdout.isatty(), flush=True)
+        print("got", input("name? "), flush=True)
+        """,
+    )
+    rc, screen = _pty_run([sys.executable, "-m", "tracekit", "profile", "-o", str(tmp_path / "run"), str(s)], b"ann\n")
+    assert rc == 0, screen
+    assert b"tty True False" in screen  # stdin is the terminal; stdout is tracekit's pipe (echoed to it)
+    assert b"got ann" in screen
+
+
+@pytest.mark.slow
+def test_echo_to_a_terminal_does_not_throttle_the_program(tmp_path: Path) -> None:
+    # 200k short lines take ~0.6 s alone; rich's per-line rendering made it 27-32 s under tracekit
+    s = write_script(
+        tmp_path,
+        """
+        import sys, time
+        t0 = time.perf_counter()
+        for i in range(200_000):
+            print("line", i)
+        print(f"ELAPSED {time.perf_counter() - t0:.3f}", file=sys.stderr, flush=True)
+        """,
+    )
+    rc, screen = _pty_run([sys.executable, "-m", "tracekit", "profile", "--sample-only", "-o",
+                           str(tmp_path / "run"), str(s)], b"", limit_s=120)  # fmt: skip
+    assert rc == 0
+    elapsed = float(screen.split(b"ELAPSED ")[1].split()[0])
+    assert elapsed < 10, f"200k prints took {elapsed:.1f} s under tracekit"
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_exit_code_is_kept_when_tracekits_own_output_is_gone(tmp_path: Path, stream: str) -> None:
+    s = write_script(tmp_path, "print('x\\n' * 10_000)\nraise SystemExit(3)\n")
+    r, w = os.pipe()
+    os.close(r)  # like `| head` that has exited, or a closed terminal
+    pipes = (
+        {"stdout": w, "stderr": subprocess.DEVNULL}
+        if stream == "stdout"
+        else {"stdout": subprocess.DEVNULL, "stderr": w}
+    )
+    p = subprocess.run(
+        [sys.executable, "-m", "tracekit", "profile", "-o", str(tmp_path / "run"), str(s)], timeout=60, cwd=ROOT,
+        **pipes,  # type: ignore[arg-type]
+    )  # fmt: skip
+    os.close(w)
+    assert p.returncode == 3
+    assert Run(3, 0, "", "", tmp_path / "run").run["exit_code"] == 3
+
+
+def test_escape_sequences_from_the_run_never_reach_tracekits_terminal(tmp_path: Path) -> None:
+    s = write_script(tmp_path, "print('ok')\n", name="evil\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07.py")
+    p = subprocess.run(
+        [sys.executable, "-m", "tracekit", "profile", "-q", "-o", str(tmp_path / "run"), str(s)],
+        capture_output=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert b"evil" in p.stderr  # the summary names the script...
+    assert b"\x1b]" not in p.stderr and b"\x07" not in p.stderr  # ...without its OSC sequences
+    rep = subprocess.run([sys.executable, "-m", "tracekit", "report", str(tmp_path / "run")], capture_output=True)
+    assert rep.returncode == 0 and b"evil" in rep.stderr and b"\x1b]" not in rep.stderr

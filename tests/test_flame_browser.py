@@ -7,6 +7,8 @@ thread and task names are markup payloads (they become frame labels).
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from tests.test_report_browser import HOSTILE, TASK_NAMES, THREAD_NAMES, injecte
 
 pytestmark = pytest.mark.browser
 
+BLACK_FILES = ["base_events.py", "tasks.py", "events.py", "futures.py", "streams.py", "locks.py"]
 TEMPLATES = textwrap.dedent(
     """
     from concurrent.futures import ProcessPoolExecutor
@@ -53,6 +56,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         proc = run_tracekit("profile", "-q", "-o", str(base / f"run-{name}"), str(script), timeout=240, cwd=base)
         assert proc.returncode == 0, proc.stderr[-2000:]
         out[name] = base / f"run-{name}"
+    # black (a real package, mypyc-compiled) formatting a copy of some stdlib asyncio files in 2 workers
+    src = base / "src" / "asyncio_copy"
+    src.mkdir(parents=True)
+    for f in BLACK_FILES:
+        shutil.copy(Path(asyncio.__file__).parent / f, src / f)
+    proc = run_tracekit("profile", "-q", "-o", str(base / "run-black"), "-m", "black", "--", "-q", "--workers", "2",
+                        str(src), timeout=300, cwd=base)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out["black"] = base / "run-black"
     return out
 
 
@@ -150,3 +162,31 @@ def test_hostile_names_in_frames_are_text(runs: dict[str, Path], context: Browse
     labels = page.evaluate("JSON.parse(document.getElementById('tk-flame').textContent).labels")
     assert {f"task work ({n})" for n in TASK_NAMES} <= set(labels)  # tasks by coroutine, name beside
     shot(page, "hostile")
+
+
+def test_black_report_leads_with_black_and_shows_the_workers_formatting(
+    runs: dict[str, Path], context: BrowserContext
+) -> None:
+    ld = load(context, runs["black"] / "report.html")
+    page = ld.page
+    page.wait_for_selector("html[data-flame-ready='1']", timeout=15_000)
+    assert ld.requests == [] and ld.console_errors == [] and ld.dialogs == []
+    # `-m black`: black is the program, so its (compiled) functions come first, asyncio internals do not
+    own = page.locator("#own-functions td.name").all_text_contents()
+    assert "black.format_file_in_place" in own[:5] and "black.main" in own[:5], own[:8]
+    assert not any(n.startswith(("BaseEventLoop", "Handle.", "_contextvars")) for n in own)
+    packages = page.locator("#packages tbody tr td:first-child").all_text_contents()
+    assert "click" in packages and "asyncio" in packages
+    # the formatting ran in the worker processes: every format_file_in_place frame sits under a
+    # process frame other than the main one
+    owners = page.evaluate(
+        """() => { const d = JSON.parse(document.getElementById('tk-flame').textContent); const out = [];
+           d.labels.forEach((l, i) => { if (l !== 'black.format_file_in_place') return;
+             let j = i; while (d.kind[j] !== 'process') j = d.parent[j]; out.push([d.labels[j], d.total[i]]); });
+           return out; }"""
+    )
+    workers = [(p, t) for p, t in owners if not p.startswith("MainProcess")]
+    assert len(workers) == 2 and all(t > 0 for _, t in workers), owners
+    page.fill("#flame-search", "format_file_in_place")
+    assert page.locator("#flame g.match").count() >= 2
+    shot(page, "black")

@@ -78,7 +78,7 @@ def test_write_json_never_writes_lone_surrogates(tmp_path: Path) -> None:
 def test_new_run_dir_never_shares_a_directory(tmp_path: Path) -> None:
     made = [rundir.new_run_dir("s", tmp_path) for _ in range(5)]
     assert len(set(made)) == 5
-    assert all(p.is_dir() and not list(p.iterdir()) for p in made)
+    assert all(p.is_dir() and [f.name for f in p.iterdir()] == [rundir.MARKER] for p in made)  # fresh, marked
 
 
 @pytest.mark.slow

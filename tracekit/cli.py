@@ -5,15 +5,23 @@ Exit codes: the script's own exit code for `profile`; 2 usage errors; 124 timeou
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import re
+import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 
-from tracekit.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TIMEOUT, TracekitError, UsageError
+from tracekit.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TIMEOUT, Interrupted, TracekitError, UsageError
+
+if TYPE_CHECKING:
+    from tracekit import runner
+    from tracekit.analysis import Analysis
 
 app = typer.Typer(
     add_completion=False,
@@ -28,8 +36,50 @@ err = Console(stderr=True, highlight=False, emoji=False, markup=False, soft_wrap
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 
+MIN_TRACER_ENTRIES = 1000
+MAX_TRACER_ENTRIES = 100_000_000  # 8.8 GB of tracer buffer; viztracer's C int would overflow far above
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"--timeout must be a positive number of seconds (got {timeout}); omit it to wait")
+
+
+# control characters, and every ESC that does not start a colour (SGR) sequence: rich's own styles
+# stay, while the program's sequences (window title, OSC 52 clipboard, clear screen) are defused
+_CONTROL = re.compile("\x1b(?!\\[[0-9;]*m)|[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` without control characters: names and paths in run files come from the traced program."""
+    return _CONTROL.sub("", text)
+
+
+def say(con: Console, what: RenderableType, end: str = "\n") -> None:
+    """Print, control characters removed, unless our own terminal or pipe is gone (closed terminal,
+    `| head`): the exit code must stay the script's, not a broken pipe's."""
+    try:
+        if isinstance(what, str):
+            con.print(terminal_safe(what), end=end)
+            return
+        with con.capture() as cap:
+            con.print(what, end=end)
+        con.file.write(terminal_safe(cap.get()))
+        con.file.flush()
+    except OSError:
+        _discard_output()
+
+
+def _discard_output() -> None:
+    """Point stdout and stderr at /dev/null, so Python's flush at exit cannot fail either."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            os.dup2(null, fd)
+
+
 def fail(exc: TracekitError) -> typer.Exit:
-    err.print(f"Error: {exc}")
+    say(err, f"Error: {exc}")
     return typer.Exit(exc.exit_code)
 
 
@@ -48,7 +98,7 @@ def internal_error(exc: BaseException, run_dir: Path | None) -> typer.Exit:
         except OSError:
             log = None
     where = f"the traceback is in {log}" if log else "traceback:\n" + text
-    err.print(f"Error: internal error: {type(exc).__name__}: {exc}; please report it ({where})")
+    say(err, f"Error: internal error: {type(exc).__name__}: {exc}; please report it ({where})")
     return typer.Exit(EXIT_INTERNAL)
 
 
@@ -87,57 +137,31 @@ def profile(
     from tracekit.rundir import new_run_dir, prepare_output
 
     try:
-        if interval <= 0:
-            raise UsageError(f"--interval must be positive (got {interval}); try --interval 0.01")
-        if timeout is not None and timeout <= 0:
-            raise UsageError(f"--timeout must be positive (got {timeout}); omit it to wait for the program")
-        if not min_duration >= 0 or min_duration == float("inf"):
+        if not (math.isfinite(interval) and 0 < interval <= 60):
+            raise UsageError(f"--interval must be a number of seconds in (0, 60] (got {interval}); try --interval 0.01")
+        _check_timeout(timeout)
+        if not MIN_TRACER_ENTRIES <= tracer_entries <= MAX_TRACER_ENTRIES:
+            raise UsageError(
+                f"--tracer-entries must be {MIN_TRACER_ENTRIES:,} to {MAX_TRACER_ENTRIES:,} (got {tracer_entries}); "
+                "the buffer takes 88 bytes per entry"
+            )
+        if not (math.isfinite(min_duration) and min_duration >= 0):
             raise UsageError(f"--min-duration must be a number of µs, 0 or more (got {min_duration}); try 100")
-        if tracer_entries < 1000:
-            raise UsageError(f"--tracer-entries must be at least 1000 (got {tracer_entries})")
         if not module:
             runner.validate_script(Path(target))
         stem = target.rsplit(".", 1)[-1] if module else Path(target).stem
-        run_dir = prepare_output(output, force) if output is not None else new_run_dir(stem or "run")
+        run_dir = prepare_output(output, force) if output is not None else new_run_dir(stem)
     except TracekitError as exc:
         raise fail(exc) from None
-
-    def echo(stream: str, line: str) -> None:
-        con = out if stream == "stdout" else err
-        raw = sys.__stdout__ if stream == "stdout" else sys.__stderr__
-        if con.is_terminal or raw is None:
-            con.print(line)
-        else:  # a pipe or file: rich's rendering (~75 µs a line) would make 100 MB of output take minutes
-            raw.write(line + "\n")
-
     cfg = runner.RunConfig(
         target=target, args=tuple(args or ()), out_dir=run_dir, module=module, interval_s=interval,
-        timeout_s=timeout, tracer_entries=tracer_entries, trace=not sample_only, echo=None if quiet else echo,
+        timeout_s=timeout, tracer_entries=tracer_entries, trace=not sample_only, echo=None if quiet else _echo,
         no_source=no_source, min_duration_us=0.0 if full else min_duration,
     )  # fmt: skip
-    status = err.status("running " + target, spinner="dots")
-    status.start()
-
-    def phase(name: str) -> None:
-        msg = {"saving": "saving the trace", "timeout": "timed out: stopping", "interrupted": "interrupted: stopping"}
-        status.update(msg.get(name, f"{name} {target}"))
-
-    _prefetch_analysis()
-    try:
-        result = runner.run(cfg, on_phase=phase)
-        status.update("analysing")
-        an = _analyse_and_write(run_dir)
-    except TracekitError as exc:
-        status.stop()
-        raise fail(exc) from None
-    except Exception as exc:  # a bug: one line for the user, the traceback kept in the run directory
-        status.stop()
-        raise internal_error(exc, run_dir) from None
-    finally:
-        status.stop()
+    result, an = _run_and_analyse(cfg)
     from tracekit.render.terminal import summary
 
-    err.print(summary(an, run_dir))
+    say(err, summary(an, run_dir))
     if open_trace:
         _serve_trace(run_dir, port=0, browser=True)
     if result.timed_out:
@@ -146,6 +170,57 @@ def profile(
         raise typer.Exit(128 + result.interrupt_signal if result.interrupt_signal else EXIT_INTERRUPTED)
     code = result.exit_code or 0
     raise typer.Exit(code if code >= 0 else 128 - code)
+
+
+def _echo(stream: str, data: bytes) -> None:
+    """The program's bytes to tracekit's own stdout/stderr, unchanged and at once (never through
+    rich: its rendering, ~150 µs a line, would throttle the program)."""
+    raw = sys.stdout if stream == "stdout" else sys.stderr
+    raw.flush()
+    raw.buffer.write(data)
+    raw.buffer.flush()
+
+
+def _run_and_analyse(cfg: runner.RunConfig) -> tuple[runner.RunResult, Analysis]:
+    """Run, then analyse and write the derived files. Signals during the analysis of an interrupted
+    run are only recorded (the user already stopped it: its report is finished first); during the
+    analysis of a whole run they stop tracekit, keeping the raw run files."""
+    from tracekit import runner
+
+    status = err.status("running " + cfg.target, spinner="dots")
+    if cfg.echo is None or not err.is_terminal:  # a spinner would interleave with the echoed output
+        status.start()
+
+    def phase(name: str) -> None:
+        msg = {"saving": "saving the trace", "timeout": "timed out: stopping", "interrupted": "interrupted: stopping"}
+        status.start()
+        status.update(msg.get(name, f"{name} {cfg.target}"))
+
+    _prefetch_analysis()
+    stops = runner.StopSignals()
+    try:
+        result = runner.run(cfg, on_phase=phase)
+        phase("analysing")
+        stops.abortable = not result.interrupted
+        stops.install()
+        an = _analyse_and_write(cfg.out_dir)
+    except TracekitError as exc:
+        status.stop()
+        raise fail(exc) from None
+    except KeyboardInterrupt as exc:
+        status.stop()
+        sig = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        say(
+            err, f"Error: interrupted while analysing; the run is kept in {cfg.out_dir} (`tracekit report` rebuilds it)"
+        )
+        raise typer.Exit(128 + sig) from None
+    except Exception as exc:  # a bug: one line for the user, the traceback kept in the run directory
+        status.stop()
+        raise internal_error(exc, cfg.out_dir) from None
+    finally:
+        stops.restore()
+        status.stop()
+    return result, an
 
 
 def _prefetch_analysis() -> None:
@@ -193,7 +268,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written
         raise internal_error(exc, run_dir if run_dir.is_dir() else None) from None
     from tracekit.render.terminal import summary
 
-    err.print(summary(an, run_dir))
+    say(err, summary(an, run_dir))
 
 
 @app.command("open")
@@ -215,7 +290,7 @@ def _serve_trace(target: Path | None, port: int, browser: bool) -> None:
     from tracekit import viewer
 
     try:
-        viewer.serve(viewer.resolve_trace(target), port, browser, announce=out.print)
+        viewer.serve(viewer.resolve_trace(target), port, browser, announce=lambda m: say(out, m))
     except TracekitError as exc:
         raise fail(exc) from None
 
@@ -270,6 +345,9 @@ def compare(
         typer.Option(help="Exit 1 if a target is slower than the first (baseline) by more than this, beyond noise."),
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace a comparison already in --output.")] = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="Stop any one run (untraced or traced) after this many seconds (exit 124).")
+    ] = None,
 ) -> None:
     """Compare concurrency models side by side: untraced timings (round-robin repeats) for speed-ups
     with their uncertainty, plus one traced run each for timelines and findings.
@@ -283,12 +361,14 @@ def compare(
     from tracekit.render.compare_html import comparison as render_html
     from tracekit.render.compare_terminal import table, to_csv, to_markdown
     from tracekit.rundir import atomic_write, write_json
+    from tracekit.runner import StopSignals
 
     try:
         if repeat < 1 or warmup < 0:
             raise UsageError(f"--repeat must be at least 1 and --warmup at least 0 (got {repeat}, {warmup})")
         if fmt not in ("table", "csv", "markdown"):
             raise UsageError(f"--format must be table, csv or markdown (got {fmt!r})")
+        _check_timeout(timeout)
         threshold = _threshold(fail_if_slower) if fail_if_slower is not None else None
         tgts = timing.resolve_targets(targets, name or [])
         out_dir = timing.prepare_compare_dir(output, force, tgts)
@@ -298,8 +378,12 @@ def compare(
     load_before = os.getloadavg()[0]
     status = err.status("measuring", spinner="dots")
     status.start()
+    stops = StopSignals()  # SIGTERM (a cancelled CI job) and SIGHUP stop the comparison like Ctrl-C
+    stops.install()
     try:
-        inputs = timing.collect(tgts, out_dir, repeat, warmup, _analyse_and_write, progress=status.update)
+        inputs = timing.collect(
+            tgts, out_dir, repeat, warmup, _analyse_and_write, progress=status.update, timeout_s=timeout
+        )
         if threshold is not None and reference is None:
             reference = inputs[0].name  # the gate's baseline: the first target
         try:
@@ -316,24 +400,30 @@ def compare(
     except TracekitError as exc:
         status.stop()
         raise fail(exc) from None
+    except KeyboardInterrupt as exc:
+        status.stop()
+        sig = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        say(err, f"Error: interrupted by {signal.Signals(sig).name}; no comparison was written")
+        raise typer.Exit(128 + sig) from None
     finally:
+        stops.restore()
         status.stop()
 
     if fmt == "csv":
-        out.print(to_csv(result), end="")
+        say(out, to_csv(result), end="")
     elif fmt == "markdown":
-        out.print(to_markdown(result), end="")
+        say(out, to_markdown(result), end="")
     else:
         wide = out if out.is_terminal else Console(highlight=False, emoji=False, markup=False, width=180)
-        wide.print(table(result))  # a pipe is 80 columns by default: too narrow for the table
-    err.print(f"Comparison: {out_dir / timing.COMPARISON_HTML}\n            {out_dir / timing.COMPARISON_JSON}")
+        say(wide, table(result))  # a pipe is 80 columns by default: too narrow for the table
+    say(err, f"Comparison: {out_dir / timing.COMPARISON_HTML}\n            {out_dir / timing.COMPARISON_JSON}")
     if threshold is not None:
         base = result.run(result.reference)
         verdicts = [
             cmpmod.gate(base.wall_s, r.wall_s, threshold, base.name, r.name) for r in result.runs if r.name != base.name
         ]
         for v in verdicts:
-            err.print(("FAIL: " if v.failed else "ok: ") + v.reason)
+            say(err, ("FAIL: " if v.failed else "ok: ") + v.reason)
         if any(v.failed for v in verdicts):
             raise typer.Exit(1)
 
@@ -401,6 +491,8 @@ def diff(
         atomic_write(out_dir / "diff.html", diff_page(result, a, b))
     except TracekitError as exc:
         raise fail(exc) from None
+    except Exception as exc:  # a bug: one line for the user, the traceback saved
+        raise internal_error(exc, None) from None
     wide = out if out.is_terminal else Console(highlight=False, emoji=False, markup=False, width=160)
     wide.print(diff_table(result))
     err.print(f"Diff: {out_dir / 'diff.html'}\n      {out_dir / 'diff.json'}")
@@ -459,12 +551,23 @@ def export(
             raise UsageError(f"cannot write {path} ({exc.strerror}); choose another -o FILE") from None
     except TracekitError as exc:
         raise fail(exc) from None
+    except Exception as exc:  # a bug: one line for the user, the traceback kept beside the run
+        raise internal_error(exc, run_dir if run_dir.is_dir() else None) from None
     err.print(f"{fmt}: {path}")
 
 
 def main() -> None:
     try:
         app()
-    except KeyboardInterrupt:
-        err.print("Error: interrupted")
-        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        sig = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        say(err, "Error: interrupted")
+        code: str | int | None = 128 + sig
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, str | int | None) else 1
+    try:  # a closed stdout must not turn the exit code into 1 or 120 at interpreter exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        _discard_output()
+    sys.exit(code)

@@ -17,6 +17,14 @@ EXIT_TIMEOUT = 124
 EXIT_INTERRUPTED = 130
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or SIGHUP stopped tracekit; `signum` decides its exit code (128 + N)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 class TracekitError(Exception):
     """An error the user can fix. `str(err)` is a single line that says what happened and how to fix it."""
 

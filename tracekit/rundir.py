@@ -61,9 +61,20 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, _SURROGATE.sub("\ufffd", text))
 
 
+MARKER = ".tracekit"  # in every directory tracekit made: the only directories it writes into, or clears
+MARKER_TEXT = "made by tracekit: its files here may be replaced by tracekit (--force)\n"
+STALE = (".child-signal", ".trace.viztracer.json", "trace.invalid.json", "error.log")  # a killed run's leftovers
+RUN_FILES = (RUN_JSON, TRACE_JSON, STRUCTURE_JSONL, SAMPLES_CSV, STATS_JSON, REPORT_HTML, EVENTS_CACHE, *STALE)
+
+
+def _safe_stem(stem: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "run"
+
+
 def new_run_dir(stem: str, root: Path = DEFAULT_ROOT) -> Path:
-    """`root/<stem>-<YYYYmmdd-HHMMSS>`, made atomically; a suffix keeps two runs in one second apart."""
-    base = f"{stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    """`root/<stem>-<YYYYmmdd-HHMMSS>`, made atomically; a suffix keeps two runs in one second apart.
+    The stem is reduced to a file name (`-m "x./abs"` must not write to /abs-...)."""
+    base = f"{_safe_stem(stem)}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     try:
         root.mkdir(parents=True, exist_ok=True)
         for i in range(1000):
@@ -72,29 +83,75 @@ def new_run_dir(stem: str, root: Path = DEFAULT_ROOT) -> Path:
                 path.mkdir()  # atomic: concurrent runs never share a directory
             except FileExistsError:
                 continue
+            _mark(path)
             return path
     except OSError as exc:
         raise UsageError(f"cannot create a run directory under {root} ({exc.strerror}); pass -o DIR") from None
     raise UsageError(f"could not create a new run directory under {root}; clean it up or pass -o DIR")
 
 
-def prepare_output(path: Path, force: bool) -> Path:
-    """Use `path` as the run directory: create it, or refuse to mix two runs unless --force."""
+def _mark(path: Path) -> None:
+    marker = path / MARKER
+    if marker.is_symlink():
+        marker.unlink()
+    if not marker.is_file():
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(MARKER_TEXT)
+
+
+def made_by_tracekit(path: Path, holds: str, schema: str) -> bool:
+    """The directory carries tracekit's marker, or (made before the marker existed) its `holds` file
+    is a real tracekit file of that schema; a run.json of someone else's does not count."""
+    marker = path / MARKER
+    if marker.is_file() and not marker.is_symlink():
+        return True
+    file = path / holds
+    if file.is_symlink() or not file.is_file():
+        return False
+    try:
+        doc = json.loads(file.read_bytes()[: 64 * 2**20])
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(doc, dict) and str(doc.get("schema", "")).startswith(schema)
+
+
+def claim_dir(path: Path, force: bool, holds: str, schema: str, files: tuple[str, ...], what: str) -> Path:
+    """Make `path` the output directory: a new or empty directory, or one tracekit made. Refuses to
+    mix two results unless --force, which removes only tracekit's own file names there (a symlink
+    by such a name is removed, never followed). Never writes into a user's folder."""
+    if path.is_symlink() and not path.exists():
+        raise UsageError(f"output {path} is a dangling symlink; choose another -o DIR")
     if path.exists() and not path.is_dir():
         raise UsageError(f"output {path} exists and is not a directory; choose another -o DIR")
-    if path.is_dir() and (path / RUN_JSON).exists():
-        if not force:
-            raise UsageError(f"{path} already holds a run; pass --force to replace it or choose another -o DIR")
-        for name in (RUN_JSON, TRACE_JSON, SAMPLES_CSV, STATS_JSON, REPORT_HTML, EVENTS_CACHE):
-            (path / name).unlink(missing_ok=True)
     try:
+        if path.is_dir():
+            ours = made_by_tracekit(path, holds, schema)
+            if not ours and any(path.iterdir()):
+                raise UsageError(
+                    f"{path} is not empty and was not made by tracekit; choose a new or empty -o DIR "
+                    "(tracekit never writes over files it did not make)"
+                )
+            if ours and (path / holds).exists() and not force:
+                raise UsageError(f"{path} already holds a {what}; pass --force to replace it or choose another -o DIR")
+            for name in files:
+                item = path / name
+                if item.is_symlink() or item.is_file():
+                    item.unlink()
         path.mkdir(parents=True, exist_ok=True)
+        _mark(path)
         probe = path / ".tracekit-write-test"
-        probe.write_bytes(b"")
+        probe.unlink(missing_ok=True)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
         probe.unlink()
     except OSError as exc:
         raise UsageError(f"cannot write to output directory {path} ({exc.strerror}); choose another -o DIR") from None
     return path
+
+
+def prepare_output(path: Path, force: bool) -> Path:
+    """Use `path` as the run directory (see claim_dir)."""
+    return claim_dir(path, force, RUN_JSON, "tracekit.run/", RUN_FILES, "run")
 
 
 @dataclass(frozen=True)
@@ -125,6 +182,11 @@ def read_run(path: Path) -> RawRun:
     for key in ("command", "exit_code", "timed_out", "started_ns", "ended_ns"):
         if key not in run:
             raise RunDirError(f"{run_path} lacks the field {key!r}; rerun `tracekit profile` to recreate it")
+    if run.get("status", "finished") != "finished" or run.get("ended_ns") is None:
+        raise RunDirError(
+            f"{path} holds an incomplete run (status {str(run.get('status'))[:40]!r}: tracekit was killed or the disk "
+            "filled up before it finished); profile the script again"
+        )
     samples = path / SAMPLES_CSV
     if not samples.is_file():
         raise RunDirError(f"{samples} is missing; rerun `tracekit profile` to recreate the run")

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from tracekit import __version__, recorder, vizboot
+from tracekit import __version__, reaper, recorder, vizboot
 from tracekit import sampler as sampling
-from tracekit.errors import UsageError
+from tracekit.errors import Interrupted, UsageError
 from tracekit.rundir import RUN_JSON, RUN_SCHEMA, SAMPLES_CSV, STRUCTURE_JSONL, TRACE_JSON, atomic_write, write_json
 from tracekit.trace import TraceError, enrich
 
@@ -52,7 +52,7 @@ class RunConfig:
     tracer_entries: int = DEFAULT_TRACER_ENTRIES
     min_duration_us: float = DEFAULT_MIN_DURATION_US  # 0: every call (--full)
     trace: bool = True  # False: --sample-only (psutil and output, no tracer)
-    echo: Callable[[str, str], None] | None = None  # (stream, line) shown live; None: silent
+    echo: Callable[[str, bytes], None] | None = None  # (stream, bytes) shown live, unchanged; None: silent
     no_source: bool = False  # strip the traced files' source text (file_info) from trace.json
 
 
@@ -116,17 +116,52 @@ def child_command(cfg: RunConfig, trace_path: Path) -> list[str]:
     return [*cmd, *cfg.args]
 
 
-def _pump(pipe: IO[bytes], stream: str, echo: Callable[[str, str], None] | None, log: OutputLog) -> None:
-    continuation = False
-    for raw in iter(lambda: pipe.readline(READ_CHUNK), b""):
-        t_ns = time.monotonic_ns()
-        log.add(t_ns, stream, raw, continuation)
-        continuation = not raw.endswith(b"\n")
+class _LineLog:
+    """Cuts one stream's bytes into the lines OutputLog keeps: a line ends at a newline, or after
+    READ_CHUNK bytes (a continuation follows), so a huge line costs no more memory than a short one."""
+
+    def __init__(self, log: OutputLog, stream: str) -> None:
+        self.log, self.stream = log, stream
+        self.pending = b""
+        self.continuation = False
+
+    def feed(self, t_ns: int, data: bytes) -> None:
+        buf, start = self.pending + data, 0
+        while True:
+            nl = buf.find(b"\n", start)
+            if 0 <= nl < start + READ_CHUNK:
+                end = nl + 1
+            elif len(buf) - start >= READ_CHUNK:
+                end = start + READ_CHUNK
+            else:
+                break
+            self._add(t_ns, buf[start:end])
+            start = end
+        self.pending = buf[start:]
+
+    def close(self, t_ns: int) -> None:
+        if self.pending:
+            self._add(t_ns, self.pending)
+            self.pending = b""
+
+    def _add(self, t_ns: int, raw: bytes) -> None:
+        self.log.add(t_ns, self.stream, raw, self.continuation)
+        self.continuation = not raw.endswith(b"\n")
+
+
+def _pump(pipe: IO[bytes], stream: str, echo: Callable[[str, bytes], None] | None, log: OutputLog) -> None:
+    """Echo the child's bytes as they come, unchanged (no line splitting, no decoding: a prompt
+    without a newline shows at once, CRLF and bad bytes pass through), and log them as lines."""
+    lines = _LineLog(log, stream)
+    fd = pipe.fileno()
+    while data := os.read(fd, READ_CHUNK):
         if echo is not None:
             try:
-                echo(stream, raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+                echo(stream, data)
             except (OSError, ValueError):  # our own stdout went away: keep recording
                 echo = None
+        lines.feed(time.monotonic_ns(), data)
+    lines.close(time.monotonic_ns())
     pipe.close()
 
 
@@ -148,13 +183,20 @@ class RunResult:
 def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> RunResult:
     """Run the target, write run.json, samples.csv and trace.json into cfg.out_dir, and return."""
     out = cfg.out_dir
+    for stale in (SIGNAL_FILE, RAW_TRACE):  # a killed run's: never read as this run's
+        (out / stale).unlink(missing_ok=True)
     cmd = child_command(cfg, (out / RAW_TRACE).resolve())  # absolute: the script may chdir
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env[reaper.TOKEN_ENV] = token = reaper.run_token()  # every process of the run inherits it
     env[vizboot.SIGNAL_FILE_ENV] = str((out / SIGNAL_FILE).resolve())
     if cfg.no_source:
         env[vizboot.NO_SOURCE_ENV] = "1"
     structure_dir = out / STRUCTURE_DIR
+    if structure_dir.is_symlink() or (structure_dir.exists() and not structure_dir.is_dir()):
+        structure_dir.unlink()  # never write through a link planted in the run directory
     structure_dir.mkdir(exist_ok=True)
+    for stale in structure_dir.glob("*.jsonl"):  # a killed run's records: never read as this run's
+        stale.unlink()
     env[recorder.DIR_ENV] = str(structure_dir.resolve())
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BOOT_DIR), os.environ.get("PYTHONPATH", "")) if p)
     run: dict[str, Any] = {
@@ -187,27 +229,31 @@ def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> Ru
     write_json(out / RUN_JSON, run)
 
     log = OutputLog()
-    stops = _StopSignals()
+    stops = StopSignals()
     stops.install()
     try:
+        # stdin is tracekit's own (a terminal stays a terminal, piped input reaches the program);
+        # die_with_parent: a SIGKILLed tracekit takes the child with it (the guardian gets the rest)
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-            start_new_session=True,
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True,
+            preexec_fn=reaper.die_with_parent,
         )  # fmt: skip
     except BaseException:
         stops.restore()
         raise
     try:
-        return _supervise(cfg, proc, run, log, stops, on_phase)
+        return _supervise(cfg, proc, run, log, stops, on_phase, token)
     finally:
-        # Whatever happens in tracekit (Ctrl-C at any point, a bug), the run's process group goes.
+        # Whatever happens in tracekit (Ctrl-C at any point, a bug), the run's processes go.
         _killpg(proc.pid, signal.SIGKILL)
+        reaper.kill_token(token)
         stops.restore()
 
 
-class _StopSignals:
+class StopSignals:
     """Ctrl-C, SIGTERM and SIGHUP sent to tracekit during a run stop the run instead of killing
     tracekit (which would orphan the child: it runs in its own session, so it does not get them).
+    A signal tracekit was started with ignored (nohup) is left alone: the child inherits SIG_IGN.
 
     While `abortable`, a signal raises KeyboardInterrupt; otherwise (while tracekit writes the run
     directory) it is only recorded, so that the files are finished first.
@@ -224,6 +270,8 @@ class _StopSignals:
         if threading.current_thread() is not threading.main_thread():
             return  # handlers can only be set from the main thread (library use from a thread)
         for sig in self.SIGNALS:
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                continue  # the user ignored it (nohup, `cmd &`): it stays ignored, for the program too
             self._old[sig] = signal.signal(sig, self._handle)
 
     def restore(self) -> None:
@@ -234,7 +282,7 @@ class _StopSignals:
     def _handle(self, signum: int, _frame: object) -> None:
         self.received.append(signum)
         if self.abortable:
-            raise KeyboardInterrupt
+            raise Interrupted(signum)
 
 
 def _supervise(
@@ -242,8 +290,9 @@ def _supervise(
     proc: subprocess.Popen[bytes],
     run: dict[str, Any],
     log: OutputLog,
-    stops: _StopSignals,
+    stops: StopSignals,
     on_phase: Callable[[str], None],
+    token: str,
 ) -> RunResult:
     out = cfg.out_dir
     run["pid"] = proc.pid
@@ -275,6 +324,10 @@ def _supervise(
     smp_result = smp.stop()
     # ...and so does any process of the run that left the group (setsid, start_new_session=True).
     escaped = sampling.kill_leftovers(list(smp_result.processes.values()))
+    # ...and every other process that carries the run's cookie: daemons re-parented to tracekit,
+    # new sessions started too late for the sampler to see them
+    escaped += [pid for pid in reaper.kill_token(token) if pid not in escaped]
+    reaper.reap_zombies(keep=[proc.pid])
     for t in pumps:
         t.join(timeout=5)
 
@@ -360,7 +413,7 @@ def _finish_trace(
     samples_csv: Path,
     structure_jsonl: Path,
     on_phase: Callable[[str], None],
-    stops: _StopSignals,
+    stops: StopSignals,
 ) -> dict[str, Any]:
     """Validate viztracer's output instead of trusting the exit code, then enrich and store it."""
     if not cfg.trace:

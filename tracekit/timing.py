@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tracekit import reaper
 from tracekit.compare import SCHEMA, FindingText, Input, Span, Traced, describe, inputs_from_dict
-from tracekit.errors import RunDirError, TracekitError, UsageError
+from tracekit.errors import EXIT_TIMEOUT, Interrupted, RunDirError, TracekitError, UsageError
 
 if TYPE_CHECKING:
     from tracekit.analysis import Analysis
@@ -50,6 +51,7 @@ class Measurement:
     max_rss_bytes: int  # ru_maxrss: the largest single process of the waited-for tree
     exit_code: int
     stderr_tail: str
+    timed_out: bool = False  # killed by compare --timeout
 
 
 # The spawner: a minimal Python (no site, ~9 MiB) that starts each measured run and reports its
@@ -58,8 +60,22 @@ class Measurement:
 # report tracekit's size as the script's peak RSS. Protocol: one JSON request per stdin line;
 # replies {"pid"} once started, then {"wall_s", "user_s", "system_s", "maxrss_kib", "status"}.
 _SPAWNER = r"""
-import json, os, signal, sys, time
-signal.signal(signal.SIGINT, signal.SIG_IGN)  # tracekit kills the run on Ctrl-C; keep reaping it
+import importlib.util, json, os, signal, sys, time
+spec = importlib.util.spec_from_file_location("tracekit_reaper", sys.argv[1])
+reaper = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(reaper)
+# tracekit stops the run on Ctrl-C, SIGTERM, SIGHUP; the spawner keeps reaping it, and dies with tracekit
+for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(sig, signal.SIG_IGN)
+reaper.die_with_parent()
+current = [0, False]
+def on_alarm(_sig, _frame):
+    current[1] = True
+    try:
+        os.killpg(current[0], 9)
+    except OSError:
+        pass
+signal.signal(signal.SIGALRM, on_alarm)
 for line in sys.stdin:
     req = json.loads(line)
     actions = [
@@ -70,25 +86,33 @@ for line in sys.stdin:
     os.chdir(req["cwd"])
     t0 = time.perf_counter()
     pid = os.posix_spawn(req["argv"][0], req["argv"], req["env"], file_actions=actions, setsid=True)
+    current[:] = [pid, False]
+    if req.get("timeout_s"):
+        signal.setitimer(signal.ITIMER_REAL, req["timeout_s"])
     print(json.dumps({"pid": pid}), flush=True)
     _, status, ru = os.wait4(pid, 0)
     wall = time.perf_counter() - t0
+    signal.setitimer(signal.ITIMER_REAL, 0)
     try:
         os.killpg(pid, 9)  # leftovers in its session must not run into the next measurement
     except OSError:
         pass
+    reaper.kill_token(req["token"])  # ...nor those that left it (daemons, new sessions)
     out = {"wall_s": wall, "user_s": ru.ru_utime, "system_s": ru.ru_stime, "maxrss_kib": ru.ru_maxrss}
-    print(json.dumps({**out, "status": status}), flush=True)
+    print(json.dumps({**out, "status": status, "timed_out": current[1]}), flush=True)
 """
 
 
 class Spawner:
     """A long-lived minimal process that runs and measures each untraced run (see _SPAWNER)."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout_s: float | None = None) -> None:
+        self.timeout_s = timeout_s
+        self.token = reaper.run_token()
         self.proc = subprocess.Popen(
-            [sys.executable, "-S", "-c", _SPAWNER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
+            [sys.executable, "-S", "-c", _SPAWNER, reaper.__file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
 
     def __enter__(self) -> Spawner:
         return self
@@ -114,21 +138,26 @@ class Spawner:
         """Run argv (argv[0] an absolute path) to completion; stdin/stdout on /dev/null."""
         assert self.proc.stdin is not None
         with tempfile.NamedTemporaryFile(prefix="tracekit-stderr-") as errf:
-            req = {"argv": list(argv), "cwd": str(cwd or Path.cwd()), "env": dict(os.environ), "stderr": errf.name}
+            env = dict(os.environ, **{reaper.TOKEN_ENV: self.token})  # every process of the run carries it
+            req = {
+                "argv": list(argv), "cwd": str(cwd or Path.cwd()), "env": env, "stderr": errf.name,
+                "token": self.token, "timeout_s": self.timeout_s,
+            }  # fmt: skip
             self.proc.stdin.write(json.dumps(req) + "\n")
             self.proc.stdin.flush()
             pid = int(self._reply()["pid"])
             try:
                 rep = self._reply()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the measured run goes first
                 _killpg(pid)
+                reaper.kill_token(self.token)
                 raise
             errf.seek(max(0, errf.seek(0, os.SEEK_END) - 2000))
             lines = [x for x in errf.read().decode("utf-8", errors="replace").splitlines() if x.strip()]
         return Measurement(
             wall_s=float(rep["wall_s"]), user_s=float(rep["user_s"]), system_s=float(rep["system_s"]),
             max_rss_bytes=int(rep["maxrss_kib"]) * 1024, exit_code=os.waitstatus_to_exitcode(int(rep["status"])),
-            stderr_tail=lines[-1][:300] if lines else "",
+            stderr_tail=lines[-1][:300] if lines else "", timed_out=bool(rep.get("timed_out")),
         )  # fmt: skip
 
 
@@ -199,40 +228,45 @@ def resolve_targets(args: Sequence[str], names: Sequence[str]) -> list[Target]:
 
 
 def prepare_compare_dir(output: Path | None, force: bool, targets: Sequence[Target]) -> Path:
-    """-o DIR exactly, or a new `reports/compare-<YYYYmmdd-HHMMSS>` (never shared by two comparisons)."""
-    from tracekit.rundir import new_run_dir
+    """-o DIR exactly, or a new `reports/compare-<YYYYmmdd-HHMMSS>` (never shared by two comparisons).
+    Like a run directory, -o must be new, empty, or made by tracekit (rundir.claim_dir)."""
+    from tracekit.rundir import claim_dir, new_run_dir
 
     if output is None:
         return new_run_dir("compare")
-    if output.exists() and not output.is_dir():
-        raise UsageError(f"output {output} exists and is not a directory; choose another -o DIR")
     for t in targets:
         if t.kind != "script" and output.resolve() in (t.path.resolve(), *t.path.resolve().parents):
             raise UsageError(f"-o {output} would overwrite the target {t.arg}; choose another -o DIR")
-    if (output / COMPARISON_JSON).exists() and not force:
-        raise UsageError(f"{output} already holds a comparison; pass --force to replace it or choose another -o DIR")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create output directory {output} ({exc.strerror}); choose another -o DIR") from None
-    return output
+    return claim_dir(
+        output, force, COMPARISON_JSON, "tracekit.comparison/", (COMPARISON_JSON, COMPARISON_HTML), "comparison"
+    )
 
 
 Progress = Callable[[str], None]
 
 
 def measure_round_robin(
-    scripts: Sequence[Path], repeat: int, warmup: int, progress: Progress = lambda _m: None
+    scripts: Sequence[Path],
+    repeat: int,
+    warmup: int,
+    progress: Progress = lambda _m: None,
+    timeout_s: float | None = None,
 ) -> list[list[Measurement]]:
     """`warmup` discarded rounds, then `repeat` kept rounds; each round runs every script once, in order."""
     kept: list[list[Measurement]] = [[] for _ in scripts]
     rounds = warmup + repeat
-    with Spawner() as spawner:
+    with Spawner(timeout_s) as spawner:
         for rnd in range(rounds):
             for i, script in enumerate(scripts):
                 what = f"warm-up {rnd + 1}/{warmup}" if rnd < warmup else f"untraced run {rnd - warmup + 1}/{repeat}"
                 progress(f"{what}: {script}")
                 m = spawner.measure([sys.executable, str(script)])
+                if m.timed_out:
+                    raise TracekitError(
+                        f"{script} did not finish within --timeout {timeout_s:g} s in an untraced run; "
+                        "raise --timeout or fix the hang",
+                        exit_code=EXIT_TIMEOUT,
+                    )
                 if m.exit_code != 0:
                     tail = f" (last stderr line: {m.stderr_tail})" if m.stderr_tail else ""
                     raise TracekitError(
@@ -276,16 +310,28 @@ def collect(
     warmup: int,
     analyse_and_write: Callable[[Path], Analysis],
     progress: Progress = lambda _m: None,
+    timeout_s: float | None = None,
 ) -> list[Input]:
     """Measure the scripts (round-robin), trace each once into out_dir/runs/<name>/, and read the
-    run and comparison directories: the Inputs of a comparison, in target order."""
+    run and comparison directories: the Inputs of a comparison, in target order. `timeout_s`
+    bounds every run, measured or traced (TracekitError with exit code 124)."""
     from tracekit import runner
     from tracekit.analysis import analyse
     from tracekit.rundir import load_inputs, prepare_output, read_run
 
     scripts = [t for t in targets if t.kind == "script"]
-    measured = iter(measure_round_robin([t.path for t in scripts], repeat, warmup, progress))  # in target order
+    measured = iter(measure_round_robin([t.path for t in scripts], repeat, warmup, progress, timeout_s))
     used: set[str] = set()
+    folders: set[str] = set()
+
+    def folder(name: str) -> str:  # two labels may slug alike ("a b", "a_b"): never share a run directory
+        base, k = slug(name), 2
+        found = base
+        while found in folders:
+            found, k = f"{base}-{k}", k + 1
+        folders.add(found)
+        return found
+
     inputs: list[Input] = []
 
     def unique(name: str) -> str:
@@ -298,11 +344,16 @@ def collect(
     for t in targets:
         if t.kind == "script":
             name = unique(t.name or t.stem)
-            run_dir = prepare_output(out_dir / "runs" / slug(name), force=True)
+            run_dir = prepare_output(out_dir / "runs" / folder(name), force=True)
             progress(f"traced run: {t.arg}")
-            result = runner.run(runner.RunConfig(target=str(t.path), args=(), out_dir=run_dir))
-            if result.interrupted:
-                raise KeyboardInterrupt  # Ctrl-C reached the runner first: stop the comparison as well
+            result = runner.run(runner.RunConfig(target=str(t.path), args=(), out_dir=run_dir, timeout_s=timeout_s))
+            if result.interrupted:  # Ctrl-C, SIGTERM or SIGHUP reached the runner first: stop the comparison too
+                raise Interrupted(result.interrupt_signal or signal.SIGINT)
+            if result.timed_out:
+                raise TracekitError(
+                    f"{t.arg} did not finish within --timeout {timeout_s:g} s in its traced run; see {run_dir}",
+                    exit_code=EXIT_TIMEOUT,
+                )
             if result.exit_code != 0:
                 raise TracekitError(
                     f"{t.arg} exited with code {result.exit_code} in its traced run; see {run_dir}/run.json and fix it"
@@ -322,7 +373,9 @@ def collect(
         elif t.kind == "run":
             name = unique(t.name or t.stem)
             progress(f"reading run: {t.arg}")
-            an = analyse(load_inputs(read_run(t.path)))
+            raw = read_run(t.path)
+            _check_complete(t.arg, raw.run)
+            an = analyse(load_inputs(raw))
             s = an.stats
             inputs.append(
                 Input(
@@ -339,6 +392,21 @@ def collect(
                 label = inp.name if not t.name else t.name if len(previous) == 1 else f"{t.name}:{inp.name}"
                 inputs.append(_rename(inp, unique(label)))
     return inputs
+
+
+def _check_complete(arg: str, run: dict[str, Any]) -> None:
+    """A run directory compared (or gated on) must hold a whole, successful run: the wall time of a
+    crashed or cut-short run says nothing about the model's speed."""
+    problem = (
+        f"its script exited with code {run.get('exit_code')}" if run.get("exit_code") != 0
+        else "it was stopped by --timeout" if run.get("timed_out")
+        else "it was interrupted" if run.get("interrupted")
+        else None
+    )  # fmt: skip
+    if problem:
+        raise UsageError(
+            f"{arg} is not a complete, successful run ({problem}); profile the script again and compare that"
+        )
 
 
 def _rename(inp: Input, name: str) -> Input:

@@ -11,7 +11,8 @@ while it runs.
    save time (the program has finished); a thread's name is made valid only for the instant the
    tracer records it, and restored before the thread's own code runs.
 3. A child that was killed and never waited for stays a zombie, and viztracer waits for it
-   forever. A zombie counts as finished (it can never write its trace).
+   forever. A zombie counts as finished (it can never write its trace), and so does a process
+   that is no longer a descendant (a double-forked daemon): viztracer would wait for it forever.
 4. viztracer turns SIGTERM into exit code 0. The first SIGTERM is recorded in the file named by
    TRACEKIT_SIGNAL_FILE so that tracekit can report the real cause.
 
@@ -147,13 +148,30 @@ def _patch_zombies() -> None:
         try:
             with open(f"/proc/{pid}/stat", "rb") as fh:
                 state = fh.read().rsplit(b")", 1)[-1].split()[0]
-            if state in (b"Z", b"X"):
+            if state in (b"Z", b"X") or not _descends_from_me(pid):
                 return False
         except (OSError, IndexError):
             pass
         return bool(original(pid))
 
     vmain.pid_exists = pid_exists
+
+
+def _descends_from_me(pid: int) -> bool:
+    """Whether `pid` is a child, grandchild... of this process. A daemon (double fork) has been
+    re-parented away: the program alone would not wait for it, so the tracer does not either."""
+    me = os.getpid()
+    for _ in range(64):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                pid = int(fh.read().rsplit(b")", 1)[-1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return True  # unknown: keep viztracer's own answer
+        if pid == me:
+            return True
+        if pid <= 1:
+            return False
+    return True
 
 
 def _patch_sigterm() -> None:

@@ -26,7 +26,7 @@ from tracekit.analysis.findings import verdicts
 from tracekit.analysis.functions import functions_table, name_mask
 from tracekit.analysis.loop import LOOP_BLOCK_THRESHOLD_S, TRACER_STRETCH_MAX, LoopBlock, loop_blocks
 from tracekit.analysis.model import Concurrency, Context, DataLoss, Stats, UnitCounts
-from tracekit.analysis.origin import Origins, program_roots
+from tracekit.analysis.origin import Origins, program_origins
 from tracekit.structure import Structure
 from tracekit.structure import empty as empty_structure
 from tracekit.trace import EVENT_COLUMNS, TRACK_COLUMNS, Trace
@@ -160,7 +160,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
 
 def _origins(run: dict[str, Any]) -> Origins:
     """Own code: under the script's directory or the directory the program was run from."""
-    return Origins(program_roots(str(run.get("cwd", "")), str(run.get("target", "")), bool(run.get("module"))))
+    return program_origins(str(run.get("cwd", "")), str(run.get("target", "")), bool(run.get("module")))
 
 
 def generator_instances(units: pd.DataFrame) -> dict[str, int]:

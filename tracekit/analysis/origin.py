@@ -4,10 +4,14 @@
 named "module.func" by viztracer):
   own       a file under one of the program's roots (the script's directory, the current directory),
             and not inside a site-packages/dist-packages directory (a virtualenv under the project is
-            third-party code, not the program's)
+            third-party code, not the program's); for `-m MODULE`, also MODULE's top-level package
+            wherever it is installed (`-m black` profiles black: its functions, compiled ones too,
+            are the program's own)
   stdlib    a file of the standard library (under the analysing Python's stdlib, any
             lib/pythonX.Y/ outside site-packages, `<frozen ...>`), or a C function of a stdlib module
-            or a builtin type (`builtins.exec`, `_asyncio.Task.result`, `str.join`)
+            or a builtin type (`builtins.exec`, `_asyncio.Task.result`, `str.join`); also a copy
+            of a stdlib file under a root that shadows it (`./asyncio/tasks.py` when the stdlib has
+            `asyncio/tasks.py`: `python -m` puts the current directory first on sys.path)
   package   a file under site-packages/dist-packages, or a C function of an installed module; the
             `package` is its distribution name (importlib.metadata: the dist-info next to the file,
             so the traced program's own environment decides, else the analysing environment's
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import builtins
 import importlib.metadata as md
+import os
 import re
 import sys
 import sysconfig
@@ -69,6 +74,11 @@ def installed_distributions() -> Mapping[str, str]:
     return {k: v[0] for k, v in md.packages_distributions().items() if v}
 
 
+@cache
+def _stdlib_file_exists(rel: str) -> bool:
+    return any(os.path.isfile(prefix + rel) for prefix in _stdlib_prefixes())
+
+
 @dataclass(frozen=True)
 class Origins:
     """Classes files and C module names against the program's roots. `site_dists` and `module_dists`
@@ -79,6 +89,8 @@ class Origins:
     stdlib_modules: frozenset[str] = frozenset(sys.stdlib_module_names)
     site_dists: Callable[[str], Mapping[str, str]] = site_distributions
     module_dists: Callable[[], Mapping[str, str]] = installed_distributions
+    own_modules: tuple[str, ...] = ()  # top-level modules that are the program (`-m black`: black)
+    stdlib_has: Callable[[str], bool] = _stdlib_file_exists
 
     def of_file(self, file: str) -> Origin:
         if file.startswith("<frozen "):
@@ -86,6 +98,8 @@ class Origins:
         m = _SITE.match(file)
         if m is not None:
             top = m["rest"].split("/")[0].removesuffix(".py").split(".")[0]
+            if top in self.own_modules:
+                return Origin("own", "")
             dist = self.site_dists(m["site"]).get(top) or self.module_dists().get(top) or top
             return Origin("package", dist)
         if not file.startswith("/"):
@@ -97,13 +111,20 @@ class Origins:
         s = _STDLIB_DIR.search(file)
         if s is not None:  # another Python's stdlib (the run used a different interpreter)
             return Origin("stdlib", file[s.end() :].split("/")[0].removesuffix(".py"))
-        if any(file.startswith(r.rstrip("/") + "/") for r in self.roots if r):
-            return Origin("own", "")
+        for root in self.roots:
+            if root and file.startswith(root.rstrip("/") + "/"):
+                rel = file[len(root.rstrip("/")) + 1 :]
+                top = rel.split("/")[0].removesuffix(".py")
+                if top in self.stdlib_modules and top not in self.own_modules and self.stdlib_has(rel):
+                    return Origin("stdlib", top)  # a copy of the stdlib shadowing it
+                return Origin("own", "")
         return Origin("unknown", "")
 
     def of_c_function(self, name: str) -> Origin:
         """A C function named "module.func", "module.Class.method" or "type.method"."""
         top = name.split(".")[0]
+        if top in self.own_modules:
+            return Origin("own", "")
         if top in self.stdlib_modules or top == "builtins":
             public = top.lstrip("_")  # a C accelerator counts with its module: _asyncio with asyncio
             return Origin("stdlib", public if public != top and public in self.stdlib_modules else top)
@@ -116,6 +137,12 @@ class Origins:
 
     def of(self, function: str, file: str) -> Origin:
         return self.of_file(file) if file else self.of_c_function(function)
+
+
+def program_origins(cwd: str, target: str, module: bool) -> Origins:
+    """How to class a run's functions: its roots, and for `-m MODULE` the module's top-level package."""
+    own = (target.split(".")[0],) if module and target else ()
+    return Origins(program_roots(cwd, target, module), own_modules=own)
 
 
 def program_roots(cwd: str, target: str, module: bool) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import unicodedata
 from pathlib import Path
 
@@ -64,7 +65,12 @@ def summary(an: Analysis, run_dir: Path) -> Group:
         t.add_row("output order", escape(s.output_order))
     if s.loop_blocked_max_s > 0:
         t.add_row("loop blocked", f"{s.loop_blocked_max_s:.3f} s at most")
-    status = "timed out" if s.timed_out else f"exit code {s.exit_code}"
+    code = s.exit_code
+    status = (
+        "timed out" if s.timed_out
+        else f"killed by signal {-code} (exit {128 - code})" if code is not None and code < 0
+        else f"exit code {code}"
+    )  # fmt: skip
     t.add_row("status", status)
     t.add_row("capture", capture_text(s.context.min_duration_us))
     parts: list[Table | Text] = [t]
@@ -73,7 +79,7 @@ def summary(an: Analysis, run_dir: Path) -> Group:
     parts.extend(where_time_went(an.functions))
     files = Text(f"\nRun directory: {run_dir}\n", style="dim")
     files.append(f"  report:  {run_dir / 'report.html'}\n  stats:   {run_dir / 'stats.json'}\n")
-    files.append(f"  trace:   tracekit open {run_dir}")
+    files.append(f"  trace:   tracekit open {shlex.quote(str(run_dir))}")
     parts.append(files)
     return Group(*parts)
 
@@ -91,7 +97,7 @@ def where_time_went(functions: pd.DataFrame) -> list[Table]:
         for col in ("function", "where", "calls", "total s", "self s"):
             t.add_column(col, justify="right" if col.endswith(("s", "calls")) and col != "function" else "left")
         for r in own.itertuples(index=False):
-            where = f"{str(r.file).rsplit('/', 1)[-1]}:{r.line}"
+            where = f"{str(r.file).rsplit('/', 1)[-1]}:{r.line}" if r.file else ""
             t.add_row(printable(r.function), printable(where), str(r.calls), f"{r.total_s:.3f}", f"{r.self_s:.3f}")
         out.append(t)
     pk = packages_table(functions)
