@@ -195,8 +195,8 @@ def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> Ru
     if structure_dir.is_symlink() or (structure_dir.exists() and not structure_dir.is_dir()):
         structure_dir.unlink()  # never write through a link planted in the run directory
     structure_dir.mkdir(exist_ok=True)
-    for stale in structure_dir.glob("*.jsonl"):  # a killed run's records: never read as this run's
-        stale.unlink()
+    for old in structure_dir.glob("*.jsonl"):  # a killed run's records: never read as this run's
+        old.unlink()
     env[recorder.DIR_ENV] = str(structure_dir.resolve())
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BOOT_DIR), os.environ.get("PYTHONPATH", "")) if p)
     run: dict[str, Any] = {
