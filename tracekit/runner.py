@@ -23,8 +23,17 @@ from typing import IO, Any
 from tracekit import __version__, reaper, recorder, vizboot
 from tracekit import sampler as sampling
 from tracekit.errors import Interrupted, UsageError
-from tracekit.rundir import RUN_JSON, RUN_SCHEMA, SAMPLES_CSV, STRUCTURE_JSONL, TRACE_JSON, atomic_write, write_json
-from tracekit.trace import TraceError, enrich
+from tracekit.rundir import (
+    EVENTS_CACHE,
+    RUN_JSON,
+    RUN_SCHEMA,
+    SAMPLES_CSV,
+    STRUCTURE_JSONL,
+    TRACE_JSON,
+    atomic_write,
+    write_json,
+)
+from tracekit.trace import TraceError, enrich_to_trace, save_columns
 
 VIZTRACER_VERSION = "1.1.1"
 DEFAULT_TRACER_ENTRIES = 1_000_000
@@ -426,7 +435,9 @@ def _finish_trace(
     on_phase("saving")
     stops.abortable = True  # Ctrl-C here skips tracekit's additions, not the trace
     try:
-        data, summary = enrich(raw.read_bytes(), counter_events(samples_csv) + structure_view(structure_jsonl))
+        data, summary, trace = enrich_to_trace(
+            raw.read_bytes(), counter_events(samples_csv) + structure_view(structure_jsonl)
+        )
     except TraceError as exc:
         keep = final.with_name("trace.invalid.json")
         os.replace(raw, keep)
@@ -438,6 +449,8 @@ def _finish_trace(
         stops.abortable = False
     atomic_write(final, data)
     raw.unlink()
+    with contextlib.suppress(OSError):  # the calls as columns: the first analysis then parses nothing again
+        save_columns(trace, final.with_name(EVENTS_CACHE), final)
     return {"status": "ok", "enriched": True, **summary}
 
 

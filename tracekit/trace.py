@@ -103,6 +103,18 @@ def _classify_into(events: list[dict[str, Any]], seen_events: set[int], kinds: d
 
 
 def enrich(raw: bytes, counters: list[dict[str, Any]] | None = None) -> tuple[bytes, dict[str, Any]]:
+    data, summary, _doc = _enrich(raw, counters)
+    return data, summary
+
+
+def enrich_to_trace(raw: bytes, extra: list[dict[str, Any]] | None = None) -> tuple[bytes, dict[str, Any], Trace]:
+    """`enrich`, and the Trace of the result built from the parsed document itself, so that the run's
+    first analysis does not parse trace.json again (`tracekit profile` stores it as the events cache)."""
+    data, summary, doc = _enrich(raw, extra)
+    return data, summary, _from_doc(doc)
+
+
+def _enrich(raw: bytes, counters: list[dict[str, Any]] | None) -> tuple[bytes, dict[str, Any], dict[str, Any]]:
     """Validate a raw viztracer trace, record which tracks are tasks, readable process names and
     psutil counter tracks; return the new trace bytes (in the line layout of the module doc) and a
     summary for run.json."""
@@ -131,7 +143,7 @@ def enrich(raw: bytes, counters: list[dict[str, Any]] | None = None) -> tuple[by
         "overflow": bool(vmeta.get("overflow", False)),
         "viztracer_version": vmeta.get("version"),
     }
-    return dump(doc), summary
+    return dump(doc), summary, doc
 
 
 def dump(doc: dict[str, Any]) -> bytes:
@@ -273,22 +285,24 @@ def _load_lines(lines: Iterable[bytes], tail: Callable[[], bytes]) -> Trace:
 
 def _load_doc(raw: bytes) -> Trace:
     """Any other layout (viztracer's own output): parsed whole, then read in slices."""
-    cols = _Columns()
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        doc = parse(raw)
-        events = doc["traceEvents"]
-        meta = doc.get("tracekit")
-        for i in range(0, len(events), EVENTS_PER_LINE):
-            cols.add(events[i : i + EVENTS_PER_LINE], classify=meta is None)
-        vmeta = doc.get("viztracer_metadata", {})
-        del doc, events
+        return _from_doc(parse(raw))
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+def _from_doc(doc: dict[str, Any]) -> Trace:
+    """A parsed trace document → Trace, read in slices of EVENTS_PER_LINE events."""
+    cols = _Columns()
+    events = doc["traceEvents"]
+    meta = doc.get("tracekit")
+    for i in range(0, len(events), EVENTS_PER_LINE):
+        cols.add(events[i : i + EVENTS_PER_LINE], classify=meta is None)
     kinds = cols.kinds if meta is None else _kinds_from_meta(meta)
-    return _build(cols, kinds, vmeta)
+    return _build(cols, kinds, doc.get("viztracer_metadata", {}))
 
 
 def _build(cols: _Columns, kinds: dict[tuple[int, int], str], vmeta: dict[str, Any]) -> Trace:
