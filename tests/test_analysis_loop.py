@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from tracekit.analysis.loop import loop_blocks, loop_finding
+from tracekit.analysis.units import attribute_tasks
 
 from .structure_records import structure, us
 from .test_analysis_units import events, tracks
@@ -36,15 +37,17 @@ def test_a_sleeping_step_is_a_certain_block_named_down_to_the_blocking_call() ->
     )
     ev = events(
         [
-            (1, 1, 0, 500_100, "tk_run (/x/tracekit/recorder.py:150)", -1),
-            (1, 1, 1, 500_098, "Handle._run (/usr/lib/python3.11/asyncio/events.py:78)", 0),
-            (1, 1, 2, 500_090, "count (/p/b.py:7)", 1),
-            (1, 1, 50, 500_020, "helper (/p/b.py:3)", 2),
-            (1, 1, 60, 500_000, "time.sleep", 3),
+            (1, 1, 1, 500_098, "Handle._run (/usr/lib/python3.11/asyncio/events.py:78)", -1),
+            (1, 1, 2, 500_090, "count (/p/b.py:7)", 0),
+            (1, 1, 50, 500_020, "helper (/p/b.py:3)", 1),
+            (1, 1, 60, 500_000, "time.sleep", 2),
         ]
     )
     smp = samples([(0, 0.0), (600_000, 0.001)])  # 1 ms of CPU: it slept
-    blocks = loop_blocks(st, ev, tracks([(1, 1, "MainThread", "thread")]), smp, t0_us=0, threshold_s=0.1)
+    ev, tr = attribute_tasks(ev, tracks([(1, 1, "MainThread", "thread")]), st)  # the step's calls → Task-2's track
+    assert set(tr["name"]) == {"MainThread", "count (Task-2)"}
+    assert ev.loc[ev["name"] == "count (/p/b.py:7)", "depth"].item() == 0  # the task track's outermost call
+    blocks = loop_blocks(st, ev, tr, smp, t0_us=0, threshold_s=0.1)
     assert len(blocks) == 1
     b = blocks[0]
     assert (b.task, b.coroutine, b.dur_s) == ("Task-2", "count (/p/b.py:7)", pytest.approx(0.5001))
@@ -61,15 +64,16 @@ def test_a_sleeping_step_is_a_certain_block_named_down_to_the_blocking_call() ->
 def test_a_cpu_step_that_tracing_may_have_stretched_is_only_possible() -> None:
     # 0.3 s of pure CPU under the tracer: untraced it may have taken 0.06 s, under the 0.1 s threshold
     st = structure([PROC, task(2, "Task-2", "work (/p/c.py:9)"), (1, ["step", 0, us(300_000), 1, 2, 9, ""])])
-    ev = events([(1, 1, 0, 300_000, "work (/p/c.py:9)", -1)])
+    ev, tr = attribute_tasks(events([(1, 1, 0, 300_000, "work (/p/c.py:9)", -1)]),
+                             tracks([(1, 1, "MainThread", "thread")]), st)  # fmt: skip
     smp = samples([(0, 0.0), (300_000, 0.3)])
-    blocks = loop_blocks(st, ev, tracks([(1, 1, "MainThread", "thread")]), smp, 0, 0.1)
+    blocks = loop_blocks(st, ev, tr, smp, 0, 0.1)
     assert [b.certain for b in blocks] == [False] and blocks[0].min_s == pytest.approx(0.06)
     f = loop_finding(blocks)
     assert f is not None and f.kind == "loop-maybe-blocked" and f.severity == "info"
     assert "between 0.060 and 0.30 s" in f.message and "Unknown" in f.message
     # untraced (--sample-only: stretch 1) the same step is certain, and it is CPU work of the coroutine
-    sure = loop_blocks(st, ev, tracks([(1, 1, "MainThread", "thread")]), smp, 0, 0.1, stretch=1.0)
+    sure = loop_blocks(st, ev, tr, smp, 0, 0.1, stretch=1.0)
     f2 = loop_finding(sure)
     assert f2 is not None and f2.kind == "loop-blocked"
     assert "the code of work (c.py:9) itself" in f2.message and "ProcessPoolExecutor" in f2.message

@@ -196,7 +196,9 @@ def data_loss(
             "early units and functions are missing; rerun with a larger --tracer-entries, or --sample-only"
         )
         overflow = True
-    untraced, helpers = untraced_processes(run, trace)
+    procs = structure.procs if structure is not None else None
+    completed = set() if procs is None else {int(p) for p in procs.loc[procs["end_us"].notna(), "pid"]}
+    untraced, helpers = untraced_processes(run, trace, completed)
     if untraced:
         warnings.append(
             f"{len(untraced)} process(es) ran but left no trace (pid {', '.join(map(str, untraced[:10]))}): "
@@ -259,11 +261,16 @@ def helper_name(cmdline: list[str]) -> str | None:
     return None
 
 
-def untraced_processes(run: dict[str, Any], trace: Trace | None) -> tuple[list[int], list[str]]:
-    """(pids of Python processes that ran but left no trace, descriptions of expected helpers)."""
+def untraced_processes(
+    run: dict[str, Any], trace: Trace | None, completed: set[int] | None = None
+) -> tuple[list[int], list[str]]:
+    """(pids of Python processes that ran but left no trace, descriptions of expected helpers).
+
+    `completed`: pids whose structure record ends normally: such a process saved its trace too, so no
+    slices there means none reached the capture's resolution (--min-duration), not a lost trace."""
     if trace is None:
         return [], []
-    traced = set(trace.events_per_pid)
+    traced = set(trace.events_per_pid) | (completed or set())
     lost, helpers = [], []
     for key, info in sorted(run.get("processes", {}).items(), key=lambda kv: int(kv[0])):
         pid = int(key)
