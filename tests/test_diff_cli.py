@@ -147,6 +147,11 @@ def test_bad_input_is_one_error_line(work: dict[str, Path], tmp_path: Path) -> N
     assert rc == 2 and stderr.startswith("Error: ") and "Traceback" not in stderr
     rc, _, stderr = diff(f"{work['naps']}#zzz", f"{work['naps']}#seq")
     assert rc == 2 and "no target named 'zzz'" in stderr
+    users = tmp_path / "mine"
+    users.mkdir()
+    (users / "notes.txt").write_text("my notes")
+    rc, _, stderr = diff(f"{work['naps']}#seq", f"{work['naps']}#threads", "-o", str(users))
+    assert rc == 2 and "was not made by tracekit" in stderr and sorted(p.name for p in users.iterdir()) == ["notes.txt"]
 
 
 @pytest.fixture(scope="module")

@@ -419,9 +419,9 @@ def compare(
 
 
 def _diff_output(output: Path | None, force: bool, sources: list[str]) -> Path:
-    """-o DIR exactly (refusing to overwrite a diff without --force, or to write into a diffed run), or a
-    new reports/diff-<YYYYmmdd-HHMMSS>."""
-    from tracekit.rundir import new_run_dir
+    """-o DIR exactly (new, empty or made by tracekit, never inside a diffed run), or a new
+    reports/diff-<YYYYmmdd-HHMMSS>."""
+    from tracekit.rundir import claim_dir, new_run_dir
 
     if output is None:
         return new_run_dir("diff")
@@ -429,15 +429,7 @@ def _diff_output(output: Path | None, force: bool, sources: list[str]) -> Path:
         path = Path(src.partition("#")[0]).resolve()
         if output.resolve() == path or path in output.resolve().parents:
             raise UsageError(f"-o {output} is inside the diffed run {src}; choose another -o DIR")
-    if output.exists() and not output.is_dir():
-        raise UsageError(f"output {output} exists and is not a directory; choose another -o DIR")
-    if (output / "diff.json").exists() and not force:
-        raise UsageError(f"{output} already holds a diff; pass --force to replace it or choose another -o DIR")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create output directory {output} ({exc.strerror}); choose another -o DIR") from None
-    return output
+    return claim_dir(output, force, "diff.json", "tracekit.diff/", ("diff.json", "diff.html"), "diff")
 
 
 @app.command()
@@ -506,6 +498,7 @@ def export(
         Path | None,
         typer.Option("-o", "--output", help="File to write, - for stdout (default: a file in the run directory)."),
     ] = None,
+    force: Annotated[bool, typer.Option(help="Replace the file -o names if it exists.")] = False,
 ) -> None:
     """Export a run's call tree for other tools: speedscope JSON (opens in speedscope, offline too) or
     collapsed stacks (flamegraph.pl, inferno-flamegraph).
@@ -535,6 +528,10 @@ def export(
             sys.stdout.write(text)
             return
         path = output if output is not None else run_dir / EXPORT_FILES[fmt]
+        if output is not None and (output.exists() or output.is_symlink()) and not force:
+            raise UsageError(f"{output} exists; pass --force to replace it or choose another -o FILE")
+        if path.is_dir():
+            raise UsageError(f"{path} is a directory; -o takes a file name")
         try:
             atomic_write(path, text)
         except OSError as exc:
