@@ -221,6 +221,8 @@ def test_helpers_are_named_and_untraced_threads_are_data_loss() -> None:
         "12": {"cmdline": ["/usr/bin/python3", "-c", "from multiprocessing.resource_tracker import main;main(5)"]},
         "13": {"cmdline": ["/sbin/ldconfig", "-p"]},
         "14": {"cmdline": ["/usr/bin/python3.11", "worker.py"]},
+        "15": {"cmdline": [], "first_seen_ns": 0, "last_seen_ns": 15_000_000},  # gone before it could be read
+        "16": {"cmdline": [], "first_seen_ns": 0, "last_seen_ns": 900_000_000},  # lived long: unknown, lost
     }}  # fmt: skip
     # the sampler saw threads 10, 11 (traced) and 15 (no track) of pid 10 at three samples in the window,
     # and thread 16 once only (a blip: not enough to count)
@@ -231,11 +233,12 @@ def test_helpers_are_named_and_untraced_threads_are_data_loss() -> None:
     ]
     samples = pd.DataFrame([{"t_ns": t, "kind": "t", "pid": p, "tid": tid} for t, p, tid in rows])
     loss = data_loss(run, trace, samples, (50.0, 400.0))
-    assert loss.untraced_pids == [14]
-    assert loss.helpers == ["pid 12 multiprocessing's resource_tracker", "pid 13 ldconfig (not a Python program)"]
+    assert loss.untraced_pids == [14, 16]
+    assert loss.helpers == ["pid 12 multiprocessing's resource_tracker", "pid 13 ldconfig (not a Python program)",
+                            "pid 15 a process gone 15 ms after it was seen (command line unreadable)"]  # fmt: skip
     assert loss.untraced_threads == ["10:15"]
     text = " | ".join(loss.warnings)
-    assert "1 process(es) ran but left no trace (pid 14)" in text and "12" not in text and "13" not in text
+    assert "2 process(es) ran but left no trace (pid 14, 16)" in text and "12" not in text and "13" not in text
     assert "1 thread(s) ran that the trace does not show (pid:tid 10:15)" in text
     fs = verdicts(wall_s=1, cpu_s=0.01, cores=2, units=units([]), peak=1, blocks=[], loss_warnings=loss.warnings,
                   helpers=loss.helpers, untraced_threads=1)  # fmt: skip
@@ -250,3 +253,13 @@ def test_gil_bound_on_a_loaded_machine_is_not_also_called_overlapped_waiting() -
                   threads=th)  # fmt: skip
     assert kinds(fs) == ["gil-bound"]
     assert "runnable with no free core" in fs[0].message
+
+
+def test_threads_short_of_cores_are_not_serialised_by_the_gil() -> None:
+    # hashlib threads on a machine other programs kept busy: on a CPU 30%, queued for a core 68%, asleep 2%
+    th = [sched(i, 0.3, 0.68, 2) for i in (2, 3, 4)]
+    fs = verdicts(wall_s=1.0, cpu_s=0.9, cores=2, units=thread_units(3), peak=3, blocks=[], loss_warnings=[],
+                  threads=th)  # fmt: skip
+    assert kinds(fs) == ["core-contention"]
+    assert fs[0].evidence["threads_runq_fraction"] == pytest.approx(0.68)
+    assert "68% of their time" in fs[0].message and "asleep only 2%" in fs[0].message

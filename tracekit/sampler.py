@@ -229,7 +229,7 @@ class Sampler:
         import) still shows its parent's command line; read it again at its next few sightings, so
         run.json names what it became rather than a copy of the traced program."""
         parent = self._result.processes.get(info.ppid)
-        if parent is None or info.rereads >= CMDLINE_REREADS or info.cmdline != parent.cmdline:
+        if parent is None or info.rereads >= CMDLINE_REREADS or (info.cmdline and info.cmdline != parent.cmdline):
             return
         info.rereads += 1
         try:

@@ -253,25 +253,31 @@ def mix_label(mix: dict[str, int], framework: str = "") -> str:
 
 
 ASLEEP_FRACTION = 0.5  # threads that slept at least half their time were waiting, not computing
+RUNQ_FRACTION = 0.3  # threads runnable but queued for a core this share of their time: the machine was full
 
 
 def shape(facts: RunFacts, gil: Finding | None, generators: dict[str, int]) -> Finding | None:
-    """Concurrent-not-parallel, serialised (its cause unknown), sequential or unknown concurrency."""
+    """Concurrent-not-parallel, short of cores, serialised (its cause unknown), sequential or unknown
+    concurrency. The kernel's view of the threads goes first: the traced CPU figure is inflated by the
+    tracer and deflated by other programs on the machine, the threads' sleep and run-queue wait are not."""
     ev = facts.base_evidence()
     p = facts.parallelism
     mix = peak_mix(facts.units)
     label = mix_label(mix, facts.framework) if mix else f"{facts.peak} units"
-    if facts.peak >= 2 and gil is not None:
-        return None  # the GIL verdict says why: the threads did not overlap their computing
-    if facts.peak >= 2 and p < 0.5:
-        return Finding(
-            "concurrent-not-parallel",
-            "info",
-            f"concurrent, not parallel: up to {label} were in flight at once, but the CPU was busy only "
-            f"{p * 100:.0f}% of one core: the work overlapped its waiting, not its computing.",
-            {**ev, "in_flight_at_peak": mix},
-        )
     if facts.peak >= 2:
+        if gil is not None:
+            return None  # the GIL verdict says why: the threads did not overlap their computing
+        by_threads = thread_shape(facts, label, mix)
+        if by_threads is not None:
+            return by_threads
+        if p < 0.5:
+            return Finding(
+                "concurrent-not-parallel",
+                "info",
+                f"concurrent, not parallel: up to {label} were in flight at once, but the CPU was busy only "
+                f"{p * 100:.0f}% of one core: the work overlapped its waiting, not its computing.",
+                {**ev, "in_flight_at_peak": mix},
+            )
         return None if facts.blocks else serialised(facts, label, mix)
     if facts.untraced_threads or facts.framework == "trio":
         why = (
@@ -296,33 +302,54 @@ def shape(facts: RunFacts, gil: Finding | None, generators: dict[str, int]) -> F
     )
 
 
-def serialised(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding:
-    """Two or more in flight, between half a core and one core busy, and no GIL evidence. The traced
-    run's CPU is inflated by the tracer (call-heavy code up to ~5x), so the CPU figure alone cannot
-    say the program is CPU-bound; threads that the kernel saw asleep were waiting."""
-    ev = {**facts.base_evidence(), "in_flight_at_peak": mix}
-    p = facts.parallelism
+def thread_shape(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding | None:
+    """Threads the kernel saw asleep most of the time were waiting (I/O, locks); threads runnable but
+    queued for a core, and hardly asleep, were short of cores (not of the GIL). None without
+    schedstat for two or more active threads, or when worker processes do the work (a pool's helper
+    threads sleep by design)."""
     busy = [t for t in facts.threads if t.span_s > 0 and t.oncpu_s + t.runq_s > 0.01 * t.span_s]
-    if len(busy) >= 2:
-        asleep = sum(t.sleep_s for t in busy) / sum(t.span_s for t in busy)
-        ev["threads_asleep_fraction"] = round(asleep, 3)
-        if asleep >= ASLEEP_FRACTION:
-            return Finding(
-                "concurrent-not-parallel",
-                "info",
-                f"concurrent, not parallel: up to {label} were in flight at once; its threads slept "
-                f"{asleep * 100:.0f}% of their time (the kernel's schedstat: waiting for I/O or locks), so the "
-                f"{p:.2f} cores busy in the traced run is mostly the tracer's cost; overlapping the waits is "
-                "what speeds it up.",
-                ev,
-            )
+    if len(busy) < 2 or facts.workers("process") > 0:
+        return None
+    p = facts.parallelism
+    span = sum(t.span_s for t in busy)
+    asleep = sum(t.sleep_s for t in busy) / span
+    runq = sum(t.runq_s for t in busy) / span
+    ev = {**facts.base_evidence(), "in_flight_at_peak": mix, "threads_asleep_fraction": round(asleep, 3),
+          "threads_runq_fraction": round(runq, 3)}  # fmt: skip
+    if asleep >= ASLEEP_FRACTION:
+        return Finding(
+            "concurrent-not-parallel",
+            "info",
+            f"concurrent, not parallel: up to {label} were in flight at once and the kernel saw its threads asleep "
+            f"{asleep * 100:.0f}% of their time (schedstat: waiting for I/O or locks; {p:.2f} cores busy in the "
+            "traced run, the tracer's cost included): the work overlapped its waiting, not its computing.",
+            ev,
+        )
+    if runq >= RUNQ_FRACTION and asleep < GIL_MIN_ASLEEP:
+        return Finding(
+            "core-contention",
+            "info",
+            f"short of cores, not of the GIL: up to {label} were in flight and kept {p:.2f} cores busy; the "
+            f"kernel saw its threads runnable but waiting for a free core {runq * 100:.0f}% of their time and "
+            f"asleep only {asleep * 100:.0f}% (schedstat), so they ran in parallel whenever cores were free "
+            "(other programs used the rest of this machine).",
+            ev,
+        )
+    return None
+
+
+def serialised(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding:
+    """Two or more in flight, between half a core and one core busy, and no evidence from the threads
+    or the GIL. The traced run's CPU is inflated by the tracer (call-heavy code up to ~5x), so the CPU
+    figure alone cannot say the program is CPU-bound: say so."""
+    p = facts.parallelism
     return Finding(
         "serialised",
         "info",
         f"concurrent, one core at most: up to {label} were in flight and together kept {p:.2f} cores busy in "
         "the traced run. Whether the program itself is CPU-bound is unknown from this run: tracing makes "
         "call-heavy code up to ~5x slower and its CPU larger; `tracekit compare` times it untraced.",
-        ev,
+        {**facts.base_evidence(), "in_flight_at_peak": mix},
     )
 
 
