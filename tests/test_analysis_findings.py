@@ -263,3 +263,16 @@ def test_threads_short_of_cores_are_not_serialised_by_the_gil() -> None:
     assert kinds(fs) == ["core-contention"]
     assert fs[0].evidence["threads_runq_fraction"] == pytest.approx(0.68)
     assert "68% of their time" in fs[0].message and "asleep only 2%" in fs[0].message
+
+
+def test_process_pool_starved_of_cores_is_not_called_waiting() -> None:
+    # ProcessPoolExecutor on a machine other jobs kept busy: the traced run used 0.23 cores, yet its two
+    # single-threaded workers were runnable all along (on a CPU 12%, queued 85%); the pool's helper
+    # thread in the main process slept (idle: not counted)
+    u = units([dict(kind="process", role="main"), dict(kind="process", role="worker", pid=2),
+               dict(kind="process", role="worker", pid=3), dict(kind="thread", role="worker", tid=9)])  # fmt: skip
+    th = [sched(2, 0.12, 0.85, 5, pid=2), sched(3, 0.11, 0.86, 5, pid=3), sched(9, 0.0, 0.0, 40)]
+    fs = verdicts(wall_s=1.0, cpu_s=0.23, cores=2, units=u, peak=3, blocks=[], loss_warnings=[], threads=th)
+    assert kinds(fs) == ["core-contention"]
+    assert "2 processes and 1 thread" in fs[0].message
+    assert fs[0].evidence["threads_runq_fraction"] == pytest.approx(0.855)

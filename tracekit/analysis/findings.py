@@ -302,13 +302,16 @@ def shape(facts: RunFacts, gil: Finding | None, generators: dict[str, int]) -> F
     )
 
 
+ACTIVE_FRACTION = 0.05  # a thread runnable less than this share of its life is idle (a pool's helper)
+
+
 def thread_shape(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding | None:
-    """Threads the kernel saw asleep most of the time were waiting (I/O, locks); threads runnable but
-    queued for a core, and hardly asleep, were short of cores (not of the GIL). None without
-    schedstat for two or more active threads, or when worker processes do the work (a pool's helper
-    threads sleep by design)."""
-    busy = [t for t in facts.threads if t.span_s > 0 and t.oncpu_s + t.runq_s > 0.01 * t.span_s]
-    if len(busy) < 2 or facts.workers("process") > 0:
+    """The kernel's view of the active OS threads of the tree (each process's threads, a
+    single-threaded process as its one thread): asleep most of the time, they were waiting (I/O,
+    locks); runnable but queued for a core and hardly asleep, they were short of cores (not of the
+    GIL, not waiting). None without schedstat for two or more active threads."""
+    busy = [t for t in facts.threads if t.span_s > 0 and t.oncpu_s + t.runq_s > ACTIVE_FRACTION * t.span_s]
+    if len(busy) < 2:
         return None
     p = facts.parallelism
     span = sum(t.span_s for t in busy)
