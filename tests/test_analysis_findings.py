@@ -276,3 +276,17 @@ def test_process_pool_starved_of_cores_is_not_called_waiting() -> None:
     assert kinds(fs) == ["core-contention"]
     assert "2 processes and 1 thread" in fs[0].message
     assert fs[0].evidence["threads_runq_fraction"] == pytest.approx(0.855)
+
+
+def test_gil_bound_needs_the_group_to_want_most_of_a_core() -> None:
+    # four I/O threads, each on a CPU 8%, asleep 90%, woken 80 times a second: GIL-like per thread,
+    # but together they wanted 0.4 cores: waiting for I/O, not for the GIL
+    th = [sched(i, 0.08, 0.02, 80) for i in (2, 3, 4, 5)]
+    fs = verdicts(wall_s=1.0, cpu_s=0.35, cores=2, units=thread_units(4), peak=4, blocks=[], loss_warnings=[],
+                  threads=th)  # fmt: skip
+    assert kinds(fs) == ["concurrent-not-parallel"]
+    # under heavy load (measured): on a CPU 18%, queued 35%, asleep 47%, 135 wake-ups/s: GIL-bound
+    loaded = [sched(i, 0.18, 0.35, 135) for i in (2, 3, 4)]
+    fs = verdicts(wall_s=1.0, cpu_s=0.55, cores=2, units=thread_units(3), peak=3, blocks=[], loss_warnings=[],
+                  threads=loaded)  # fmt: skip
+    assert kinds(fs) == ["gil-bound"] and fs[0].evidence["demand_cores"] == pytest.approx(1.59)

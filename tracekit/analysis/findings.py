@@ -403,10 +403,15 @@ def untraced_helpers(helpers: list[str]) -> Finding | None:
 # does not sleep at all (on a loaded machine it waits in the run queue instead). Measured here: 3 Python
 # CPU threads each on a CPU 33-40% of the time, asleep ~60%, ~260 voluntary switches/s; lock or queue
 # waiters ~0% on a CPU and 0-66/s; numpy/hashlib threads asleep 0-2%.
+# On a machine other jobs kept busy (load 4.7 on 2 cores) the same threads were on a CPU 18%, queued 35%,
+# asleep 47%, ~135-160 voluntary switches/s: hence the loose per-thread bounds, and the group bound
+# GIL_MIN_DEMAND: with the GIL contended some thread always holds it, on a CPU or queued for one, while
+# threads of an I/O pool are mostly all asleep at once.
 GIL_MIN_SPAN_S = 0.2
-GIL_MIN_ONCPU = 0.1  # the lower bound on CPU: a thread that hardly ran was not competing for the GIL
+GIL_MIN_ONCPU = 0.05  # a thread that hardly ran was not competing for the GIL
 GIL_MIN_ASLEEP = 0.3
-GIL_MIN_WAKEUPS_PER_S = 100.0
+GIL_MIN_WAKEUPS_PER_S = 50.0
+GIL_MIN_DEMAND = 0.8  # the lower bound on CPU: Σ (on a CPU + queued) of the contenders, in cores
 
 
 def gil_contender(t: ThreadSched) -> bool:
@@ -431,7 +436,8 @@ def gil_bound(threads: list[ThreadSched]) -> Finding | None:
         span = max(t.span_s for t in grp)
         oncpu = sum(t.oncpu_s for t in grp)
         cores_used = oncpu / span
-        if len(grp) < 2 or cores_used > PARALLEL_CORES:
+        demand = (oncpu + sum(t.runq_s for t in grp)) / span
+        if len(grp) < 2 or cores_used > PARALLEL_CORES or demand < GIL_MIN_DEMAND:
             continue
         asleep = sum(t.sleep_s for t in grp)
         runq = sum(t.runq_s for t in grp)
@@ -447,7 +453,7 @@ def gil_bound(threads: list[ThreadSched]) -> Finding | None:
             "GIL, which lets one thread run Python at a time. Use processes (multiprocessing, "
             "ProcessPoolExecutor) for CPU-bound Python.",
             {"pid": pid, "threads": len(grp), "cores_used": round(cores_used, 3), "gil_wait_s": round(asleep, 3),
-             "runq_s": round(runq, 3), "wakeups_per_s": round(wake, 1), "thread_cpu_s": round(oncpu, 3),
-             "span_s": round(span, 3), "tids": [t.tid for t in grp]},
+             "runq_s": round(runq, 3), "demand_cores": round(demand, 3), "wakeups_per_s": round(wake, 1),
+             "thread_cpu_s": round(oncpu, 3), "span_s": round(span, 3), "tids": [t.tid for t in grp]},
         )  # fmt: skip
     return None
