@@ -106,8 +106,18 @@ def test_trio_gets_trios_words_and_unknown_concurrency() -> None:
     fs = verdicts(wall_s=1.0, cpu_s=0.01, cores=2, units=units([dict(kind="process", role="main")]), peak=1,
                   blocks=[], loss_warnings=[], framework="trio")  # fmt: skip
     assert kinds(fs) == ["concurrency-unknown", "mostly-waiting"]
-    assert "trio's tasks are not recorded" in fs[0].message
+    assert "no trio task was recorded" in fs[0].message
     assert "trio nurseries" in fs[1].message and "asyncio" not in fs[1].message
+    # trio tasks recorded as units: "trio tasks" in the label, trio's fixes for a blocked run loop
+    u = units([dict(kind="process", role="main"), *[dict(kind="task", role="worker", tid=t) for t in (5, 6)]])
+    ev = events([(1, 905, 0, 300_000, "main (t.py:9)", -1), (1, 905, 10, 290_000, "time.sleep", 0)])
+    blocks = loop_blocks(ev, tracks([(1, 905, "__main__.main", "task")]), 0, 0.1)
+    fs = verdicts(wall_s=1.0, cpu_s=0.01, cores=2, units=u, peak=2, blocks=blocks, loss_warnings=[],
+                  framework="trio")  # fmt: skip
+    assert kinds(fs) == ["loop-blocked", "concurrent-not-parallel", "mostly-waiting"]
+    text = " ".join(f.message for f in fs)
+    assert "asyncio" not in text and "trio.to_thread.run_sync" in text and "trio's run loop blocked" in text
+    assert "2 trio tasks" in fs[1].message
 
 
 def test_untraced_threads_make_sequential_unknown() -> None:

@@ -167,17 +167,27 @@ def verdicts(
     facts = RunFacts(wall_s, cpu_s, cores, units, peak, blocks, threads or [], framework, untraced_threads)
     out: list[Finding] = [Finding("data-loss", "warning", w) for w in loss_warnings]
     gil = gil_bound(facts.threads)
-    found = [loop_blocked(blocks), gil, parallel(facts, gil)]
+    found = [loop_blocked(blocks, framework), gil, parallel(facts, gil)]
     found.append(None if found[-1] else shape(facts, gil, generators or {}))
     found += [generator_coroutines(generators or {}), mostly_waiting(facts), untraced_helpers(helpers or [])]
     out += [f for f in found if f is not None]
     return sorted(out, key=lambda f: ORDER.get(f.severity, 3))
 
 
-def loop_blocked(blocks: list[LoopBlock]) -> Finding | None:
+FIXES = {  # (a blocking call inside the step, the step's own CPU work) → what to do, in each framework's words
+    "": ("await an async equivalent (asyncio.sleep, an async client) or move it to a thread (asyncio.to_thread)",
+         "move CPU-bound work off the loop (loop.run_in_executor with a ProcessPoolExecutor)"),
+    "trio": ("await an async equivalent (trio.sleep, an async client) or move it to a thread (trio.to_thread.run_sync)",
+             "move CPU-bound work off trio's run loop (trio.to_thread.run_sync, or a process pool for Python code)"),
+}  # fmt: skip
+
+
+def loop_blocked(blocks: list[LoopBlock], framework: str = "") -> Finding | None:
     """The longest task step or loop callback over the threshold, with its call chain."""
     if not blocks:
         return None
+    call_fix, cpu_fix = FIXES.get(framework, FIXES[""])
+    loop = "trio's run loop" if framework == "trio" else "event loop"
     worst = max(blocks, key=lambda b: b.dur_s)
     total = sum(b.dur_s for b in blocks)
     culprit = worst.chain[-1]
@@ -185,14 +195,14 @@ def loop_blocked(blocks: list[LoopBlock]) -> Finding | None:
     where = "a callback" if worst.task == "callback" else f"task {worst.task}"
     if len(steps) > 1:  # a call inside the step blocked: name the chain down to it
         culprit_text = f"{short(culprit)}: {' → '.join(short(c) for c in steps)}"
-        fix = "await an async equivalent (asyncio.sleep, an async client) or move it to a thread (asyncio.to_thread)"
+        fix = call_fix
     else:  # the coroutine's own code ran that long between two awaits: CPU work on the loop
         culprit_text = f"the code of {short(culprit)} itself, running without an await"
-        fix = "move CPU-bound work off the loop (loop.run_in_executor with a ProcessPoolExecutor)"
+        fix = cpu_fix
     return Finding(
         "loop-blocked",
         "warning",
-        f"event loop blocked {len(blocks)}x for {total:.2f} s in all (longest {worst.dur_s:.2f} s in "
+        f"{loop} blocked {len(blocks)}x for {total:.2f} s in all (longest {worst.dur_s:.2f} s in "
         f"{where}) by {culprit_text}. Nothing else on the loop can run meanwhile; {fix}.",
         {"blocks": len(blocks), "blocked_s": round(total, 3), "max_s": round(worst.dur_s, 3),
          "culprit": culprit, "chain": worst.chain, "task": worst.task},
@@ -279,11 +289,11 @@ def shape(facts: RunFacts, gil: Finding | None, generators: dict[str, int]) -> F
                 {**ev, "in_flight_at_peak": mix},
             )
         return None if facts.blocks else serialised(facts, label, mix)
-    if facts.untraced_threads or facts.framework == "trio":
+    if facts.untraced_threads or (facts.framework == "trio" and facts.workers("task") == 0):
         why = (
             f"{facts.untraced_threads} thread(s) ran that the tracer did not see (see data loss)"
             if facts.untraced_threads
-            else "trio's tasks are not recorded as units (tracekit records asyncio tasks, threads and processes)"
+            else "the program ran trio, but no trio task was recorded as a unit"
         )
         return Finding(
             "concurrency-unknown",

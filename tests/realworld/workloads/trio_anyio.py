@@ -2,16 +2,26 @@
 an anyio task group (on the trio backend) of 5 tasks and anyio.to_thread. Prints its own counts."""
 
 import json
+import time
 
 import anyio
 import trio
 
 
 class Count(trio.abc.Instrument):
-    """The oracle: trio's own count of the tasks it spawned and of those alive at once."""
+    """The oracle: trio's own count of the tasks it spawned and of those alive at once, and its longest
+    task step (the time a task held trio's run loop)."""
 
     def __init__(self) -> None:
         self.spawned = self.alive = self.max_alive = 0
+        self.max_step_s = 0.0
+        self._t0 = 0.0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self._t0 = time.perf_counter()
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.max_step_s = max(self.max_step_s, time.perf_counter() - self._t0)
 
     def task_spawned(self, task: trio.lowlevel.Task) -> None:
         self.spawned += 1
@@ -61,4 +71,13 @@ async def main() -> dict[str, int]:
 
 count = Count()
 facts = trio.run(main, instruments=[count])
-print(json.dumps({**facts, "tasks_spawned": count.spawned, "max_alive_tasks": count.max_alive}))
+print(
+    json.dumps(
+        {
+            **facts,
+            "tasks_spawned": count.spawned,
+            "max_alive_tasks": count.max_alive,
+            "max_step_s": round(count.max_step_s, 4),
+        }
+    )
+)
