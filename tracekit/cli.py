@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console, RenderableType
 
-from tracekit.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TIMEOUT, Interrupted, TracekitError, UsageError
+from tracekit.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_TIMEOUT,
+    Interrupted,
+    OutputError,
+    TracekitError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from tracekit import runner
@@ -239,8 +247,15 @@ def _analyse_and_write(run_dir: Path):  # type: ignore[no-untyped-def]
     from tracekit.rundir import REPORT_HTML, STATS_JSON, atomic_write, load_inputs, read_run, write_json
 
     an = analyse(load_inputs(read_run(run_dir)))
-    write_json(run_dir / STATS_JSON, an.stats.to_dict())
-    atomic_write(run_dir / REPORT_HTML, render_report(an))
+    html = render_report(an)
+    try:
+        write_json(run_dir / STATS_JSON, an.stats.to_dict())
+        atomic_write(run_dir / REPORT_HTML, html)
+    except OSError as exc:  # a full disk or a read-only run directory: the raw files are kept
+        raise OutputError(
+            f"cannot write {STATS_JSON} and {REPORT_HTML} in {run_dir} ({exc.strerror}); free some space or make "
+            "the directory writable, then run `tracekit report` on it"
+        ) from None
     return an
 
 
@@ -395,6 +410,9 @@ def compare(
         sig = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         say(err, f"Error: interrupted by {signal.Signals(sig).name}; no comparison was written")
         raise typer.Exit(128 + sig) from None
+    except Exception as exc:  # a bug: exit 70, never 1 (the gate's FAIL)
+        status.stop()
+        raise internal_error(exc, out_dir) from None
     finally:
         stops.restore()
         status.stop()
