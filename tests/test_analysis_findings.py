@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from tracekit.analysis.findings import verdicts
+from tracekit.analysis.loop import LoopBlock
 from tracekit.analysis.model import ThreadSched
 from tracekit.analysis.units import UNIT_COLUMNS
 
@@ -122,8 +123,18 @@ def test_trio_gets_trios_words_and_unknown_concurrency() -> None:
     fs = verdicts(wall_s=1.0, cpu_s=0.01, cores=2, units=units([dict(kind="process", role="main")]), peak=1,
                   blocks=[], loss_warnings=[], framework="trio")  # fmt: skip
     assert kinds(fs) == ["concurrency-unknown", "mostly-waiting"]
-    assert "trio's tasks are not recorded" in fs[0].message
+    assert "no trio task was recorded" in fs[0].message
     assert "trio nurseries" in fs[1].message and "asyncio" not in fs[1].message
+    # trio tasks recorded as units: "trio tasks" in the label, trio's fixes for a blocked run loop
+    u = units([dict(kind="process", role="main"), *[dict(kind="task", role="worker", tid=t) for t in (5, 6)]])
+    blocks = [LoopBlock(task="__main__.main", coroutine="main (t.py:9)", pid=1, os_tid=1, start_s=0.0, dur_s=0.3,
+                        cpu_s=0.0, min_s=0.3, certain=True, chain=["main (t.py:9)", "time.sleep"])]  # fmt: skip
+    fs = verdicts(wall_s=1.0, cpu_s=0.01, cores=2, units=u, peak=2, blocks=blocks, loss_warnings=[],
+                  framework="trio")  # fmt: skip
+    assert kinds(fs) == ["loop-blocked", "concurrent-not-parallel", "mostly-waiting"]
+    text = " ".join(f.message for f in fs)
+    assert "asyncio" not in text and "trio.to_thread.run_sync" in text and "trio's run loop blocked" in text
+    assert "2 trio tasks" in fs[1].message
 
 
 def test_untraced_threads_make_sequential_unknown() -> None:
@@ -194,6 +205,8 @@ def test_helpers_are_named_and_untraced_threads_are_data_loss() -> None:
         "12": {"cmdline": ["/usr/bin/python3", "-c", "from multiprocessing.resource_tracker import main;main(5)"]},
         "13": {"cmdline": ["/sbin/ldconfig", "-p"]},
         "14": {"cmdline": ["/usr/bin/python3.11", "worker.py"]},
+        "15": {"cmdline": [], "first_seen_ns": 0, "last_seen_ns": 15_000_000},  # gone before it could be read
+        "16": {"cmdline": [], "first_seen_ns": 0, "last_seen_ns": 900_000_000},  # lived long: unknown, lost
     }}  # fmt: skip
     # the sampler saw threads 10, 11 (traced) and 15 (no track) of pid 10 at three samples in the window,
     # and thread 16 once only (a blip: not enough to count)
@@ -204,11 +217,12 @@ def test_helpers_are_named_and_untraced_threads_are_data_loss() -> None:
     ]
     samples = pd.DataFrame([{"t_ns": t, "kind": "t", "pid": p, "tid": tid} for t, p, tid in rows])
     loss = data_loss(run, trace, samples, (50.0, 400.0))
-    assert loss.untraced_pids == [14]
-    assert loss.helpers == ["pid 12 multiprocessing's resource_tracker", "pid 13 ldconfig (not a Python program)"]
+    assert loss.untraced_pids == [14, 16]
+    assert loss.helpers == ["pid 12 multiprocessing's resource_tracker", "pid 13 ldconfig (not a Python program)",
+                            "pid 15 a process gone 15 ms after it was seen (command line unreadable)"]  # fmt: skip
     assert loss.untraced_threads == ["10:15"]
     text = " | ".join(loss.warnings)
-    assert "1 process(es) ran but left no trace (pid 14)" in text and "12" not in text and "13" not in text
+    assert "2 process(es) ran but left no trace (pid 14, 16)" in text and "12" not in text and "13" not in text
     assert "1 thread(s) ran that neither the trace nor tracekit's structure record shows (pid:tid 10:15)" in text
     # a thread the structure record saw start (threading or _thread) is known, traced slices or not
     rec = structure(
@@ -228,3 +242,40 @@ def test_gil_bound_on_a_loaded_machine_is_not_also_called_overlapped_waiting() -
                   threads=th)  # fmt: skip
     assert kinds(fs) == ["gil-bound"]
     assert "runnable with no free core" in fs[0].message
+
+
+def test_threads_short_of_cores_are_not_serialised_by_the_gil() -> None:
+    # hashlib threads on a machine other programs kept busy: on a CPU 30%, queued for a core 68%, asleep 2%
+    th = [sched(i, 0.3, 0.68, 2) for i in (2, 3, 4)]
+    fs = verdicts(wall_s=1.0, cpu_s=0.9, cores=2, units=thread_units(3), peak=3, blocks=[], loss_warnings=[],
+                  threads=th)  # fmt: skip
+    assert kinds(fs) == ["core-contention"]
+    assert fs[0].evidence["threads_runq_fraction"] == pytest.approx(0.68)
+    assert "68% of their time" in fs[0].message and "asleep only 2%" in fs[0].message
+
+
+def test_process_pool_starved_of_cores_is_not_called_waiting() -> None:
+    # ProcessPoolExecutor on a machine other jobs kept busy: the traced run used 0.23 cores, yet its two
+    # single-threaded workers were runnable all along (on a CPU 12%, queued 85%); the pool's helper
+    # thread in the main process slept (idle: not counted)
+    u = units([dict(kind="process", role="main"), dict(kind="process", role="worker", pid=2),
+               dict(kind="process", role="worker", pid=3), dict(kind="thread", role="worker", tid=9)])  # fmt: skip
+    th = [sched(2, 0.12, 0.85, 5, pid=2), sched(3, 0.11, 0.86, 5, pid=3), sched(9, 0.0, 0.0, 40)]
+    fs = verdicts(wall_s=1.0, cpu_s=0.23, cores=2, units=u, peak=3, blocks=[], loss_warnings=[], threads=th)
+    assert kinds(fs) == ["core-contention"]
+    assert "2 processes and 1 thread" in fs[0].message
+    assert fs[0].evidence["threads_runq_fraction"] == pytest.approx(0.855)
+
+
+def test_gil_bound_needs_the_group_to_want_most_of_a_core() -> None:
+    # four I/O threads, each on a CPU 8%, asleep 90%, woken 80 times a second: GIL-like per thread,
+    # but together they wanted 0.4 cores: waiting for I/O, not for the GIL
+    th = [sched(i, 0.08, 0.02, 80) for i in (2, 3, 4, 5)]
+    fs = verdicts(wall_s=1.0, cpu_s=0.35, cores=2, units=thread_units(4), peak=4, blocks=[], loss_warnings=[],
+                  threads=th)  # fmt: skip
+    assert kinds(fs) == ["concurrent-not-parallel"]
+    # under heavy load (measured): on a CPU 18%, queued 35%, asleep 47%, 135 wake-ups/s: GIL-bound
+    loaded = [sched(i, 0.18, 0.35, 135) for i in (2, 3, 4)]
+    fs = verdicts(wall_s=1.0, cpu_s=0.55, cores=2, units=thread_units(3), peak=3, blocks=[], loss_warnings=[],
+                  threads=loaded)  # fmt: skip
+    assert kinds(fs) == ["gil-bound"] and fs[0].evidence["demand_cores"] == pytest.approx(1.59)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -224,15 +225,117 @@ def _edit_run(d: Path, change) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_internal_error_is_one_line_with_the_traceback_kept(run_copy: Path) -> None:
-    # a run.json that passes the checks but has a field of the wrong type reaches the analysis:
-    # that is a tracekit bug to report, not something to hide
-    _edit_run(run_copy, lambda r: r.update(processes=[1, 2, 3]))
-    p = tk("report", str(run_copy))
+    # a bug in the analysis (here: one planted in a real `tracekit report` process) is a tracekit bug
+    # to report, not something to hide
+    code = (
+        "import sys, tracekit.analysis as a, tracekit.cli as c\n"
+        "def boom(_inputs): raise RuntimeError('planted bug')\n"
+        "a.analyse = boom\nsys.argv = ['tracekit', 'report', sys.argv[1]]\nc.main()\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code, str(run_copy)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 70, p.stderr
     lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: internal error: "), p.stderr
+    assert len(lines) == 1 and lines[0].startswith("Error: internal error: RuntimeError: planted bug"), p.stderr
     assert "please report it" in lines[0] and str(run_copy / "error.log") in lines[0]
     assert (run_copy / "error.log").read_text().startswith("Traceback (most recent call last):")
+
+
+WRONG_TYPES = [
+    ("processes", [1, 2, 3]), ("processes", {"1": {"ppid": "x"}}), ("processes", {"1": {"cmdline": "python"}}),
+    ("output", []), ("output", {"lines": [[1, "stdout"]]}), ("output", {"lines": [["t", "stdout", "x"]]}),
+    ("output", {"total_lines": "many"}), ("trace", "ok"), ("trace", {"status": 3}),
+    ("trace", {"status": "ok", "events_per_pid": {"1": "x"}}), ("samples", {"n": "x"}), ("exit_code", "0"),
+    ("exit_code", 2**70), ("exit_code", True), ("started_ns", 1.5e300), ("started_ns", None), ("ended_ns", "end"),
+    ("timed_out", "no"), ("interrupted", 0), ("cores", "two"), ("cores", None), ("target", 5), ("command", "python"),
+    ("cwd", ["a"]), ("interval_s", "fast"), ("load_avg_before", "high"), ("wall_clock_offset_ns", [1]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("field", "value"), WRONG_TYPES, ids=[f"{f}={v!r}"[:40] for f, v in WRONG_TYPES])
+def test_report_on_a_run_json_with_a_mistyped_field(run_copy: Path, field: str, value: object) -> None:
+    _edit_run(run_copy, lambda r: r.update({field: value}))
+    assert_usage_error(tk("report", str(run_copy)), "wrong type", field)
+
+
+def test_report_on_a_deeply_nested_run_json(run_copy: Path) -> None:
+    (run_copy / "run.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert_usage_error(tk("report", str(run_copy)), "run.json is corrupt")
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999", "inf", "-inf", "1e999"])
+def test_report_on_samples_with_absurd_numbers(run_copy: Path, value: str) -> None:
+    lines = (run_copy / "samples.csv").read_text().splitlines()
+    head = lines[0].split(",")
+    row = lines[1].split(",")
+    row[head.index("t_ns" if value.isdigit() else "rss_bytes")] = value
+    (run_copy / "samples.csv").write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    assert_usage_error(tk("report", str(run_copy)), "samples.csv")
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    header = repr({"descr": "<f8", "fortran_order": False, "shape": shape}).encode()
+    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+
+
+def _tamper_cache(cache: Path, kind: str) -> None:
+    """Rewrite the run's real events.npz (its meta still matches trace.json) with one column replaced."""
+    import zipfile
+
+    with zipfile.ZipFile(cache) as z:
+        members = {m.filename: z.read(m) for m in z.infolist()}
+    with zipfile.ZipFile(cache, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            if name != "start_us.npy":
+                z.writestr(name, data)
+            elif kind == "huge-header":  # asks numpy for 745 GiB in a file of a few bytes
+                z.writestr(name, _npy_header((100_000_000_000,)))
+            else:  # a zip bomb: ~1 MB that unpacks to 1.2 GB of zeros
+                with z.open(name, "w", force_zip64=True) as fh:
+                    fh.write(_npy_header((150_000_000,)))
+                    zeros = bytes(2**24)
+                    for _ in range(150_000_000 * 8 // len(zeros)):
+                        fh.write(zeros)
+                    fh.write(bytes(150_000_000 * 8 % len(zeros)))
+
+
+@pytest.mark.parametrize("kind", ["huge-header", "zip-bomb"])
+def test_a_crafted_events_cache_is_dropped_not_trusted(run_copy: Path, kind: str) -> None:
+    assert (run_copy / "events.npz").is_file()
+    _tamper_cache(run_copy / "events.npz", kind)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracekit", "report", str(run_copy)], stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    _, status, usage = os.wait4(proc.pid, 0)  # this process's own peak memory
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    assert os.waitstatus_to_exitcode(status) == 0, stderr  # the cache was dropped and trace.json parsed again
+    assert usage.ru_maxrss * 1024 < 500 * 2**20, f"report peaked at {usage.ru_maxrss // 1024} MiB"
+    assert (run_copy / "stats.json").is_file()
+
+
+def test_open_on_a_deeply_nested_trace(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.json"
+    trace.write_text('{"traceEvents": [], "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert_usage_error(tk("open", "--no-browser", str(trace)), "nested too deeply")
+
+
+def test_compare_on_a_tampered_run_directory(run_copy: Path) -> None:
+    _edit_run(run_copy, lambda r: r.update(processes=[1, 2, 3]))
+    assert_usage_error(tk("compare", str(run_copy), str(run_copy)), "wrong type")
+
+
+@pytest.mark.parametrize(
+    "doc", [{"runs": "x"}, {"runs": [1]}, {"runs": [{"name": 1}]}, {"reference": [], "runs": [{}]}, "deep"]
+)
+def test_compare_on_a_tampered_comparison(tmp_path: Path, doc: object) -> None:
+    cmp = tmp_path / "cmp"
+    cmp.mkdir()
+    if doc == "deep":
+        (cmp / "comparison.json").write_text("[" * 100_000 + "]" * 100_000)
+    else:
+        (cmp / "comparison.json").write_text(json.dumps({"schema": "tracekit.comparison/1", **doc}))  # type: ignore[dict-item]
+    assert_usage_error(tk("compare", str(cmp), str(cmp)), "comparison.json")
 
 
 def test_module_that_does_not_exist(tmp_path: Path) -> None:
@@ -335,3 +438,22 @@ def test_module_name_cannot_escape_the_reports_folder(tmp_path: Path) -> None:
     assert p.returncode != 0  # no such module
     made = [d for d in (tmp_path / "reports").iterdir()]
     assert len(made) == 1 and made[0].name.startswith("abs-")
+
+
+def _limit_file_size(limit: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # writes beyond it fail (EFBIG), as on a full disk
+
+
+def test_report_into_a_directory_it_cannot_write_is_one_error_line(run_copy: Path) -> None:
+    (run_copy / "stats.json").unlink()
+    (run_copy / "report.html").unlink()
+    (run_copy / "events.npz").unlink(missing_ok=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "tracekit", "report", str(run_copy)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, preexec_fn=lambda: _limit_file_size(1_000),
+    )  # fmt: skip
+    assert p.returncode == 74, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot write stats.json and report.html"), p.stderr

@@ -120,6 +120,7 @@ def test_flame_payload() -> None:
     assert d == {
         "labels": ["all", "work-0", "thread MainThread", "work (app.py:5)"],
         "titles": ["all", "work-0", "thread MainThread", "work (/p/app.py:5)"],
+        "name": [0, 1, 2, 3],
         "parent": [-1, 0, 1, 2],
         "kind": ["root", "process", "track", "call"],
         "origin": ["", "", "", "own"],
@@ -133,3 +134,11 @@ def test_flame_payload() -> None:
     assert frame_label("Runner.run (/usr/lib/python3.11/asyncio/runners.py:86)", "call") == "Runner.run (runners.py:86)"
     assert frame_label("time.sleep", "call") == "time.sleep"
     assert frame_label("task <img src=x>", "track") == "task <img src=x>"
+
+
+def test_flame_payload_stores_each_name_once() -> None:
+    d = flame_data(build_call_tree(EV, TRACKS, NAMES), {})
+    assert d["titles"].count("work (/p/app.py:5)") == 1 and d["titles"].count("thread MainThread") == 1
+    work = d["titles"].index("work (/p/app.py:5)")
+    assert d["name"].count(work) == 4  # under main, recursively, in pool-1 and in work-0
+    assert [d["titles"][i] for i in d["name"]][:3] == ["all", "MainProcess", "work-0"]

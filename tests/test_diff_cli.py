@@ -147,6 +147,11 @@ def test_bad_input_is_one_error_line(work: dict[str, Path], tmp_path: Path) -> N
     assert rc == 2 and stderr.startswith("Error: ") and "Traceback" not in stderr
     rc, _, stderr = diff(f"{work['naps']}#zzz", f"{work['naps']}#seq")
     assert rc == 2 and "no target named 'zzz'" in stderr
+    users = tmp_path / "mine"
+    users.mkdir()
+    (users / "notes.txt").write_text("my notes")
+    rc, _, stderr = diff(f"{work['naps']}#seq", f"{work['naps']}#threads", "-o", str(users))
+    assert rc == 2 and "was not made by tracekit" in stderr and sorted(p.name for p in users.iterdir()) == ["notes.txt"]
 
 
 @pytest.fixture(scope="module")
@@ -177,4 +182,29 @@ def test_diff_html_differential_flame_graph(work: dict[str, Path], browser: Brow
     assert "faster" in verdicts and "new" in verdicts
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "diff-naps.png"), full_page=True)
+    ctx.close()
+
+
+@pytest.mark.browser
+def test_diff_html_shows_hostile_names_as_text(work: dict[str, Path], browser: Browser) -> None:
+    from tests.test_report_browser import HOSTILE, TASK_NAMES, THREAD_NAMES, injected
+
+    base = work["base"]
+    (base / "hostile.py").write_text(HOSTILE)
+    for name, script in (("plain", base / "seq.py"), ("hostile", base / "hostile.py")):
+        proc = run_tracekit("profile", "-q", "-o", str(base / f"run-{name}"), str(script), timeout=180)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    out = base / "d-hostile"
+    rc, _, stderr = diff(str(base / "run-plain"), str(base / "run-hostile"), "-o", str(out))
+    assert rc == 0, stderr
+    ctx = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
+    ld = load(ctx, out / "diff.html")
+    page = ld.page
+    page.wait_for_selector("html[data-flame-ready='1']", timeout=10_000)
+    page.fill("#flame-search", "<")
+    page.wait_for_timeout(200)
+    assert ld.requests == [] and ld.console_errors == [] and ld.dialogs == [] and injected(page) == []
+    names = page.locator("#units td.name").all_text_contents()
+    for n in THREAD_NAMES + TASK_NAMES:  # new units, shown literally
+        assert any(n in x for x in names), (n, names)
     ctx.close()

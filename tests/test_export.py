@@ -92,3 +92,15 @@ def test_export_cli_on_a_real_run(tmp_path_factory) -> None:  # type: ignore[no-
     assert sum(1 for line in lines if ";count (" in line and "async_blocking.py" in line) >= 3
     bad = run_tracekit("export", str(run), "--format", "svg")
     assert bad.returncode == 2 and bad.stderr.startswith("Error: --format must be speedscope or collapsed")
+
+
+def test_export_never_overwrites_a_users_file(tmp_path_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import profile_once, run_tracekit
+
+    run = profile_once(tmp_path_factory, "sync_count", "export-safe")
+    mine = tmp_path / "notes.txt"
+    mine.write_text("my notes")
+    proc = run_tracekit("export", str(run), "-o", str(mine))
+    assert proc.returncode == 2 and "exists; pass --force" in proc.stderr and mine.read_text() == "my notes"
+    proc = run_tracekit("export", str(run), "-o", str(mine), "--force", "--format", "collapsed")
+    assert proc.returncode == 0 and ";" in mine.read_text()

@@ -821,3 +821,31 @@ def test_escape_sequences_from_the_run_never_reach_tracekits_terminal(tmp_path: 
     assert b"\x1b]" not in p.stderr and b"\x07" not in p.stderr  # ...without its OSC sequences
     rep = subprocess.run([sys.executable, "-m", "tracekit", "report", str(tmp_path / "run")], capture_output=True)
     assert rep.returncode == 0 and b"evil" in rep.stderr and b"\x1b]" not in rep.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# A full disk (here: a file-size limit, EFBIG, which fails writes as ENOSPC does)
+
+
+def _limit_file_size(limit: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_full_disk_keeps_the_exit_code_and_says_so(tmp_path: Path) -> None:
+    # 3,000 output lines make run.json larger than the limit; the compact run.json still fits
+    s = write_script(tmp_path, "for i in range(3000):\n    print('line', i)\nraise SystemExit(5)\n")
+    out = tmp_path / "run"
+    p = subprocess.run(
+        [sys.executable, "-m", "tracekit", "profile", "-q", "-o", str(out), str(s)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, preexec_fn=lambda: _limit_file_size(60_000),
+    )  # fmt: skip
+    assert p.returncode == 74, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: could not write"), p.stderr
+    assert "exited with code 5" in lines[0]
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "finished" and run["exit_code"] == 5
+    assert any("run.json" in e for e in run["write_errors"])
+    assert run["output"]["total_lines"] >= 3000 and run["output"]["lines"] == []  # counted, lines dropped to fit

@@ -181,8 +181,9 @@ def test_black_report_leads_with_black_and_shows_the_workers_formatting(
     # process frame other than the main one
     owners = page.evaluate(
         """() => { const d = JSON.parse(document.getElementById('tk-flame').textContent); const out = [];
-           d.labels.forEach((l, i) => { if (l !== 'black.format_file_in_place') return;
-             let j = i; while (d.kind[j] !== 'process') j = d.parent[j]; out.push([d.labels[j], d.total[i]]); });
+           d.name.forEach((n, i) => { if (d.labels[n] !== 'black.format_file_in_place') return;
+             let j = i; while (d.kind[j] !== 'process') j = d.parent[j];
+             out.push([d.labels[d.name[j]], d.total[i]]); });
            return out; }"""
     )
     workers = [(p, t) for p, t in owners if not p.startswith("MainProcess")]

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console, RenderableType
 
-from tracekit.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TIMEOUT, Interrupted, TracekitError, UsageError
+from tracekit.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_TIMEOUT,
+    Interrupted,
+    OutputError,
+    TracekitError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from tracekit import runner
@@ -249,8 +257,15 @@ def _analyse_and_write(run_dir: Path):  # type: ignore[no-untyped-def]
     from tracekit.rundir import REPORT_HTML, STATS_JSON, atomic_write, load_inputs, read_run, write_json
 
     an = analyse(load_inputs(read_run(run_dir)))
-    write_json(run_dir / STATS_JSON, an.stats.to_dict())
-    atomic_write(run_dir / REPORT_HTML, render_report(an))
+    html = render_report(an)
+    try:
+        write_json(run_dir / STATS_JSON, an.stats.to_dict())
+        atomic_write(run_dir / REPORT_HTML, html)
+    except OSError as exc:  # a full disk or a read-only run directory: the raw files are kept
+        raise OutputError(
+            f"cannot write {STATS_JSON} and {REPORT_HTML} in {run_dir} ({exc.strerror}); free some space or make "
+            "the directory writable, then run `tracekit report` on it"
+        ) from None
     return an
 
 
@@ -405,6 +420,9 @@ def compare(
         sig = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         say(err, f"Error: interrupted by {signal.Signals(sig).name}; no comparison was written")
         raise typer.Exit(128 + sig) from None
+    except Exception as exc:  # a bug: exit 70, never 1 (the gate's FAIL)
+        status.stop()
+        raise internal_error(exc, out_dir) from None
     finally:
         stops.restore()
         status.stop()
@@ -429,9 +447,9 @@ def compare(
 
 
 def _diff_output(output: Path | None, force: bool, sources: list[str]) -> Path:
-    """-o DIR exactly (refusing to overwrite a diff without --force, or to write into a diffed run), or a
-    new reports/diff-<YYYYmmdd-HHMMSS>."""
-    from tracekit.rundir import new_run_dir
+    """-o DIR exactly (new, empty or made by tracekit, never inside a diffed run), or a new
+    reports/diff-<YYYYmmdd-HHMMSS>."""
+    from tracekit.rundir import claim_dir, new_run_dir
 
     if output is None:
         return new_run_dir("diff")
@@ -439,15 +457,7 @@ def _diff_output(output: Path | None, force: bool, sources: list[str]) -> Path:
         path = Path(src.partition("#")[0]).resolve()
         if output.resolve() == path or path in output.resolve().parents:
             raise UsageError(f"-o {output} is inside the diffed run {src}; choose another -o DIR")
-    if output.exists() and not output.is_dir():
-        raise UsageError(f"output {output} exists and is not a directory; choose another -o DIR")
-    if (output / "diff.json").exists() and not force:
-        raise UsageError(f"{output} already holds a diff; pass --force to replace it or choose another -o DIR")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create output directory {output} ({exc.strerror}); choose another -o DIR") from None
-    return output
+    return claim_dir(output, force, "diff.json", "tracekit.diff/", ("diff.json", "diff.html"), "diff")
 
 
 @app.command()
@@ -516,6 +526,7 @@ def export(
         Path | None,
         typer.Option("-o", "--output", help="File to write, - for stdout (default: a file in the run directory)."),
     ] = None,
+    force: Annotated[bool, typer.Option(help="Replace the file -o names if it exists.")] = False,
 ) -> None:
     """Export a run's call tree for other tools: speedscope JSON (opens in speedscope, offline too) or
     collapsed stacks (flamegraph.pl, inferno-flamegraph).
@@ -545,6 +556,10 @@ def export(
             sys.stdout.write(text)
             return
         path = output if output is not None else run_dir / EXPORT_FILES[fmt]
+        if output is not None and (output.exists() or output.is_symlink()) and not force:
+            raise UsageError(f"{output} exists; pass --force to replace it or choose another -o FILE")
+        if path.is_dir():
+            raise UsageError(f"{path} is a directory; -o takes a file name")
         try:
             atomic_write(path, text)
         except OSError as exc:

@@ -3,6 +3,7 @@
 Exit codes (documented in the README):
   0    the script succeeded;  n  the script's own exit code
   2    usage error: bad option, missing/unreadable/non-Python script, bad run directory
+  74   tracekit could not write a file (disk full, quota, read-only directory): what it could write is kept
   70   internal error (a bug in tracekit): one line on stderr, the traceback in RUN_DIR/error.log
   124  the run was stopped by --timeout
   128+N  the script was killed by signal N (e.g. 137 SIGKILL, 143 SIGTERM)
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70  # EX_SOFTWARE from sysexits.h
+EXIT_OUTPUT = 74  # EX_IOERR: tracekit could not write a file (disk full, quota, read-only)
 EXIT_TIMEOUT = 124
 EXIT_INTERRUPTED = 130
 
@@ -42,3 +44,9 @@ class UsageError(TracekitError):
 
 class RunDirError(TracekitError):
     """A run directory is missing a file, holds a corrupt file, or comes from a newer schema."""
+
+
+class OutputError(TracekitError):
+    """tracekit could not write a file of the run (a full disk, a quota, a read-only directory)."""
+
+    exit_code = EXIT_OUTPUT

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import re
 import tempfile
@@ -154,6 +155,79 @@ def prepare_output(path: Path, force: bool) -> Path:
     return claim_dir(path, force, RUN_JSON, "tracekit.run/", RUN_FILES, "run")
 
 
+class Map:
+    """A JSON object with free keys whose values all match `value`."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
+class Row:
+    """A JSON array of a fixed length, one spec per position."""
+
+    def __init__(self, *items: object) -> None:
+        self.items = items
+
+
+_INT64 = 2**63
+_PROCESS = {"ppid": (int, None), "cmdline": [str], "first_seen_ns": int, "last_seen_ns": int}
+# The type of every run.json field tracekit reads; a field may be absent (older runs), never mistyped.
+# int: a JSON integer within int64 (never a bool); float: a finite number; a tuple: any of these.
+RUN_FIELDS: dict[str, object] = {
+    "schema": str, "target": str, "module": bool, "args": [str], "command": [str], "cwd": str, "traced": bool,
+    "interval_s": float, "timeout_s": (float, None), "tracer_entries": int, "python": str, "platform": str,
+    "cores": int, "load_avg_before": [float], "load_avg_after": [float], "start_method": str,
+    "tracekit_version": str, "viztracer_version": (str, None), "wall_clock_offset_ns": int, "started_ns": int,
+    "ended_ns": (int, None), "exit_code": (int, None), "raw_exit_code": (int, None), "timed_out": bool,
+    "interrupted": bool, "interrupted_by": (str, None), "status": str, "pid": int, "exit_note": (str, None),
+    "killed_after_grace": bool, "killed_escaped_pids": [int], "write_errors": [str],
+    "samples": {"n": int, "rows": int, "sampler_cpu_s": float},
+    "processes": Map(_PROCESS),
+    "output": {
+        "lines": [Row(int, str, str)], "total_lines": int, "total_bytes": int, "cut_lines": int, "truncated": bool,
+    },
+    "trace": {
+        "status": str, "detail": str, "enriched": bool, "events": int, "events_per_pid": Map(int),
+        "overflow": bool, "kept_as": str,
+    },
+}  # fmt: skip
+
+
+def wrong_field(value: object, spec: object, where: str = "") -> str | None:
+    """The path of the first part of `value` that does not match `spec`, or None when all do."""
+    if isinstance(spec, tuple):
+        return None if any(wrong_field(value, s, where) is None for s in spec) else where or "the file"
+    if spec is None:
+        ok = value is None
+    elif spec is bool or spec is str:
+        ok = isinstance(value, bool if spec is bool else str)
+    elif spec is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64
+    elif spec is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e300
+    elif isinstance(spec, list):
+        if not isinstance(value, list):
+            return where
+        return next((w for i, v in enumerate(value) if (w := wrong_field(v, spec[0], f"{where}[{i}]"))), None)
+    elif isinstance(spec, Row):
+        if not isinstance(value, list) or len(value) != len(spec.items):
+            return where
+        return next((w for i, (v, s) in enumerate(zip(value, spec.items, strict=True))
+                     if (w := wrong_field(v, s, f"{where}[{i}]"))), None)  # fmt: skip
+    elif isinstance(spec, Map | dict):
+        if not isinstance(value, dict):
+            return where or "the file"
+        items = value.items() if isinstance(spec, Map) else ((k, value[k]) for k in spec if k in value)
+        for k, v in items:
+            w = wrong_field(v, spec.value if isinstance(spec, Map) else spec[k], f"{where}.{k}" if where else str(k))
+            if w:
+                return w
+        return None
+    else:
+        raise TypeError(f"bad spec {spec!r}")
+    return None if ok else where
+
+
 @dataclass(frozen=True)
 class RawRun:
     """The raw facts of one run, as read back from its directory (no analysis yet)."""
@@ -173,7 +247,7 @@ def read_run(path: Path) -> RawRun:
         raise RunDirError(f"{run_path} is missing; {path} is not a tracekit run directory")
     try:
         run = json.loads(run_path.read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise RunDirError(f"{run_path} is corrupt ({exc}); rerun `tracekit profile` to recreate it") from None
     if not isinstance(run, dict) or not str(run.get("schema", "")).startswith("tracekit.run/"):
         raise RunDirError(f"{run_path} is not a tracekit run.json; rerun `tracekit profile`")
@@ -187,11 +261,44 @@ def read_run(path: Path) -> RawRun:
             f"{path} holds an incomplete run (status {str(run.get('status'))[:40]!r}: tracekit was killed or the disk "
             "filled up before it finished); profile the script again"
         )
+    wrong = wrong_field(run, RUN_FIELDS)
+    if wrong:
+        raise RunDirError(
+            f"{run_path} has a field of the wrong type ({wrong}); rerun `tracekit profile` to recreate it"
+        )
     samples = path / SAMPLES_CSV
     if not samples.is_file():
         raise RunDirError(f"{samples} is missing; rerun `tracekit profile` to recreate the run")
     trace = path / TRACE_JSON
     return RawRun(path=path, run=run, trace_path=trace if trace.is_file() else None, samples_path=samples)
+
+
+def cache_is_sane(cache: Path, source: Path) -> bool:
+    """events.npz is a plain file no bigger, unpacked, than a few times its trace.json, and every array
+    in it is no larger than its own bytes (a crafted header can ask numpy for 745 GiB; a zip bomb can
+    unpack 14 MB into gigabytes)."""
+    import zipfile
+
+    from numpy.lib import format as npy
+
+    try:
+        if cache.is_symlink() or not cache.is_file():
+            return False
+        bound = 4 * source.stat().st_size + 2**20
+        with zipfile.ZipFile(cache) as z:
+            members = z.infolist()
+            if sum(m.file_size for m in members) > bound:
+                return False
+            for m in members:
+                with z.open(m) as fh:
+                    version = npy.read_magic(fh)
+                    read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+                    shape, _, dtype = read_header(fh)
+                if dtype.hasobject or math.prod(shape) * dtype.itemsize > m.file_size:
+                    return False
+    except (OSError, ValueError, TypeError, zipfile.BadZipFile, EOFError):
+        return False
+    return True
 
 
 def load_inputs(raw: RawRun) -> Inputs:
@@ -204,8 +311,12 @@ def load_inputs(raw: RawRun) -> Inputs:
 
     trace = None
     if raw.trace_path is not None:
+        cache = raw.path / EVENTS_CACHE
+        if cache.exists() and not cache_is_sane(cache, raw.trace_path):
+            with contextlib.suppress(OSError):  # derived and disposable: never trusted over trace.json
+                cache.unlink()
         try:
-            trace = load_columns(raw.path / EVENTS_CACHE, raw.trace_path)
+            trace = load_columns(cache, raw.trace_path)
             if trace is None:
                 trace = load_path(raw.trace_path)
                 with contextlib.suppress(OSError):  # only a cache: a read-only run directory is fine
@@ -214,12 +325,15 @@ def load_inputs(raw: RawRun) -> Inputs:
             raise RunDirError(f"{raw.trace_path} is corrupt ({exc}); rerun `tracekit profile`") from None
     try:
         samples = pd.read_csv(raw.samples_path, dtype=SAMPLE_DTYPES)
-    except (ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except (ValueError, KeyError, OverflowError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise RunDirError(f"{raw.samples_path} is corrupt ({exc}); rerun `tracekit profile`") from None
     structure = _load_structure(raw.path / STRUCTURE_JSONL)
     missing = set(SAMPLE_DTYPES) - set(samples.columns)
     if missing:
         raise RunDirError(f"{raw.samples_path} lacks columns {sorted(missing)}; rerun `tracekit profile`")
+    numbers = samples.select_dtypes("number")
+    if len(numbers) and not (numbers.abs() < 1e300).where(numbers.notna(), True).all().all():
+        raise RunDirError(f"{raw.samples_path} holds infinite or huge numbers; rerun `tracekit profile`")
     return Inputs(run=raw.run, trace=trace, samples=samples, structure=structure)
 
 

@@ -8,6 +8,7 @@ and nothing the script does (crash, sys.exit, os._exit, hang) can take tracekit 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import signal
@@ -22,7 +23,7 @@ from typing import IO, Any
 
 from tracekit import __version__, reaper, recorder, vizboot
 from tracekit import sampler as sampling
-from tracekit.errors import Interrupted, UsageError
+from tracekit.errors import Interrupted, OutputError, UsageError
 from tracekit.rundir import (
     EVENTS_CACHE,
     RUN_JSON,
@@ -235,7 +236,12 @@ def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> Ru
         "interrupted": False,
         "status": "running",
     }
-    write_json(out / RUN_JSON, run)
+    try:
+        write_json(out / RUN_JSON, run)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {out / RUN_JSON} ({exc.strerror}); free some space or choose another -o DIR"
+        ) from None
 
     log = OutputLog()
     stops = StopSignals()
@@ -330,7 +336,12 @@ def _supervise(
     stops.abortable = False  # from here on a signal is only recorded: the run directory is finished first
     # Whatever the script left behind in its group (daemons, orphans) goes now: a run leaves nothing.
     _killpg(proc.pid, signal.SIGKILL)
-    smp_result = smp.stop()
+    write_errors: list[str] = []  # a full disk, a quota: recorded, and the run still finishes
+    try:
+        smp_result = smp.stop()
+    except OSError as exc:
+        write_errors.append(f"{out / SAMPLES_CSV}: {exc.strerror}")
+        smp_result = sampling.SamplerResult(n_samples=0, rows=0)
     # ...and so does any process of the run that left the group (setsid, start_new_session=True).
     escaped = sampling.kill_leftovers(list(smp_result.processes.values()))
     # ...and every other process that carries the run's cookie: daemons re-parented to tracekit,
@@ -386,9 +397,49 @@ def _supervise(
             f"the run did not stop within {GRACE_S:.0f} s of SIGINT (the tracer was still saving, or the script "
             "ignores SIGINT) and was killed; a smaller --tracer-entries saves faster"
         )
-    write_json(out / RUN_JSON, run)
+    if run["trace"].pop("write_error", None):
+        write_errors.append(f"{out / TRACE_JSON}: {run['trace']['detail']}")
+    run["write_errors"] = write_errors
+    _write_run_json(out, run)
+    if run["write_errors"]:
+        raise OutputError(
+            f"could not write {run['write_errors'][0]}; the script exited with code {exit_code}; what was written "
+            f"is in {out}: free some space (or choose another -o DIR) and rerun"
+        )
     stop_sig = stops.received[0] if stops.received else (signal.SIGINT if interrupted else 0)
     return RunResult(out, run, exit_code, timed_out, bool(stop_sig), int(stop_sig))
+
+
+def _write_run_json(out: Path, run: dict[str, Any]) -> None:
+    """The final run.json; when the disk is too full for it, a compact one (no output lines, no
+    process list) so that the exit code and the status survive; else OutputError with the exit code."""
+    try:
+        write_json(out / RUN_JSON, run)
+        return
+    except OSError as exc:
+        error = f"{out / RUN_JSON}: {exc.strerror}"
+    compact = dict(run, processes={}, output=dict(run["output"], lines=[], truncated=True))
+    compact["write_errors"] = [*run["write_errors"], error]
+    try:
+        write_json(out / RUN_JSON, compact)
+    except OSError:
+        pass
+    else:
+        run.clear()
+        run.update(compact)
+        return
+    try:  # no room even for a new small file: overwrite the first run.json in place, in its own blocks
+        fd = os.open(out / RUN_JSON, os.O_WRONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(json.dumps(compact, ensure_ascii=True, separators=(",", ":")).encode())
+            fh.truncate()
+    except (OSError, ValueError):
+        raise OutputError(
+            f"could not write {error}; the script exited with code {run['exit_code']}; free some space "
+            "(or choose another -o DIR) and rerun"
+        ) from None
+    run.clear()
+    run.update(compact)
 
 
 def _wait(proc: subprocess.Popen[bytes], deadline: float | None) -> bool:
@@ -447,7 +498,16 @@ def _finish_trace(
         return {"status": "ok", "enriched": False, "detail": "interrupted while adding tracekit's tracks"}
     finally:
         stops.abortable = False
-    atomic_write(final, data)
+    try:
+        atomic_write(final, data)
+    except OSError as exc:  # no room for the enriched copy: viztracer's own trace is kept as it is
+        os.replace(raw, final)
+        return {
+            "status": "ok",
+            "enriched": False,
+            "write_error": True,
+            "detail": f"{exc.strerror} (tracekit's tracks left out)",
+        }
     raw.unlink()
     with contextlib.suppress(OSError):  # the calls as columns: the first analysis then parses nothing again
         save_columns(trace, final.with_name(EVENTS_CACHE), final)

@@ -30,10 +30,11 @@ Samples frame (`samples.csv`), one row per (sample, pid[, tid]):
   ctx_voluntary, ctx_involuntary  cumulative context switches: voluntary (it slept: a lock, I/O, the
                      GIL's 5 ms timed wait) and involuntary (preempted while runnable); on process
                      rows (psutil) and on the thread rows of multi-threaded processes (/proc status)
-  oncpu_s, runq_s    thread rows of multi-threaded processes: cumulative seconds the thread ran on a
-                     CPU and waited runnable in the run queue (no free core), from the kernel's
-                     /proc/PID/task/TID/schedstat (ns precision, unlike psutil's 10 ms ticks); the rest
-                     of its wall time it slept. Blank where not read (single-threaded processes)
+  oncpu_s, runq_s    cumulative seconds the thread ran on a CPU and waited runnable in the run queue
+                     (no free core), from the kernel's /proc/PID/task/TID/schedstat (ns precision,
+                     unlike psutil's 10 ms ticks); the rest of its wall time it slept. On thread rows;
+                     on process rows, the main thread's (/proc/PID/schedstat), which a single-threaded
+                     process's thread row repeats. Blank where the process was gone
 
 Per-thread schedstat and context switches are what tell a thread waiting for the GIL (it sleeps, and
 wakes every 5 ms switch interval) from one computing in C with the GIL released (on a CPU, or in the
@@ -229,7 +230,7 @@ class Sampler:
         import) still shows its parent's command line; read it again at its next few sightings, so
         run.json names what it became rather than a copy of the traced program."""
         parent = self._result.processes.get(info.ppid)
-        if parent is None or info.rereads >= CMDLINE_REREADS or info.cmdline != parent.cmdline:
+        if parent is None or info.rereads >= CMDLINE_REREADS or (info.cmdline and info.cmdline != parent.cmdline):
             return
         info.rereads += 1
         try:
@@ -266,6 +267,7 @@ class Sampler:
                         ctx = None
             except _GONE:
                 continue
+            sched = process_sched(p.pid)
             info = self._result.processes.get(p.pid)
             if info is None:
                 try:
@@ -291,17 +293,27 @@ class Sampler:
                     nthreads,
                     ctx.voluntary if ctx else "",
                     ctx.involuntary if ctx else "",
-                    "",
-                    "",
+                    *sched,
                 ]
             )
             pad = [""] * (len(COLUMNS) - 7)
             if threads is None:  # single-threaded all along: the process's CPU is its thread's
-                rows.append([t_ns, "t", p.pid, ppid, p.pid, ct.user, ct.system, *pad])
+                vol, inv = (ctx.voluntary, ctx.involuntary) if ctx else ("", "")
+                rows.append([t_ns, "t", p.pid, ppid, p.pid, ct.user, ct.system, *pad[:-4], vol, inv, *sched])
             for th in threads or ():
                 rows.append([t_ns, "t", p.pid, ppid, th.id, th.user_time, th.system_time, "", "", "", "",
                              *thread_sched(p.pid, th.id)])  # fmt: skip
         return rows
+
+
+def process_sched(pid: int) -> list[object]:
+    """[oncpu_s, runq_s] of a process's main thread (/proc/PID/schedstat), blanks if it is gone."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as fh:
+            oncpu_ns, runq_ns = fh.read().split()[:2]
+    except (OSError, ValueError):
+        return ["", ""]
+    return [int(oncpu_ns) / 1e9, int(runq_ns) / 1e9]
 
 
 def thread_sched(pid: int, tid: int) -> list[object]:

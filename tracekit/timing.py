@@ -420,14 +420,16 @@ def read_comparison(path: Path, out_dir: Path) -> list[Input]:
     file = path / COMPARISON_JSON
     try:
         data: Any = json.loads(file.read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise RunDirError(f"{file} is unreadable ({exc}); rerun `tracekit compare` to recreate it") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise RunDirError(f"{file} is not a {SCHEMA} file; pass a directory written by `tracekit compare`")
     try:
         inputs = inputs_from_dict(data)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise RunDirError(f"{file} is malformed ({exc!r}); rerun `tracekit compare` to recreate it") from None
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
+        raise RunDirError(
+            f"{file} is malformed ({type(exc).__name__}: {str(exc)[:200]}); rerun `tracekit compare` to recreate it"
+        ) from None
     from dataclasses import replace
 
     fixed = []

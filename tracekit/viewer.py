@@ -69,8 +69,9 @@ def read_file_info(trace: Path) -> dict[str, Any]:
     """The trace's `file_info` (traced files' source, for Perfetto's source pane); checks it is JSON."""
     try:
         data = json.loads(trace.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise RunDirError(f"{trace} is not a readable JSON trace ({exc}); rerun `tracekit profile`") from None
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise RunDirError(f"{trace} is not a readable JSON trace ({reason}); rerun `tracekit profile`") from None
     if not isinstance(data, dict) or not isinstance(data.get("traceEvents"), list):
         raise RunDirError(f"{trace} is not a Chrome/viztracer trace (no traceEvents); pass a trace.json")
     info = data.get("file_info", {})

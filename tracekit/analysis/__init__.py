@@ -245,12 +245,20 @@ def data_loss(
     )  # fmt: skip
 
 
-def helper_name(cmdline: list[str]) -> str | None:
+SHORT_LIVED_NS = 50e6  # a traced Python process cannot start, run and save in less
+
+
+def helper_name(cmdline: list[str], seen_ns: float = SHORT_LIVED_NS) -> str | None:
     """What an untraced process is when it is expected to have no trace, else None: multiprocessing's
-    resource_tracker (a Python helper the tracer does not follow), or a program that is not Python
-    (such as /sbin/ldconfig, which trio's import runs)."""
+    resource_tracker (a Python helper the tracer does not follow), a program that is not Python
+    (such as /sbin/ldconfig, which trio's import runs), or one gone within 50 ms before its command
+    line could be read (too short-lived to be a traced Python program)."""
     if not cmdline:
-        return None
+        return (
+            f"a process gone {seen_ns / 1e6:.0f} ms after it was seen (command line unreadable)"
+            if (seen_ns < SHORT_LIVED_NS)
+            else None
+        )
     if any("multiprocessing.resource_tracker" in c for c in cmdline):
         return "multiprocessing's resource_tracker"
     if any("multiprocessing.forkserver" in c for c in cmdline):
@@ -276,7 +284,11 @@ def untraced_processes(
         pid = int(key)
         if pid in traced:
             continue
-        name = helper_name([str(c) for c in (info or {}).get("cmdline", [])])
+        info = info or {}
+        seen = float(info.get("last_seen_ns", 0)) - float(info.get("first_seen_ns", 0))
+        name = helper_name(
+            [str(c) for c in info.get("cmdline", [])], seen if "first_seen_ns" in info else SHORT_LIVED_NS
+        )
         if name is None:
             lost.append(pid)
         else:

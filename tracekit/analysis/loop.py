@@ -122,11 +122,23 @@ def culprit_chain(events: pd.DataFrame, pid: int, tid: int, start_us: float, end
     return [c for c in reversed(chain) if not c.startswith(_WRAPPERS)]
 
 
-def loop_finding(blocks: list[LoopBlock], threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> Finding | None:
+FIXES = {  # (a blocking call inside the step, the step's own CPU work) → what to do, in each framework's words
+    "": ("await an async equivalent (asyncio.sleep, an async client) or move it to a thread (asyncio.to_thread)",
+         "move CPU-bound work off the loop (loop.run_in_executor with a ProcessPoolExecutor)"),
+    "trio": ("await an async equivalent (trio.sleep, an async client) or move it to a thread (trio.to_thread.run_sync)",
+             "move CPU-bound work off trio's run loop (trio.to_thread.run_sync, or a process pool for Python code)"),
+}  # fmt: skip
+
+
+def loop_finding(
+    blocks: list[LoopBlock], framework: str = "", threshold_s: float = LOOP_BLOCK_THRESHOLD_S
+) -> Finding | None:
     """The loop-blocked finding (certain blocks), or loop-maybe-blocked (only blocks that tracing
     may have stretched past the threshold), with the worst block's culprit and the fix for its kind."""
     if not blocks:
         return None
+    call_fix, cpu_fix = FIXES.get(framework, FIXES[""])
+    loop = "trio's run loop" if framework == "trio" else "event loop"
     certain = [b for b in blocks if b.certain]
     shown = certain or blocks
     worst = max(shown, key=lambda b: b.dur_s)
@@ -149,15 +161,15 @@ def loop_finding(blocks: list[LoopBlock], threshold_s: float = LOOP_BLOCK_THRESH
         fix = "find the call that does not await"
     elif len(worst.chain) > 1 or "(" not in worst.chain[-1]:  # a call inside the step blocked
         culprit_text = f"{short(worst.chain[-1])}: {' → '.join(short(c) for c in worst.chain)}"
-        fix = "await an async equivalent (asyncio.sleep, an async client) or move it to a thread (asyncio.to_thread)"
+        fix = call_fix
     else:  # the coroutine's own code ran that long between two awaits: CPU work on the loop
         culprit_text = f"the code of {short(worst.chain[-1])} itself, running without an await"
-        fix = "move CPU-bound work off the loop (loop.run_in_executor with a ProcessPoolExecutor)"
+        fix = cpu_fix
     if certain:
         return Finding(
             "loop-blocked",
             "warning",
-            f"event loop blocked {len(shown)}x for {total:.2f} s in all (longest {worst.dur_s:.2f} s in {where}, "
+            f"{loop} blocked {len(shown)}x for {total:.2f} s in all (longest {worst.dur_s:.2f} s in {where}, "
             f"at least {worst.min_s:.2f} s untraced) by {culprit_text}. Nothing else on the loop can run meanwhile; "
             f"{fix}.",
             evidence,
@@ -165,7 +177,7 @@ def loop_finding(blocks: list[LoopBlock], threshold_s: float = LOOP_BLOCK_THRESH
     return Finding(
         "loop-maybe-blocked",
         "info",
-        f"event loop possibly blocked: {len(shown)} step(s) took {threshold_s:.2f} s or more under the tracer "
+        f"{loop} possibly blocked: {len(shown)} step(s) took {threshold_s:.2f} s or more under the tracer "
         f"(longest {worst.dur_s:.2f} s in {where}, by {culprit_text}), but they were CPU work that tracing slows "
         f"up to {TRACER_STRETCH_MAX:.0f}x: untraced the longest took between {worst.min_s:.3f} and "
         f"{worst.dur_s:.2f} s. Unknown whether it blocks without the tracer; check with `tracekit profile "

@@ -32,7 +32,7 @@ def diff_flame(a: Side, b: Side, origin_of: dict[str, str]) -> dict[str, Any]:
     data["delta"] = [round(x, 1) for x in delta]
     calls = [abs(x) for x, k in zip(delta, data["kind"], strict=True) if k == "call"]
     data["scale"] = max(calls, default=0.0) or 1.0
-    data["names"] = [a.label, b.label]
+    data["sides"] = [a.label, b.label]
     data["only_a"] = only_a
     return data
 

@@ -1,13 +1,15 @@
 """The flame graph's data: a CallTree (analysis.calltree) as the JSON block templates/flame.js draws.
 
-Payload (plain lists, one entry per node, parents first; goes into the page through `tojson`):
-  labels    short frame text ("count (app.py:7)", a process's or track's label)
-  titles    the full name (viztracer's "qualname (/full/path.py:line)")
+Payload (plain lists; goes into the page through `tojson`):
+  labels    per distinct name: short frame text ("count (app.py:7)", a process's or track's label)
+  titles    per distinct name: the full name (viztracer's "qualname (/full/path.py:line)")
+  and one entry per node, parents first:
+  name      index into labels and titles (a name repeats across threads and tasks: stored once)
   parent, kind, origin   kind: root | process | track | call; origin: own | stdlib | package | unknown
   total, self            µs (rounded to 0.1 µs); calls; cpu (s, null where unknown)
   dropped   nodes left out by pruning (too small to see); total_us of the root
 For the differential flame graph (diff.html) also `delta` (µs: B − A per node), `scale` (the largest
-|delta|) and `names` (the two runs' labels).
+|delta|) and `sides` (the two runs' labels).
 """
 
 from __future__ import annotations
@@ -39,9 +41,13 @@ def flame_data(tree: CallTree, origin_of: Mapping[str, str], dropped: int = 0) -
     n = tree.nodes
     kinds = [str(k) for k in n["kind"]]
     names = [str(x) for x in n["name"]]
+    index: dict[tuple[str, str], int] = {}
+    for x, k in zip(names, kinds, strict=True):
+        index.setdefault((x, "call" if k == "call" else "level"), len(index))
     return {
-        "labels": [frame_label(x, k) for x, k in zip(names, kinds, strict=True)],
-        "titles": names,
+        "labels": [frame_label(x, "call" if k == "call" else "") for x, k in index],
+        "titles": [x for x, _ in index],
+        "name": [index[(x, "call" if k == "call" else "level")] for x, k in zip(names, kinds, strict=True)],
         "parent": [int(p) for p in n["parent"]],
         "kind": kinds,
         "origin": [origin_of.get(x, "unknown") if k == "call" else "" for x, k in zip(names, kinds, strict=True)],

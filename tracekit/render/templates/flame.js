@@ -27,18 +27,18 @@
     var hue = ORIGIN_HUE[d.origin[i]];
     if (d.origin[i] === "unknown") return "hsl(0,0%,82%)";
     // a stable small variation per name so neighbouring frames stay apart
-    var h = 0, s = d.labels[i];
+    var h = 0, s = d.labels[d.name[i]];
     for (var k = 0; k < s.length; k++) h = (h * 31 + s.charCodeAt(k)) % 997;
     return "hsl(" + (hue + (h % 20) - 10) + ",65%," + (62 + (h % 12)) + "%)";
   }
 
   function describe(d, i) {
-    var base = d.titles[i];
+    var base = d.titles[d.name[i]];
     var share = d.total[0] > 0 ? " (" + (100 * d.total[i] / d.total[0]).toFixed(1) + "% of all)" : "";
     if (d.delta) {
       var before = d.total[i] - d.delta[i];
       var pct = before > 0 ? " (" + (d.delta[i] >= 0 ? "+" : "") + (100 * d.delta[i] / before).toFixed(0) + "%)" : " (new)";
-      return base + " — " + d.names[0] + " " + fmt(before) + " → " + d.names[1] + " " + fmt(d.total[i]) +
+      return base + " — " + d.sides[0] + " " + fmt(before) + " → " + d.sides[1] + " " + fmt(d.total[i]) +
         ": " + signed(d.delta[i]) + (d.total[i] === 0 ? " (gone)" : pct);
     }
     var cpu = d.cpu[i] == null ? "CPU unknown" : "CPU " + fmt(d.cpu[i] * 1e6);
@@ -58,7 +58,7 @@
     kids.forEach(function (k) { k.sort(function (a, b) { return d.total[b] - d.total[a]; }); });
     var state = { focus: 0, query: "" };
 
-    function matchesQuery(j) { return state.query !== "" && d.labels[j].toLowerCase().indexOf(state.query) >= 0; }
+    function matchesQuery(j) { return state.query !== "" && d.labels[d.name[j]].toLowerCase().indexOf(state.query) >= 0; }
 
     function frame(j, x, w, y) {
       var g = document.createElementNS(SVG, "g");
@@ -75,7 +75,7 @@
       if (fit >= 3) {
         var t = document.createElementNS(SVG, "text");
         t.setAttribute("x", (x + 3).toFixed(1)); t.setAttribute("y", String(y + ROW - 5));
-        var label = d.labels[j];
+        var label = d.labels[d.name[j]];
         t.textContent = label.length <= fit ? label : label.slice(0, fit - 1) + "…";
         g.appendChild(t);
       }

@@ -1,0 +1,144 @@
+"""The real-world corpus: each workload runs once untraced under its oracles and once under
+`tracekit profile`, in a module-scoped fixture shared by all of its assertions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from .oracles import Traced, Untraced, traced, untraced, workload
+
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Pair:
+    u: Untraced  # the oracle's run
+    t: Traced  # tracekit's run
+
+
+def measure(
+    tmp_path_factory: pytest.TempPathFactory, name: str, scratch: bool = False, options: list[str] | None = None
+) -> Pair:
+    """Run workloads/NAME.py untraced, then traced (with tracekit OPTIONS); `scratch` gives each run a
+    fresh directory as argv[1]."""
+    tmp = tmp_path_factory.mktemp(name)
+    env = {"BLACK_CACHE_DIR": str(tmp / "black-cache")}  # black must not read or write the user's cache
+    script = workload(f"{name}.py")
+    u = untraced([script, *([str(tmp / "scratch-u")] if scratch else [])], env=env)
+    assert u.exit_code == 0, u.stderr[-3000:]
+    t = traced([script, *([str(tmp / "scratch-t")] if scratch else [])], tmp / "run", env=env, options=options)
+    assert t.exit_code == 0, t.stderr[-3000:]
+    return Pair(u, t)
+
+
+def check_common(p: Pair) -> None:
+    """What every workload must satisfy, whatever its model."""
+    u, t = p.u, p.t
+    # the program's own output survived tracing: same last-line facts where they are deterministic
+    assert set(t.facts) == set(u.facts)
+    # peak RSS is the program's: the untraced tree's peak plus at most the tracer's buffer per traced
+    # process (88 B per entry, 1,000,000 entries), never the save after the script (7-44x before)
+    traced_procs = max(1, t.stats["units"]["processes"])
+    bound = 1.3 * u.tree_rss_peak_bytes + traced_procs * 100 * MIB
+    assert t.stats["peak_rss_bytes"] <= bound, (t.stats["peak_rss_bytes"] / MIB, u.tree_rss_peak_bytes / MIB)
+    # every finding states its evidence
+    for f in t.stats["findings"]:
+        if f["kind"] != "data-loss":
+            assert f["evidence"], f
+    # no advice that processes are needed unless the kernel saw threads contend for the GIL
+    if "gil-bound" not in t.kinds():
+        assert "needs processes" not in t.text()
+
+
+def no_gil_claim(p: Pair) -> None:
+    assert "gil-bound" not in p.t.kinds(), p.t.finding("gil-bound")
+    assert "GIL-bound" not in p.t.text()
+
+
+def untraced_c_threads(u: Untraced) -> int:
+    """Threads /proc listed in the main process beyond those the threading module knew (the oracle's
+    own counter thread excluded): _thread.start_new_thread or C-extension threads."""
+    return max(0, u.max_os_threads - 1 - int(u.boot.get("max_threads", 1)))
+
+
+# pytest and unittest make millions of calls: a smaller buffer keeps the save (and CI) short; the
+# overflow it causes is recorded as data loss, as a user would see it
+SMALL_BUFFER = ["--tracer-entries", "200000"]
+
+
+# One run per workload for the whole session: test_recorder_classes.py asserts on the same runs.
+@pytest.fixture(scope="session")
+def gil(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "threads_gil")
+
+
+@pytest.fixture(scope="session")
+def numpy_threads(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "threads_numpy")
+
+
+@pytest.fixture(scope="session")
+def hashlib_threads(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "threads_hashlib")
+
+
+@pytest.fixture(scope="session")
+def waiting(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "threads_locks_queues")
+
+
+@pytest.fixture(scope="session")
+def http_pool(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "threads_http")
+
+
+@pytest.fixture(scope="session")
+def pool_spawn(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "mp_pool_spawn")
+
+
+@pytest.fixture(scope="session")
+def ppe_fork(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "ppe_fork")
+
+
+@pytest.fixture(scope="session")
+def black(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "black_asyncio", scratch=True)
+
+
+@pytest.fixture(scope="session")
+def aiohttp_pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "aiohttp_server")
+
+
+@pytest.fixture(scope="session")
+def hidden(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "async_hidden_block")
+
+
+@pytest.fixture(scope="session")
+def trio_pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "trio_anyio")
+
+
+@pytest.fixture(scope="session")
+def click_pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "click_cli")
+
+
+@pytest.fixture(scope="session")
+def xdist(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "xdist_run", scratch=True, options=SMALL_BUFFER)
+
+
+@pytest.fixture(scope="session")
+def cpython_tests(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "cpython_asyncio_tests", options=SMALL_BUFFER)
+
+
+@pytest.fixture(scope="session")
+def anyio_httpx(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "anyio_httpx")

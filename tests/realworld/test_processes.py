@@ -1,0 +1,58 @@
+"""Processes: multiprocessing.Pool with spawn, ProcessPoolExecutor with fork, and black --check over
+a copy of stdlib asyncio files (asyncio driving forked workers). Oracles: the untraced run's wait4
+CPU, a psutil sampler of the untraced tree (summed RSS, processes alive at once)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import MIB, Pair, check_common, no_gil_claim
+
+
+@pytest.mark.parametrize("name", ["pool_spawn", "ppe_fork"])
+def test_process_pools_count_processes_apart_and_name_their_helpers(name: str, request: pytest.FixtureRequest) -> None:
+    p: Pair = request.getfixturevalue(name)
+    check_common(p)
+    no_gil_claim(p)
+    t, u = p.t, p.u
+    # oracle: the untraced tree had the main process and two workers alive at once (spawn adds the
+    # resource tracker)
+    assert u.max_processes >= 3
+    assert t.stats["units"]["processes"] == 3
+    shapes = ("parallel", "concurrent-not-parallel", "serialised", "core-contention")
+    key = next(f for f in t.stats["findings"] if f["kind"] in shapes)
+    # CPU-bound workers are never called waiting: the kernel saw them runnable (untraced too)
+    assert key["kind"] != "concurrent-not-parallel", key
+    if key["kind"] == "parallel":  # the claim that they computed at once: so did the untraced run
+        assert u.parallelism > 1.0, u.parallelism
+        assert key["evidence"]["processes"] == 2
+    else:  # then the machine was too busy for either run to use two cores, and it says so or "unknown"
+        assert u.parallelism < 1.3, u.parallelism
+        assert key["kind"] == "core-contention" or "unknown" in key["message"], key
+        # labels count each kind apart: the pool's processes are never called threads or tasks
+        assert "2 processes" in key["message"], key["message"]
+    # multiprocessing's resource_tracker and ldconfig are helpers, not lost data
+    loss = t.stats["data_loss"]
+    for pid in loss["untraced_pids"]:
+        cmd = t.run["processes"][str(pid)]["cmdline"]
+        assert not any("resource_tracker" in c for c in cmd) and "ldconfig" not in " ".join(cmd)
+    assert "left no trace" not in t.text() or loss["untraced_pids"]
+
+
+def test_pool_spawn_names_the_resource_tracker(pool_spawn: Pair) -> None:
+    helpers = pool_spawn.t.stats["data_loss"]["helpers"]
+    assert any("resource_tracker" in h for h in helpers), (helpers, pool_spawn.t.run["processes"])
+    assert pool_spawn.t.finding("untraced-helpers") is not None
+
+
+def test_black_peak_rss_is_the_programs_not_the_save(black: Pair) -> None:
+    check_common(black)
+    t, u = black.t, black.u
+    assert t.facts == u.facts  # the same files checked, the same verdict from black
+    # the tracer's save after the script is shown apart, and it is what used to be reported
+    save = t.stats["save_peak_rss_bytes"]
+    assert t.stats["peak_rss_bytes"] <= 1.3 * u.tree_rss_peak_bytes + 3 * 100 * MIB
+    assert save is None or save > 0
+    no_gil_claim(black)
+    # black's workers are forked processes: two of them, counted as processes
+    assert t.stats["units"]["processes"] >= 3 and u.max_processes >= 3

@@ -1,0 +1,81 @@
+"""Threads on real work: pure Python (GIL), numpy and hashlib (GIL released), locks and queues, an
+I/O thread pool with urllib, requests and httpx. Oracles: the untraced run's wait4 CPU, each thread's
+own schedstat read inside the untraced program, and threading's own counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import Pair, check_common, no_gil_claim, untraced_c_threads
+
+
+def test_python_threads_are_gil_bound_as_the_kernel_saw_untraced(gil: Pair) -> None:
+    check_common(gil)
+    # oracle: untraced, each thread slept a share of its life (less on a loaded machine, where the
+    # run queue takes its place) and together they used ~1 core at most
+    sleeps = gil.u.thread_sleep_fractions()
+    assert len(sleeps) == 3 and min(sleeps) >= 0.2, sleeps
+    assert gil.u.parallelism <= 1.15
+    f = gil.t.finding("gil-bound")
+    assert f is not None, gil.t.kinds()
+    ev = f["evidence"]
+    assert ev["threads"] == 3 and ev["cores_used"] <= 1.15 and ev["wakeups_per_s"] >= 50
+    assert gil.t.stats["units"]["threads"] == 1 + gil.u.facts["threads"]
+
+
+@pytest.mark.parametrize("name", ["numpy_threads", "hashlib_threads"])
+def test_gil_releasing_threads_are_not_called_gil_bound_or_serialised(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    p: Pair = request.getfixturevalue(name)
+    check_common(p)
+    # oracle: untraced, the threads hardly slept: the GIL was released while they computed
+    sleeps = p.u.thread_sleep_fractions()
+    assert len(sleeps) == 3 and max(sleeps) < 0.2, sleeps
+    no_gil_claim(p)
+    assert "serialised" not in p.t.kinds() or "unknown" in p.t.finding("serialised")["message"]  # type: ignore[index]
+    key = [k for k in p.t.kinds() if k in ("parallel", "core-contention", "serialised")]
+    assert key, p.t.text()
+    if key[0] == "parallel":  # the claim that they ran at once: the untraced run used more than a core
+        assert p.u.parallelism > 1.0, p.u.parallelism
+
+
+def test_threads_blas_started_in_c_are_data_loss_not_silence(numpy_threads: Pair) -> None:
+    # oracle: /proc listed more threads than the threading module knew in the untraced run
+    hidden = untraced_c_threads(numpy_threads.u)
+    loss = numpy_threads.t.stats["data_loss"]
+    if hidden:
+        assert loss["untraced_threads"], loss
+        assert any("thread(s) ran that the trace does not show" in w for w in loss["warnings"])
+    else:
+        assert not loss["untraced_threads"]
+
+
+def test_threads_waiting_on_locks_and_queues_are_waiting(waiting: Pair) -> None:
+    check_common(waiting)
+    # oracle: untraced, the six threads slept most of their lives (a loaded machine queues them a little)
+    # and the program used < 0.1 core
+    sleeps = waiting.u.thread_sleep_fractions()
+    assert len(sleeps) == 6 and min(sleeps) >= 0.75, sleeps
+    assert waiting.u.parallelism < 0.1
+    no_gil_claim(waiting)
+    kinds = waiting.t.kinds()
+    assert kinds[:2] == ["concurrent-not-parallel", "mostly-waiting"], kinds
+    assert "6 threads" in waiting.t.finding("concurrent-not-parallel")["message"]  # type: ignore[index]
+    # the units threading knew about: the main thread and six workers, all six in flight at once
+    assert waiting.t.stats["units"]["threads"] == waiting.u.boot["max_threads"] == 7
+    assert waiting.t.stats["concurrency"]["peak"] == 6
+
+
+def test_io_thread_pool_is_concurrent_not_parallel(http_pool: Pair) -> None:
+    check_common(http_pool)
+    # oracle: untraced, the pool's 8 threads slept most of their time waiting on the server
+    sleeps = sorted(http_pool.u.thread_sleep_fractions())
+    assert len(sleeps) >= 8 and sleeps[len(sleeps) // 2] >= 0.5, sleeps
+    assert http_pool.u.parallelism < 0.8
+    no_gil_claim(http_pool)
+    assert "serialised" not in http_pool.t.kinds()
+    assert "concurrent-not-parallel" in http_pool.t.kinds(), http_pool.t.kinds()
+    # threads in flight at once: the oracle's peak of threading.active_count() (main thread included)
+    peak = http_pool.t.stats["concurrency"]["peak"]
+    assert http_pool.u.boot["max_threads"] - 4 <= peak <= http_pool.u.boot["max_threads"] + 2
