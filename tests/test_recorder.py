@@ -156,3 +156,30 @@ def test_view_events_put_tasks_and_generators_on_tracks_of_their_own() -> None:
         ("step", 20.0, 10.0),
     ]
     assert [e["args"]["state"] for e in life if e["name"] != "step"] == ["ok"]
+
+
+def test_trio_tasks_and_steps_through_an_instrument(tmp_path: Path) -> None:
+    st, proc = record(
+        tmp_path,
+        """
+        import time, trio
+        async def child(n):
+            await trio.sleep(0.05)
+            if n == 1:
+                time.sleep(0.2)  # blocks trio's run loop
+        async def main():
+            async with trio.open_nursery() as nursery:
+                for i in range(3):
+                    nursery.start_soon(child, i)
+        trio.run(main, instruments=())
+        print("ok")
+        """,
+    )
+    assert proc.stdout.strip() == "ok", proc.stderr
+    tasks = st.tasks.set_index("task")
+    assert sorted(tasks["coro"].str.split(" ").str[0]) == ["child", "child", "child", "main"]  # no trio internals
+    main = tasks.index[tasks["coro"].str.startswith("main (")][0]
+    assert (tasks.loc[tasks["coro"].str.startswith("child ("), "creator"] == main).all()
+    assert (tasks["state"] == "ok").all()
+    long = st.steps[st.steps["dur_us"] >= 150_000]
+    assert len(long) == 1 and tasks.loc[int(long.iloc[0]["task"]), "coro"].startswith("child (")

@@ -11,12 +11,15 @@ times in CLOCK_MONOTONIC ns (`time.monotonic_ns()`, the clock of viztracer's µs
   ["task", t, task, name, coro, creator, site, os_tid]
                                            an asyncio task was created (`loop.create_task`, which
                                            asyncio.create_task, gather, TaskGroup and ensure_future
-                                           call); task is a serial within the process; creator the
-                                           creating task's serial or 0; site the first caller outside
-                                           asyncio ("func (file:line)"); a task first seen at its first
-                                           step (built directly) has site "?"
+                                           call), or a trio task spawned (an instrument added to every
+                                           trio.run; trio's own machinery tasks are left out); task is a
+                                           serial within the process; creator the creating task's serial
+                                           or 0; site the first caller outside asyncio ("func
+                                           (file:line)"); "?" for trio and for an asyncio task first seen
+                                           at its first step (built directly)
   ["step", t0, t1, os_tid, task, loop, label]
-                                           one event-loop callback (`Handle._run`): a task step when
+                                           one event-loop callback (`Handle._run`; for trio, one task
+                                           step between before_task_step and after_task_step): a task step when
                                            task > 0, else a plain callback (recorded when it took at
                                            least PLAIN_MIN_NS; label names the callback); loop is a
                                            serial of the loop object
@@ -291,12 +294,16 @@ def _patch_next() -> None:
     builtins.next = next
 
 
-class _AsyncioHook:
-    """A meta-path finder that wraps asyncio the moment it is first imported, so programs that
-    never use asyncio pay nothing and the program's own `import asyncio` stays its own."""
+class _ImportHook:
+    """A meta-path finder that patches a module the moment it is first imported, so programs that
+    never use it pay nothing and the program's own import stays its own."""
+
+    def __init__(self, name: str, patch: Any) -> None:
+        self.name = name
+        self.patch = patch
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "asyncio":
+        if name != self.name:
             return None
         if self in sys.meta_path:
             sys.meta_path.remove(self)
@@ -307,16 +314,63 @@ class _AsyncioHook:
         if spec is None or loader is None or not hasattr(loader, "exec_module"):
             return spec
         exec_module = loader.exec_module
+        patch = self.patch
 
         def exec_and_patch(module: types.ModuleType) -> None:
             exec_module(module)
             try:
-                _patch_asyncio()
+                patch()
             except Exception:
                 pass
 
         loader.exec_module = exec_and_patch
         return spec
+
+
+def _patch_trio() -> None:
+    """Add an instrument to every trio.run: trio's tasks and their steps, in the same records as
+    asyncio's (trio runs no asyncio Handle._run)."""
+    import trio
+
+    run = trio.run
+
+    class TkInstrument(trio.abc.Instrument):
+        def __init__(self) -> None:
+            self.t0: dict[Any, int] = {}
+
+        def task_spawned(self, task: Any) -> None:
+            rec = _rec
+            code = getattr(task.coro, "cr_code", None)
+            if rec is None or code is None or f"{os.sep}trio{os.sep}" in code.co_filename:
+                return  # trio's own machinery tasks (init, run_sync_soon) are not the program's units
+            parent = getattr(getattr(task, "parent_nursery", None), "parent_task", None)
+            creator = rec.tasks.get(parent, 0) if parent is not None else 0
+            name = f"{code.co_qualname} ({code.co_filename}:{code.co_firstlineno})"
+            rec.add(["task", _now(), rec.serial(rec.tasks, task), str(task.name), name, creator, "?", _native_id()])
+
+        def before_task_step(self, task: Any) -> None:
+            self.t0[task] = _now()
+
+        def after_task_step(self, task: Any) -> None:
+            rec = _rec
+            t0 = self.t0.pop(task, None)
+            n = rec.tasks.get(task) if rec is not None else None
+            if rec is not None and t0 is not None and n is not None:
+                rec.add(["step", t0, _now(), _native_id(), n, rec.serial(rec.loops, self), ""])
+
+        def task_exited(self, task: Any) -> None:
+            rec = _rec
+            n = rec.tasks.get(task) if rec is not None else None
+            if rec is not None and n is not None:
+                outcome = getattr(task, "_outcome", None) or getattr(task, "outcome", None)
+                error = type(outcome).__name__ == "Error"
+                rec.add(["done", _now(), n, "error" if error else "ok", str(task.name)])
+
+    def tk_run(async_fn: Any, *args: Any, instruments: Any = (), **kwargs: Any) -> Any:
+        return run(async_fn, *args, instruments=(*instruments, TkInstrument()), **kwargs)
+
+    tk_run.__wrapped__ = run  # type: ignore[attr-defined]
+    trio.run = tk_run  # type: ignore[assignment]
 
 
 def _after_fork_in_child() -> None:
@@ -362,7 +416,8 @@ def install() -> None:
     _patch_os_exit()
     _patch_threads()
     _patch_next()
-    if "asyncio" in sys.modules:
-        _patch_asyncio()
-    else:
-        sys.meta_path.insert(0, _AsyncioHook())
+    for name, patch in (("asyncio", _patch_asyncio), ("trio", _patch_trio)):
+        if name in sys.modules:
+            patch()
+        else:
+            sys.meta_path.insert(0, _ImportHook(name, patch))

@@ -96,6 +96,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
     peak, mean = unitmod.concurrency_summary(steps, wall_s)
     tl = cpu.timeline(totals, start_ns, end_ns)
     tl["in_flight"] = unitmod.in_flight_at(steps, tl["t_s"].to_numpy(dtype=np.float64))
+    fw = framework(events)
     stretch = TRACER_STRETCH_MAX if run.get("traced", True) else 1.0
     blocks = loop_blocks(st, events, tracks, samples, start_ns / 1e3, loop_threshold_s, stretch)
     loss = data_loss(run, trace, samples, (start_ns, end_ns), st)
@@ -103,7 +104,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
     findings = verdicts(
         wall_s=wall_s, cpu_s=cpu_s, cores=cores, units=units, peak=peak, blocks=blocks,
         loss_warnings=loss.warnings, generators=generator_instances(units),
-        threads=cpu.thread_sched(samples, start_ns, end_ns), framework=framework(events),
+        threads=cpu.thread_sched(samples, start_ns, end_ns), framework=fw,
         untraced_threads=len(loss.untraced_threads), helpers=loss.helpers,
     )  # fmt: skip
     output = output_frame(run, start_ns)
@@ -148,6 +149,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
             interval_s=float(run.get("interval_s", 0.0)),
             traced=bool(run.get("traced", True)),
             min_duration_us=run.get("min_duration_us", 0.0) if run.get("traced", True) else None,
+            framework=fw,
         ),
         started_at=dt.datetime.fromtimestamp((start_ns + offset) / 1e9, dt.UTC).isoformat(timespec="milliseconds"),
     )

@@ -90,6 +90,7 @@ class Context:
     # the capture's resolution: function slices shorter than this were not kept (0: every call, None: untraced);
     # the structure record (units, loop steps) is exact whatever this is
     min_duration_us: float | None = None
+    framework: str = ""  # "trio" when the program ran trio's event loop (its tasks are trio tasks), else ""
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,8 @@ def summary(an: Analysis, run_dir: Path) -> Group:
     t.add_row("concurrency", f"peak {s.concurrency.peak} in flight, mean {s.concurrency.mean:.2f}")
     t.add_row("peak RSS", fmt_bytes(s.peak_rss_bytes))
     u = s.units
-    kinds = f"{plural(u.processes, 'process')}, {plural(u.threads, 'thread')}, {plural(u.tasks, 'asyncio task')}"
+    task = f"{s.context.framework or 'asyncio'} task"
+    kinds = f"{plural(u.processes, 'process')}, {plural(u.threads, 'thread')}, {plural(u.tasks, task)}"
     if u.generators:
         kinds += f", {plural(u.generators, 'generator unit')}"
     t.add_row("units", f"{kinds}; {plural(u.workers, 'worker')}")
