@@ -63,11 +63,6 @@ def untraced_c_threads(u: Untraced) -> int:
     return max(0, u.max_os_threads - 1 - int(u.boot.get("max_threads", 1)))
 
 
-# pytest and unittest make millions of calls: a smaller buffer keeps the save (and CI) short; the
-# overflow it causes is recorded as data loss, as a user would see it
-SMALL_BUFFER = ["--tracer-entries", "200000"]
-
-
 # One run per workload for the whole session: test_recorder_classes.py asserts on the same runs.
 @pytest.fixture(scope="session")
 def gil(tmp_path_factory: pytest.TempPathFactory) -> Pair:
@@ -131,12 +126,12 @@ def click_pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
 
 @pytest.fixture(scope="session")
 def xdist(tmp_path_factory: pytest.TempPathFactory) -> Pair:
-    return measure(tmp_path_factory, "xdist_run", scratch=True, options=SMALL_BUFFER)
+    return measure(tmp_path_factory, "xdist_run", scratch=True)  # at defaults: millions of calls, no overflow
 
 
 @pytest.fixture(scope="session")
 def cpython_tests(tmp_path_factory: pytest.TempPathFactory) -> Pair:
-    return measure(tmp_path_factory, "cpython_asyncio_tests", options=SMALL_BUFFER)
+    return measure(tmp_path_factory, "cpython_asyncio_tests")
 
 
 @pytest.fixture(scope="session")

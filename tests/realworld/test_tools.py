@@ -4,6 +4,8 @@ untraced tree's processes, every loop callback timed untraced."""
 
 from __future__ import annotations
 
+import json
+
 from .conftest import Pair, check_common, no_gil_claim, untraced_c_threads
 
 
@@ -18,16 +20,18 @@ def test_click_cli_is_one_process_one_thread(click_pair: Pair) -> None:
     assert "concurrent-not-parallel" not in t.kinds() and "parallel" not in t.kinds()
 
 
-def test_xdist_workers_threads_are_data_loss_not_silence(xdist: Pair) -> None:
+def test_xdist_workers_thread_module_threads_are_units_not_silence(xdist: Pair) -> None:
     check_common(xdist)
     t, u = xdist.t, xdist.u
     assert t.facts["pytest_exit"] == u.facts["pytest_exit"] == 0
     # oracle: in the untraced run /proc listed threads that threading did not know (execnet's
     # _thread.start_new_thread I/O threads in the controller and its two workers)
     assert untraced_c_threads(u) >= 1, (u.max_os_threads, u.boot["max_threads"])
-    loss = t.stats["data_loss"]
-    assert loss["untraced_threads"], loss
-    assert any("thread(s) ran that the trace does not show" in w for w in loss["warnings"])
+    # the structure record saw them start (it wraps _thread.start_new_thread): units, not lost data
+    threads = [r for _pid, r in map(json.loads, (t.run_dir / "structure.jsonl").read_text().splitlines())
+               if r[0] == "thread"]  # fmt: skip
+    assert sum(1 for r in threads if r[4] == "_thread") >= untraced_c_threads(u), threads
+    assert not t.stats["data_loss"]["untraced_threads"], t.stats["data_loss"]
     assert "sequential" not in t.kinds()
     # the two xdist workers are processes of the run, counted as such
     assert u.max_processes >= 3 and t.stats["units"]["processes"] >= 3
@@ -46,5 +50,5 @@ def test_cpython_asyncio_tests_labels_and_real_blocks(cpython_tests: Pair) -> No
             assert set(mix) <= {"task", "thread"}, mix
     assert t.stats["units"]["processes"] == 1
     no_gil_claim(cpython_tests)
-    # the overflow the small buffer causes is reported with its fix
-    assert t.stats["data_loss"]["overflow"] and "--tracer-entries" in t.text()
+    # millions of calls, yet the default capture (slices of 100 µs and more) keeps the buffer from overflowing
+    assert not t.stats["data_loss"]["overflow"] and "--tracer-entries" not in t.text()

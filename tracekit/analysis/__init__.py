@@ -91,7 +91,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
     cpu_s = user_s + system_s
     ppids = {int(k): int(v.get("ppid", 0)) for k, v in run.get("processes", {}).items()}
     events = events.assign(cpu_s=cpu.slice_cpu(events, samples, unitmod.os_threads(events, tracks)))
-    units = unitmod.build_units(events, tracks, root, ppids, start_ns / 1e3, samples, st)
+    units = unitmod.build_units(events, tracks, root, ppids, start_ns / 1e3, samples, st, set(helper_pids(run)))
     steps = unitmod.in_flight_steps(units, wall_s)
     peak, mean = unitmod.concurrency_summary(steps, wall_s)
     tl = cpu.timeline(totals, start_ns, end_ns)
@@ -271,6 +271,17 @@ def helper_name(cmdline: list[str], seen_ns: float = SHORT_LIVED_NS) -> str | No
     return None
 
 
+def helper_pids(run: dict[str, Any]) -> dict[int, str]:
+    """Processes of the run that are tooling, not the program's units (see helper_name), with their
+    names. A fork of a helper (a forkserver's worker keeps its command line) is the program's worker."""
+    procs = run.get("processes", {})
+    # by command line only (a short-lived process with an unreadable one is judged in untraced_processes)
+    named = {int(k): helper_name(cmd) if (cmd := [str(c) for c in (v or {}).get("cmdline", [])]) else None
+             for k, v in procs.items()}  # fmt: skip
+    found = {pid: name for pid, name in named.items() if name is not None}
+    return {pid: name for pid, name in found.items() if int((procs[str(pid)] or {}).get("ppid", 0)) not in found}
+
+
 def untraced_processes(
     run: dict[str, Any], trace: Trace | None, completed: set[int] | None = None
 ) -> tuple[list[int], list[str]]:
@@ -281,9 +292,13 @@ def untraced_processes(
     if trace is None:
         return [], []
     traced = set(trace.events_per_pid) | (completed or set())
+    tooling = helper_pids(run)
     lost, helpers = [], []
     for key, info in sorted(run.get("processes", {}).items(), key=lambda kv: int(kv[0])):
         pid = int(key)
+        if pid in tooling:  # named as what it is, recorded or not: never the program's lost data
+            helpers.append(f"pid {pid} {tooling[pid]}")
+            continue
         if pid in traced:
             continue
         info = info or {}

@@ -34,6 +34,8 @@ Units frame (`Analysis.units`), one row per process, thread, task or generator u
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -82,12 +84,17 @@ def build_units(
     start_us: float,
     samples: pd.DataFrame,
     structure: Structure,
+    helpers: set[int] | None = None,
 ) -> pd.DataFrame:
     """One row per unit (see module doc). `start_us` is the script's start on the trace clock.
 
     Units come from the structure record (exact: every task, thread, process and generator unit,
     whatever the tracer kept); a process without a record (another Python, or no record written)
     falls back to its traced threads."""
+    if helpers:  # tooling processes (multiprocessing's resource_tracker, forkserver) are no units of the program
+        keep = ~structure.procs["pid"].isin(list(helpers))
+        structure = dataclasses.replace(structure, procs=structure.procs[keep])
+        events = events[~events["pid"].isin(list(helpers))]
     rows = _process_rows(events, tracks, root_pid, ppids, structure)
     recorded = set(structure.procs["pid"].tolist())
     rows += _thread_rows(events, tracks, structure, recorded, rows)
