@@ -537,6 +537,7 @@ def test_double_fork_daemon_neither_hangs_the_run_nor_survives_it(tmp_path: Path
     assert not _alive(daemon), "the daemon outlived the run"
     assert daemon in r.run["killed_escaped_pids"]
     assert r.run["timed_out"] is False
+    assert [t for _, _, t in r.run["output"]["lines"]] == ["parent done"]  # nothing of the tracer's own
     if "--sample-only" in opts:
         assert r.run["status"] == "finished" and not leftovers(r.run)
     else:
@@ -624,22 +625,26 @@ def test_compare_stopped_by_a_signal_leaves_nothing_running(tmp_path: Path, sig:
     s = write_script(
         tmp_path, f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
     )
+    quick = write_script(tmp_path, "print('quick')\n", "quick.py")  # measured first: its timing must be kept
     proc = subprocess.Popen(
         [sys.executable, "-m", "tracekit", "compare", "--repeat", "1", "--warmup", "0", "-o", str(tmp_path / "c"),
-         str(s)],
+         str(quick), str(s)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
     deadline = time.monotonic() + 30
-    while not pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the script writes the file in two steps: created, then written
     measured = int(pid_file.read_text())
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 128 + sig, stderr
     assert stderr.strip().splitlines()[-1].startswith("Error: interrupted by"), stderr
+    assert "timings.partial.jsonl" in stderr
     assert "Traceback" not in stderr
     time.sleep(0.2)
     assert not _alive(measured), "the measured script outlived compare"
+    kept = [json.loads(x) for x in (tmp_path / "c" / "timings.partial.jsonl").read_text().splitlines()]
+    assert [k["script"] for k in kept] == [str(quick)] and kept[0]["exit_code"] == 0 and kept[0]["wall_s"] > 0
 
 
 def test_compare_timeout_stops_a_hung_script(tmp_path: Path) -> None:
@@ -849,3 +854,34 @@ def test_full_disk_keeps_the_exit_code_and_says_so(tmp_path: Path) -> None:
     assert run["status"] == "finished" and run["exit_code"] == 5
     assert any("run.json" in e for e in run["write_errors"])
     assert run["output"]["total_lines"] >= 3000 and run["output"]["lines"] == []  # counted, lines dropped to fit
+
+
+# ---------------------------------------------------------------------------------------------
+# Smaller promises
+
+
+def test_compare_labels_that_slug_alike_get_their_own_run_directories(tmp_path: Path) -> None:
+    a = write_script(tmp_path, "print('a')\n", "a.py")
+    b = write_script(tmp_path, "print('b')\n", "b.py")
+    evil = "x\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07"
+    p = _compare(str(a), str(b), "--name", "a b", "--name", "a_b", "-o", str(tmp_path / "c"))
+    assert p.returncode == 0, p.stderr
+    runs = json.loads((tmp_path / "c" / "comparison.json").read_text())["runs"]
+    dirs = [r["run_dir"] for r in runs]
+    assert len(set(dirs)) == 2, dirs
+    for r in runs:  # each run directory holds its own script's run
+        run = json.loads((tmp_path / "c" / r["run_dir"] / "run.json").read_text())
+        assert run["target"] == str(a if r["name"] == "a b" else b)
+    # names from the command line or a comparison.json reach the terminal without their escapes
+    p = _compare(str(tmp_path / "c"), str(a), "--name", evil, "--name", "fresh", "-o", str(tmp_path / "c2"))
+    assert p.returncode == 0, p.stderr
+    assert "x]0;pwned" in p.stdout or "x]0;pwned" in p.stderr
+    assert "\x1b]" not in p.stdout + p.stderr and "\x07" not in p.stdout + p.stderr
+
+
+def test_summary_states_the_exit_code_tracekit_returns_and_a_quoted_open_hint(tmp_path: Path) -> None:
+    s = write_script(tmp_path, "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n")
+    r = profile(s, out=tmp_path / "my run")
+    assert r.rc == 143
+    assert "killed by signal 15 (exit 143)" in r.stderr and "exit code -15" not in r.stderr
+    assert f"tracekit open '{tmp_path / 'my run'}'" in r.stderr
