@@ -738,17 +738,23 @@ def test_piped_stdin_reaches_the_program_and_stdout_is_byte_exact(tmp_path: Path
     assert lines[0] == "name? hello bob"
 
 
-def _pty_run(cmd: list[str], stdin_text: bytes, limit_s: float = 60) -> tuple[int, bytes]:
-    """Run cmd with stdin, stdout and stderr on a new terminal; type stdin_text; return (rc, screen)."""
+def _pty_run(cmd: list[str], answers: list[tuple[bytes, bytes]], limit_s: float = 60) -> tuple[int, bytes]:
+    """Run cmd with stdin, stdout and stderr on a new terminal; type each answer once its prompt is on
+    the screen (typing ahead would be flushed by getpass, as on a real terminal); return (rc, screen)."""
     import pty
+    import select
 
     master, slave = pty.openpty()
     proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT)
     os.close(slave)
-    os.write(master, stdin_text)
     screen = bytearray()
+    pending = list(answers)
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
+        if pending and pending[0][0] in screen:
+            os.write(master, pending.pop(0)[1])
+        if not select.select([master], [], [], 0.1)[0]:
+            continue
         try:
             chunk = os.read(master, 65536)
         except OSError:  # EIO: every writer closed the terminal
@@ -765,15 +771,18 @@ def test_a_terminal_stays_a_terminal(tmp_path: Path) -> None:
     s = write_script(
         tmp_path,
         """
-        import sys
+        import getpass, sys
         print("tty", sys.stdin.isatty(), sys.stdout.isatty(), flush=True)
         print("got", input("name? "), flush=True)
+        print("password of length", len(getpass.getpass("password: ")), flush=True)
         """,
     )
-    rc, screen = _pty_run([sys.executable, "-m", "tracekit", "profile", "-o", str(tmp_path / "run"), str(s)], b"ann\n")
+    cmd = [sys.executable, "-m", "tracekit", "profile", "-o", str(tmp_path / "run"), str(s)]
+    rc, screen = _pty_run(cmd, [(b"name? ", b"ann\n"), (b"password: ", b"secret\n")])
     assert rc == 0, screen
     assert b"tty True False" in screen  # stdin is the terminal; stdout is tracekit's pipe (echoed to it)
     assert b"got ann" in screen
+    assert b"password of length 6" in screen and b"GetPassWarning" not in screen
 
 
 @pytest.mark.slow
@@ -790,7 +799,7 @@ def test_echo_to_a_terminal_does_not_throttle_the_program(tmp_path: Path) -> Non
         """,
     )
     rc, screen = _pty_run([sys.executable, "-m", "tracekit", "profile", "--sample-only", "-o",
-                           str(tmp_path / "run"), str(s)], b"", limit_s=120)  # fmt: skip
+                           str(tmp_path / "run"), str(s)], [], limit_s=120)  # fmt: skip
     assert rc == 0
     elapsed = float(screen.split(b"ELAPSED ")[1].split()[0])
     assert elapsed < 10, f"200k prints took {elapsed:.1f} s under tracekit"
@@ -885,3 +894,22 @@ def test_summary_states_the_exit_code_tracekit_returns_and_a_quoted_open_hint(tm
     assert r.rc == 143
     assert "killed by signal 15 (exit 143)" in r.stderr and "exit code -15" not in r.stderr
     assert f"tracekit open '{tmp_path / 'my run'}'" in r.stderr
+
+
+def test_ctrl_c_while_analysing_says_what_is_kept(tmp_path: Path) -> None:
+    # a real `tracekit profile` whose analysis gets Ctrl-C (planted: the analysis signals itself)
+    s = write_script(tmp_path, "print('hi')\n")
+    code = (
+        "import os, signal, sys, time, tracekit.analysis as a, tracekit.cli as c\n"
+        "def slow(_inputs):\n    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(5)\n"
+        "a.analyse = slow\nsys.argv = ['tracekit', 'profile', '-q', '-o', sys.argv[1], sys.argv[2]]\nc.main()\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "run"), str(s)], capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == 130, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: interrupted while analysing"), p.stderr
+    assert "tracekit report" in lines[0]
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["status"] == "finished" and run["exit_code"] == 0  # the raw run is whole
