@@ -457,3 +457,22 @@ def test_report_into_a_directory_it_cannot_write_is_one_error_line(run_copy: Pat
     assert p.returncode == 74, p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: cannot write stats.json and report.html"), p.stderr
+
+
+def test_a_script_path_that_is_not_utf8_is_refused_not_crashed(tmp_path: Path) -> None:
+    folder = os.path.join(os.fsencode(tmp_path), b"bad\xff")
+    os.mkdir(folder)
+    script = os.path.join(folder, b"s.py")
+    with open(script, "w") as fh:
+        fh.write("print('hi')\n")
+    p = subprocess.run(
+        [sys.executable, "-m", "tracekit", "profile", "-q", "-o", str(tmp_path / "run"), os.fsdecode(script)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert_usage_error(p, "not valid UTF-8", "--sample-only")  # viztracer 1.1.1 segfaults (exit 139) on it
+    p = subprocess.run(
+        [sys.executable, "-m", "tracekit", "profile", "-q", "--sample-only", "-o", str(tmp_path / "r2"),
+         os.fsdecode(script)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr

@@ -537,6 +537,7 @@ def test_double_fork_daemon_neither_hangs_the_run_nor_survives_it(tmp_path: Path
     assert not _alive(daemon), "the daemon outlived the run"
     assert daemon in r.run["killed_escaped_pids"]
     assert r.run["timed_out"] is False
+    assert [t for _, _, t in r.run["output"]["lines"]] == ["parent done"]  # nothing of the tracer's own
     if "--sample-only" in opts:
         assert r.run["status"] == "finished" and not leftovers(r.run)
     else:
@@ -624,22 +625,26 @@ def test_compare_stopped_by_a_signal_leaves_nothing_running(tmp_path: Path, sig:
     s = write_script(
         tmp_path, f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
     )
+    quick = write_script(tmp_path, "print('quick')\n", "quick.py")  # measured first: its timing must be kept
     proc = subprocess.Popen(
         [sys.executable, "-m", "tracekit", "compare", "--repeat", "1", "--warmup", "0", "-o", str(tmp_path / "c"),
-         str(s)],
+         str(quick), str(s)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
     deadline = time.monotonic() + 30
-    while not pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the script writes the file in two steps: created, then written
     measured = int(pid_file.read_text())
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 128 + sig, stderr
     assert stderr.strip().splitlines()[-1].startswith("Error: interrupted by"), stderr
+    assert "timings.partial.jsonl" in stderr
     assert "Traceback" not in stderr
     time.sleep(0.2)
     assert not _alive(measured), "the measured script outlived compare"
+    kept = [json.loads(x) for x in (tmp_path / "c" / "timings.partial.jsonl").read_text().splitlines()]
+    assert [k["script"] for k in kept] == [str(quick)] and kept[0]["exit_code"] == 0 and kept[0]["wall_s"] > 0
 
 
 def test_compare_timeout_stops_a_hung_script(tmp_path: Path) -> None:
@@ -733,17 +738,23 @@ def test_piped_stdin_reaches_the_program_and_stdout_is_byte_exact(tmp_path: Path
     assert lines[0] == "name? hello bob"
 
 
-def _pty_run(cmd: list[str], stdin_text: bytes, limit_s: float = 60) -> tuple[int, bytes]:
-    """Run cmd with stdin, stdout and stderr on a new terminal; type stdin_text; return (rc, screen)."""
+def _pty_run(cmd: list[str], answers: list[tuple[bytes, bytes]], limit_s: float = 60) -> tuple[int, bytes]:
+    """Run cmd with stdin, stdout and stderr on a new terminal; type each answer once its prompt is on
+    the screen (typing ahead would be flushed by getpass, as on a real terminal); return (rc, screen)."""
     import pty
+    import select
 
     master, slave = pty.openpty()
     proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT)
     os.close(slave)
-    os.write(master, stdin_text)
     screen = bytearray()
+    pending = list(answers)
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
+        if pending and pending[0][0] in screen:
+            os.write(master, pending.pop(0)[1])
+        if not select.select([master], [], [], 0.1)[0]:
+            continue
         try:
             chunk = os.read(master, 65536)
         except OSError:  # EIO: every writer closed the terminal
@@ -760,15 +771,18 @@ def test_a_terminal_stays_a_terminal(tmp_path: Path) -> None:
     s = write_script(
         tmp_path,
         """
-        import sys
+        import getpass, sys
         print("tty", sys.stdin.isatty(), sys.stdout.isatty(), flush=True)
         print("got", input("name? "), flush=True)
+        print("password of length", len(getpass.getpass("password: ")), flush=True)
         """,
     )
-    rc, screen = _pty_run([sys.executable, "-m", "tracekit", "profile", "-o", str(tmp_path / "run"), str(s)], b"ann\n")
+    cmd = [sys.executable, "-m", "tracekit", "profile", "-o", str(tmp_path / "run"), str(s)]
+    rc, screen = _pty_run(cmd, [(b"name? ", b"ann\n"), (b"password: ", b"secret\n")])
     assert rc == 0, screen
     assert b"tty True False" in screen  # stdin is the terminal; stdout is tracekit's pipe (echoed to it)
     assert b"got ann" in screen
+    assert b"password of length 6" in screen and b"GetPassWarning" not in screen
 
 
 @pytest.mark.slow
@@ -785,7 +799,7 @@ def test_echo_to_a_terminal_does_not_throttle_the_program(tmp_path: Path) -> Non
         """,
     )
     rc, screen = _pty_run([sys.executable, "-m", "tracekit", "profile", "--sample-only", "-o",
-                           str(tmp_path / "run"), str(s)], b"", limit_s=120)  # fmt: skip
+                           str(tmp_path / "run"), str(s)], [], limit_s=120)  # fmt: skip
     assert rc == 0
     elapsed = float(screen.split(b"ELAPSED ")[1].split()[0])
     assert elapsed < 10, f"200k prints took {elapsed:.1f} s under tracekit"
@@ -849,3 +863,53 @@ def test_full_disk_keeps_the_exit_code_and_says_so(tmp_path: Path) -> None:
     assert run["status"] == "finished" and run["exit_code"] == 5
     assert any("run.json" in e for e in run["write_errors"])
     assert run["output"]["total_lines"] >= 3000 and run["output"]["lines"] == []  # counted, lines dropped to fit
+
+
+# ---------------------------------------------------------------------------------------------
+# Smaller promises
+
+
+def test_compare_labels_that_slug_alike_get_their_own_run_directories(tmp_path: Path) -> None:
+    a = write_script(tmp_path, "print('a')\n", "a.py")
+    b = write_script(tmp_path, "print('b')\n", "b.py")
+    evil = "x\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07"
+    p = _compare(str(a), str(b), "--name", "a b", "--name", "a_b", "-o", str(tmp_path / "c"))
+    assert p.returncode == 0, p.stderr
+    runs = json.loads((tmp_path / "c" / "comparison.json").read_text())["runs"]
+    dirs = [r["run_dir"] for r in runs]
+    assert len(set(dirs)) == 2, dirs
+    for r in runs:  # each run directory holds its own script's run
+        run = json.loads((tmp_path / "c" / r["run_dir"] / "run.json").read_text())
+        assert run["target"] == str(a if r["name"] == "a b" else b)
+    # names from the command line or a comparison.json reach the terminal without their escapes
+    p = _compare(str(tmp_path / "c"), str(a), "--name", evil, "--name", "fresh", "-o", str(tmp_path / "c2"))
+    assert p.returncode == 0, p.stderr
+    assert "x]0;pwned" in p.stdout or "x]0;pwned" in p.stderr
+    assert "\x1b]" not in p.stdout + p.stderr and "\x07" not in p.stdout + p.stderr
+
+
+def test_summary_states_the_exit_code_tracekit_returns_and_a_quoted_open_hint(tmp_path: Path) -> None:
+    s = write_script(tmp_path, "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n")
+    r = profile(s, out=tmp_path / "my run")
+    assert r.rc == 143
+    assert "killed by signal 15 (exit 143)" in r.stderr and "exit code -15" not in r.stderr
+    assert f"tracekit open '{tmp_path / 'my run'}'" in r.stderr
+
+
+def test_ctrl_c_while_analysing_says_what_is_kept(tmp_path: Path) -> None:
+    # a real `tracekit profile` whose analysis gets Ctrl-C (planted: the analysis signals itself)
+    s = write_script(tmp_path, "print('hi')\n")
+    code = (
+        "import os, signal, sys, time, tracekit.analysis as a, tracekit.cli as c\n"
+        "def slow(_inputs):\n    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(5)\n"
+        "a.analyse = slow\nsys.argv = ['tracekit', 'profile', '-q', '-o', sys.argv[1], sys.argv[2]]\nc.main()\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "run"), str(s)], capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == 130, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: interrupted while analysing"), p.stderr
+    assert "tracekit report" in lines[0]
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["status"] == "finished" and run["exit_code"] == 0  # the raw run is whole

@@ -128,3 +128,23 @@ def test_no_source_strips_the_source_code(tmp_path: Path) -> None:
         assert (marker.encode() in raw) is expect
         assert ("file_info" in json.loads(raw)) is expect
         assert marker not in (out / "report.html").read_text()
+
+
+def test_a_signal_while_tracekit_saves_the_trace_is_recorded(tmp_path: Path) -> None:
+    import signal
+
+    from tracekit import runner
+
+    script = tmp_path / "s.py"
+    script.write_text("def f():\n    pass\nfor _ in range(1000):\n    f()\n")
+    out = rundir.prepare_output(tmp_path / "run", force=False)
+
+    def phase(name: str) -> None:
+        if name == "saving":  # Ctrl-C exactly while tracekit writes trace.json
+            os.kill(os.getpid(), signal.SIGINT)
+
+    result = runner.run(runner.RunConfig(target=str(script), args=(), out_dir=out), on_phase=phase)
+    run = json.loads((out / "run.json").read_text())
+    assert run["interrupted"] is True and run["interrupted_by"] == "SIGINT"
+    assert result.interrupted and result.interrupt_signal == signal.SIGINT
+    assert run["trace"]["status"] == "ok"  # the trace is kept either way

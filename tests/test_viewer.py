@@ -189,3 +189,80 @@ def test_profile_open_serves_after_the_run(tmp_path: Path) -> None:
     assert (out / "report.html").is_file()  # written before serving
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 0  # the script's own exit code
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounded in connections, time and memory; the Host check on every method; no listings
+
+
+def _request(port: int, method: str, path: str, host: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request(method, path, headers={"Host": host})
+    return conn.getresponse().status
+
+
+def test_host_is_checked_on_every_method_and_folders_are_not_listed(server: Server) -> None:
+    good, evil = f"127.0.0.1:{server.port}", f"evil.example:{server.port}"
+    assert _request(server.port, "HEAD", "/", good) == 200
+    assert _request(server.port, "HEAD", "/", evil) == 403
+    assert _request(server.port, "HEAD", "/index.html", evil) == 403
+    assert _request(server.port, "GET", "/v52.0-6b9586def/assets/", good) == 404  # a UI folder: no listing
+    assert _request(server.port, "HEAD", "/v52.0-6b9586def/assets/", good) == 404
+
+
+def test_idle_connections_are_bounded_and_the_server_keeps_answering(server: Server) -> None:
+    p = psutil.Process(server.proc.pid)
+    idle = []
+    for _ in range(300):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        idle.append(s)
+    import time
+
+    time.sleep(1.0)
+    cpu0 = sum(p.cpu_times()[:2])
+    time.sleep(2.0)
+    assert sum(p.cpu_times()[:2]) - cpu0 < 0.5  # not spinning
+    assert p.num_threads() <= 64 + 8  # one thread per connection, at most MAX_CONNECTIONS
+    assert p.num_fds() < 64 + 40
+    for s in idle:
+        s.close()
+    time.sleep(0.5)
+    assert get(server.port, "/vizviewer_info") == (200, b"{}")
+
+
+def test_the_trace_is_streamed_and_dropped_clients_are_no_error(tmp_path: Path) -> None:
+    import time
+
+    trace = tmp_path / "trace.json"
+    pad = "x" * 1000
+    events = ",".join(
+        f'{{"ph":"X","pid":1,"tid":1,"ts":{i},"dur":1,"name":"f","args":{{"p":"{pad}"}}}}' for i in range(40_000)
+    )
+    trace.write_text(f'{{"traceEvents":[{events}]}}')  # ~42 MB
+    s = Server(str(trace))
+    try:
+        p = psutil.Process(s.proc.pid)
+        time.sleep(0.5)
+        base = p.memory_info().rss
+        readers = []
+        for _ in range(8):  # slow readers: each request's body waits in the server
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            c.sendall(f"GET /localtrace HTTP/1.1\r\nHost: 127.0.0.1:{s.port}\r\n\r\n".encode())
+            c.recv(100)
+            readers.append(c)
+        time.sleep(1.0)
+        grew = p.memory_info().rss - base
+        assert grew < 60 * 2**20, f"8 readers cost {grew / 2**20:.0f} MiB (a copy each would be ~330 MiB)"
+        for c in readers:  # clients that go away mid-body
+            c.close()
+        time.sleep(0.5)
+        status, body = get(s.port, "/localtrace")
+        assert status == 200 and len(body) == trace.stat().st_size
+        assert s.stop() == 0
+        assert s.proc.stderr is not None
+        assert "Traceback" not in s.proc.stderr.read()
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()

@@ -156,7 +156,7 @@ def profile(
         if not (math.isfinite(min_duration) and min_duration >= 0):
             raise UsageError(f"--min-duration must be a number of µs, 0 or more (got {min_duration}); try 100")
         if not module:
-            runner.validate_script(Path(target))
+            runner.validate_script(Path(target), traced=not sample_only)
         stem = target.rsplit(".", 1)[-1] if module else Path(target).stem
         run_dir = prepare_output(output, force) if output is not None else new_run_dir(stem)
     except TracekitError as exc:
@@ -412,13 +412,16 @@ def compare(
             raise UsageError(f"--reference {reference!r} matches no target; use one of: {names}") from None
         write_json(out_dir / timing.COMPARISON_JSON, result.to_dict())
         atomic_write(out_dir / timing.COMPARISON_HTML, render_html(result))
+        (out_dir / timing.PARTIAL_TIMINGS).unlink(missing_ok=True)
     except TracekitError as exc:
         status.stop()
         raise fail(exc) from None
     except KeyboardInterrupt as exc:
         status.stop()
         sig = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        say(err, f"Error: interrupted by {signal.Signals(sig).name}; no comparison was written")
+        kept = out_dir / timing.PARTIAL_TIMINGS
+        where = f"; the timings finished so far are in {kept}" if kept.is_file() else ""
+        say(err, f"Error: interrupted by {signal.Signals(sig).name}; no comparison was written{where}")
         raise typer.Exit(128 + sig) from None
     except Exception as exc:  # a bug: exit 70, never 1 (the gate's FAIL)
         status.stop()

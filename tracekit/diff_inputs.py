@@ -9,15 +9,13 @@ targets is ambiguous: name one with DIR#NAME.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from tracekit.analysis import Analysis
 from tracekit.analysis.calltree import build_call_tree
 from tracekit.analysis.origin import program_roots
-from tracekit.compare import SCHEMA as COMPARISON_SCHEMA
-from tracekit.compare import Input, describe, inputs_from_dict
+from tracekit.compare import Input, describe
 from tracekit.diff import Side
 from tracekit.errors import RunDirError, UsageError
 
@@ -59,14 +57,9 @@ def _side(label: str, source: str, kind: str, an: Analysis, run: dict[str, Any],
 
 
 def _comparison_input(path: Path, name: str | None) -> Input:
-    file = path / COMPARISON_JSON
-    try:
-        data = json.loads(file.read_text())
-        inputs = inputs_from_dict(data)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RunDirError(
-            f"{file} is unreadable or not a {COMPARISON_SCHEMA} file ({exc}); rerun `tracekit compare`"
-        ) from None
+    from tracekit.timing import read_comparison
+
+    inputs = read_comparison(path, path)  # compare's own checks; run_dir stays relative to path
     names = [i.name for i in inputs]
     if name is None and len(inputs) == 1:
         return inputs[0]

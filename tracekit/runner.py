@@ -93,8 +93,18 @@ class OutputLog:
                 self.lines.append((t_ns, stream, text[:MAX_LINE_CHARS]))
 
 
-def validate_script(path: Path) -> None:
-    """Refuse, with a one-line fix, anything that is not a readable Python source file."""
+def validate_script(path: Path, traced: bool = True) -> None:
+    """Refuse, with a one-line fix, anything that is not a readable Python source file, or (traced)
+    a path viztracer 1.1.1 cannot trace: a script path that is not valid UTF-8 makes it segfault."""
+    if traced:
+        try:
+            str(path.absolute()).encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(path).decode("utf-8", errors="replace")
+            raise UsageError(
+                f"the path of {shown} is not valid UTF-8, and the tracer crashes on such paths; rename the "
+                "file or its folders, or use --sample-only"
+            ) from None
     if not path.exists():
         raise UsageError(f"script {path} not found; check the path (try `tracekit scenarios`)")
     if path.is_dir():
@@ -397,6 +407,8 @@ def _supervise(
             f"the run did not stop within {GRACE_S:.0f} s of SIGINT (the tracer was still saving, or the script "
             "ignores SIGINT) and was killed; a smaller --tracer-entries saves faster"
         )
+    if stops.received:  # a signal while tracekit saved the trace is recorded too
+        run.update(interrupted=True, interrupted_by=signal.Signals(stops.received[0]).name)
     if run["trace"].pop("write_error", None):
         write_errors.append(f"{out / TRACE_JSON}: {run['trace']['detail']}")
     run["write_errors"] = write_errors

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 COMPARISON_JSON = "comparison.json"
 COMPARISON_HTML = "comparison.html"
+PARTIAL_TIMINGS = "timings.partial.jsonl"  # the untraced timings taken so far; removed once comparison.json is written
 MAX_UNITS = 200  # units per run kept in comparison.json for the timelines
 
 
@@ -251,8 +252,11 @@ def measure_round_robin(
     warmup: int,
     progress: Progress = lambda _m: None,
     timeout_s: float | None = None,
+    journal: Path | None = None,
 ) -> list[list[Measurement]]:
-    """`warmup` discarded rounds, then `repeat` kept rounds; each round runs every script once, in order."""
+    """`warmup` discarded rounds, then `repeat` kept rounds; each round runs every script once, in order.
+    Each kept measurement is also appended to `journal` (JSON lines) as soon as it is taken, so an
+    interrupted comparison keeps the timings it finished."""
     kept: list[list[Measurement]] = [[] for _ in scripts]
     rounds = warmup + repeat
     with Spawner(timeout_s) as spawner:
@@ -275,6 +279,9 @@ def measure_round_robin(
                     )
                 if rnd >= warmup:
                     kept[i].append(m)
+                    if journal is not None:
+                        with journal.open("a") as fh:
+                            fh.write(json.dumps({"script": str(script), "round": rnd - warmup + 1, **asdict(m)}) + "\n")
     return kept
 
 
@@ -320,7 +327,9 @@ def collect(
     from tracekit.rundir import load_inputs, prepare_output, read_run
 
     scripts = [t for t in targets if t.kind == "script"]
-    measured = iter(measure_round_robin([t.path for t in scripts], repeat, warmup, progress, timeout_s))
+    journal = out_dir / PARTIAL_TIMINGS
+    journal.unlink(missing_ok=True)
+    measured = iter(measure_round_robin([t.path for t in scripts], repeat, warmup, progress, timeout_s, journal))
     used: set[str] = set()
     folders: set[str] = set()
 

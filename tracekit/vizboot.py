@@ -155,6 +155,8 @@ def _patch_zombies() -> None:
         return bool(original(pid))
 
     vmain.pid_exists = pid_exists
+    # "Wait for child processes to finish" would land in the program's own stdout, even with --quiet
+    vmain.same_line_print = lambda *_a, **_k: None
 
 
 def _descends_from_me(pid: int) -> bool:

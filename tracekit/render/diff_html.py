@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 from tracekit.analysis.calltree import prune
-from tracekit.diff import Diff, Side, delta_tree
+from tracekit.diff import ALPHA, MIN_EFFECT, Diff, Side, delta_tree
 from tracekit.render.diff_terminal import metric_row
 from tracekit.render.flame import MAX_NODES, MIN_SHARE, flame_data
 from tracekit.render.html import Assets, _asset, content_security_policy
@@ -46,5 +46,7 @@ def diff_page(d: Diff, a: Side, b: Side) -> str:
         "assets": diff_assets(),
         "metrics": [metric_row(m) for m in d.metrics],
         "flame": diff_flame(a, b, origin_of),
+        "alpha": ALPHA,
+        "min_effect_pct": f"{MIN_EFFECT * 100:g}",
     }
     return env.get_template("diff.html.j2").render(**ctx)
