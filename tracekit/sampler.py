@@ -225,6 +225,19 @@ class Sampler:
         self._last_pid = last
         return changed
 
+    def _seen(self, p: psutil.Process, ppid: int, t_ns: int) -> None:
+        """Record a process at its first sighting (who it is), and when it was last seen."""
+        info = self._result.processes.get(p.pid)
+        if info is None:
+            try:
+                cmd = p.cmdline()
+            except _GONE:
+                cmd = []
+            self._result.processes[p.pid] = ProcessInfo(p.pid, ppid, cmd, t_ns, t_ns, _created(p))
+        else:
+            info.last_seen_ns = t_ns
+            self._recheck_cmdline(p, info)
+
     def _recheck_cmdline(self, p: psutil.Process, info: ProcessInfo) -> None:
         """A child caught between fork and exec (subprocess's helpers, /sbin/ldconfig run by an
         import) still shows its parent's command line; read it again at its next few sightings, so
@@ -267,39 +280,13 @@ class Sampler:
                         ctx = None
             except _GONE:
                 continue
+            self._seen(p, ppid, t_ns)
             sched = process_sched(p.pid)
-            info = self._result.processes.get(p.pid)
-            if info is None:
-                try:
-                    cmd = p.cmdline()
-                except _GONE:
-                    cmd = []
-                self._result.processes[p.pid] = ProcessInfo(p.pid, ppid, cmd, t_ns, t_ns, _created(p))
-            else:
-                info.last_seen_ns = t_ns
-                self._recheck_cmdline(p, info)
-            rows.append(
-                [
-                    t_ns,
-                    "p",
-                    p.pid,
-                    ppid,
-                    0,
-                    ct.user,
-                    ct.system,
-                    ct.children_user,
-                    ct.children_system,
-                    rss,
-                    nthreads,
-                    ctx.voluntary if ctx else "",
-                    ctx.involuntary if ctx else "",
-                    *sched,
-                ]
-            )
-            pad = [""] * (len(COLUMNS) - 7)
-            if threads is None:  # single-threaded all along: the process's CPU is its thread's
-                vol, inv = (ctx.voluntary, ctx.involuntary) if ctx else ("", "")
-                rows.append([t_ns, "t", p.pid, ppid, p.pid, ct.user, ct.system, *pad[:-4], vol, inv, *sched])
+            vol, inv = (ctx.voluntary, ctx.involuntary) if ctx else ("", "")
+            rows.append([t_ns, "p", p.pid, ppid, 0, ct.user, ct.system, ct.children_user, ct.children_system,
+                         rss, nthreads, vol, inv, *sched])  # fmt: skip
+            if threads is None:  # single-threaded all along: the process's row is its thread's
+                rows.append([t_ns, "t", p.pid, ppid, p.pid, ct.user, ct.system, "", "", "", "", vol, inv, *sched])
             for th in threads or ():
                 rows.append([t_ns, "t", p.pid, ppid, th.id, th.user_time, th.system_time, "", "", "", "",
                              *thread_sched(p.pid, th.id)])  # fmt: skip
