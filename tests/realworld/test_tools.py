@@ -28,6 +28,9 @@ def test_xdist_workers_threads_are_data_loss_not_silence(xdist: Pair) -> None:
     loss = t.stats["data_loss"]
     assert loss["untraced_threads"], loss
     assert any("thread(s) ran that the trace does not show" in w for w in loss["warnings"])
+    # shown everywhere data loss is shown: the terminal summary and the report
+    assert "thread(s) ran that the trace does not show" in t.stdout + t.stderr
+    assert "thread(s) ran that the trace does not show" in (t.run_dir / "report.html").read_text()
     assert "sequential" not in t.kinds()
     # the two xdist workers are processes of the run, counted as such
     assert u.max_processes >= 3 and t.stats["units"]["processes"] >= 3
