@@ -46,8 +46,13 @@ def test_threads_blas_started_in_c_are_data_loss_not_silence(numpy_threads: Pair
     loss = numpy_threads.t.stats["data_loss"]
     if hidden:
         assert loss["untraced_threads"], loss
-        assert any("thread(s) ran that neither the trace nor tracekit's structure record shows" in w
-                   for w in loss["warnings"])  # fmt: skip
+        text = "thread(s) ran that neither the trace nor tracekit's structure record shows"
+        assert any(text in w for w in loss["warnings"])
+        # shown everywhere data loss is shown: the terminal summary and the report
+        t = numpy_threads.t
+        short = "thread(s) ran that neither the trace nor tracekit"  # before the apostrophe HTML escapes
+        assert short in " ".join((t.stdout + t.stderr).replace("│", " ").split())  # rich wraps the line
+        assert short in (t.run_dir / "report.html").read_text()
     else:
         assert not loss["untraced_threads"]
 
