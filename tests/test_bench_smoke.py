@@ -35,3 +35,20 @@ def test_bench_quick_runs_every_quick_benchmark(tmp_path: Path) -> None:
     # the printed table has one line per figure
     assert p.stdout.count("\n| ") == sum(len(r["rows"]) for r in doc["results"]) + 1
     assert "| e2e | total wall, tracekit / bare |" in p.stdout
+
+
+def test_capture_bench_quick_measures_each_variant(tmp_path: Path) -> None:
+    out = tmp_path / "capture.json"
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "capture.py"), "--quick", "--only", "async_count",
+         "--variants", "untraced,viztracer,tracekit", "--out", str(out)],
+        capture_output=True, text=True, timeout=180, cwd=ROOT,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    (res,) = json.loads(out.read_text())["results"]
+    assert res["workload"] == "async_count" and set(res["variants"]) == {"untraced", "viztracer", "tracekit"}
+    for v in res["variants"].values():
+        assert v["codes"] == [0] and v["wall_s"] > 0.9 and v["tree_peak_rss_mib"] > 1  # the script sleeps 1 s
+    tk = res["variants"]["tracekit"]
+    assert tk["data_loss"] == [] and tk["overflow"] is False and tk["events"] > 0 and tk["run_dir_mib"] > 0
+    assert res["variants"]["untraced"]["wall_ratio"] == 1.0
