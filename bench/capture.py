@@ -22,17 +22,20 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import sysconfig
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as bench_run
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "bench" / "scripts"
@@ -76,27 +79,22 @@ def tree_peak(pid: int, stop: threading.Event, out: list[int]) -> None:
 
 
 def measure(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 900) -> tuple[float, float, int, int]:
-    t0 = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                         env=env, cwd=cwd)  # fmt: skip
-    stop = threading.Event()
+    """(wall s, CPU s of the tree from wait4, tree peak RSS bytes, exit code), with bench/run.py's runner."""
     peak: list[int] = []
-    sampler = threading.Thread(target=tree_peak, args=(p.pid, stop, peak), daemon=True)
-    sampler.start()
-    deadline = t0 + timeout
-    while True:
-        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            p.kill()
-            pid, status, ru = os.wait4(p.pid, 0)
-            break
-        time.sleep(0.002)
-    wall = time.perf_counter() - t0
-    stop.set()
-    sampler.join()
-    return wall, ru.ru_utime + ru.ru_stime, peak[0] if peak else 0, os.waitstatus_to_exitcode(status)
+
+    def watch(pid: int) -> Callable[[], None]:
+        stop = threading.Event()
+        sampler = threading.Thread(target=tree_peak, args=(pid, stop, peak), daemon=True)
+        sampler.start()
+
+        def end() -> None:
+            stop.set()
+            sampler.join()
+
+        return end
+
+    p = bench_run.run(argv, env=env, timeout=timeout, cwd=cwd, watch=watch)
+    return p.wall_s, p.user_s + p.system_s, peak[0] if peak else 0, p.code
 
 
 @dataclass

@@ -49,10 +49,19 @@ class Proc:
     stderr: str
 
 
-def run(argv: list[str], env: dict[str, str] | None = None, timeout: float = 900, cwd: Path = ROOT) -> Proc:
+def run(
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+    cwd: Path = ROOT,
+    watch: Callable[[int], Callable[[], None]] | None = None,
+) -> Proc:
+    """`watch(pid)`, if given, starts watching the process (bench/capture.py samples its tree) and
+    returns the function that stops it once the process has been waited for."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+        stop = watch(p.pid) if watch is not None else None
         deadline = t0 + timeout
         while True:
             pid, status, ru = os.wait4(p.pid, os.WNOHANG)
@@ -64,6 +73,8 @@ def run(argv: list[str], env: dict[str, str] | None = None, timeout: float = 900
                 break
             time.sleep(0.002)
         wall = time.perf_counter() - t0
+        if stop is not None:
+            stop()
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
