@@ -40,7 +40,7 @@ import run as bench_run
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "bench" / "scripts"
 PY = sys.executable
-VARIANTS = ("untraced", "viztracer", "py-spy", "tracekit", "tracekit --full")
+VARIANTS = ("untraced", "viztracer", "viztracer --min_duration 100", "py-spy", "tracekit", "tracekit --full")
 
 
 @dataclass
@@ -118,9 +118,10 @@ def command(variant: str, w: Workload, tmp: Path, copy: Path | None) -> list[str
     module = args[0] == "-m"
     if variant == "untraced":
         return [PY, *args]
-    if variant == "viztracer":
-        return [PY, "-m", "viztracer", "--quiet", "-o", str(tmp / "viz.json"), *(["--module"] if module else ["--"]),
-                *(args[1:] if module else args)]  # fmt: skip
+    if variant.startswith("viztracer"):  # plain, or with the duration filter tracekit's default capture uses
+        flt = ["--min_duration", "100"] if variant.endswith("100") else []
+        return [PY, "-m", "viztracer", "--quiet", *flt, "-o", str(tmp / "viz.json"),
+                *(["--module"] if module else ["--"]), *(args[1:] if module else args)]  # fmt: skip
     if variant == "py-spy":
         spy = shutil.which("py-spy", path=sysconfig.get_path("scripts")) or "py-spy"
         return [spy, "record", "--subprocesses", "--idle", "-r", "100", "-o", str(tmp / "spy.txt"), "-f", "raw",
