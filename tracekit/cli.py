@@ -540,16 +540,15 @@ def export(
 
     from tracekit import __version__
     from tracekit import export as exp
-    from tracekit.analysis.calltree import build_call_tree
     from tracekit.diff_inputs import analyse_run
-    from tracekit.render.html import process_names
+    from tracekit.render.html import call_tree
     from tracekit.rundir import atomic_write
 
     try:
         if fmt not in EXPORT_FILES:
             raise UsageError(f"--format must be speedscope or collapsed (got {fmt!r})")
         an = analyse_run(run_dir)
-        tree = build_call_tree(an.events, an.tracks, process_names(an))
+        tree = call_tree(an)
         if fmt == "collapsed":
             text = exp.collapsed(tree)
         else:

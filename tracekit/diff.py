@@ -20,7 +20,8 @@ survives moving the program: the script itself is `<script>`, its other files ar
 directory, a package's and the stdlib's files relative to site-packages or the stdlib
 (`aiohttp/client.py`, `asyncio/runners.py`). Their times have no repeats, so a change counts when it
 exceeds both FUNCTION_MIN_S (or FUNCTION_MIN_SHARE of the wall time) and the relative noise floor
-(at least FUNCTION_MIN_REL). Units are matched by kind, role and name (pids dropped); findings by kind.
+(at least FUNCTION_MIN_REL). Units are matched by kind, role and name (pids dropped; a task named
+Task-N by its coroutine, since the numbers shift between runs); findings by kind.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ MAX_FUNCTIONS = 40
 ALPHA = 0.05
 MIN_EFFECT = 0.03  # a timing change under 3% of A's median counts as none, however consistent
 _PID = re.compile(r" \(pid \d+\)$")
+_TASK_N = re.compile(r"^Task-\d+$")
 _SITE = re.compile(r"/(?:site|dist)-packages/")
 _STDLIB = re.compile(r"/lib/python3\.\d+t?/")
 
@@ -321,6 +323,9 @@ def _unit_keys(units: pd.DataFrame) -> dict[tuple[str, str, str], Any]:
     out: dict[tuple[str, str, str], Any] = {}
     for u in units.sort_values("start_s", kind="stable").itertuples(index=False):
         name = _PID.sub("", str(u.name))
+        coro = str(getattr(u, "coroutine", "") or "")
+        if u.kind == "task" and coro and _TASK_N.match(name):  # Task-N numbers shift between runs
+            name = coro.split(" (", 1)[0]
         if u.kind != "process":
             name = f"{proc_name.get(int(u.pid), 'pid ?')}/{name}"
         key, k = (str(u.kind), str(u.role), name), 2
