@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 
 from tracekit.analysis.calltree import CallTree
-from tracekit.compare import Distribution, GateResult, describe, gate
+from tracekit.compare import Distribution, GateResult, describe, gate, speedup
 
 SCHEMA = "tracekit.diff/1"
 FUNCTION_MIN_S = 0.001
@@ -221,7 +221,7 @@ def _metrics(a: Side, b: Side) -> tuple[Metric, ...]:
     )
 
 
-def speed_summary(wall: Metric, a: str, b: str, speedup: float, sd: float) -> str:
+def speed_summary(wall: Metric, a: str, b: str, ratio: float, sd: float) -> str:
     unc = f" ± {sd:.2f}" if math.isfinite(sd) and wall.p is not None else ""
     noise = (
         f"p = {wall.p:.3g}, noise floor ±{wall.noise_floor:.1%}"
@@ -231,10 +231,10 @@ def speed_summary(wall: Metric, a: str, b: str, speedup: float, sd: float) -> st
     medians = f"median wall {wall.a.median:.3f} s → {wall.b.median:.3f} s, {wall.change:+.1%}"
     if wall.verdict.startswith("lower"):
         sure = "" if wall.p is not None else " (unconfirmed)"
-        return f"{b} is {speedup:.2f}{unc}× faster than {a}{sure}: {medians} ({noise})"
+        return f"{b} is {ratio:.2f}{unc}× faster than {a}{sure}: {medians} ({noise})"
     if wall.verdict.startswith("higher"):
         sure = "" if wall.p is not None else " (unconfirmed)"
-        return f"{b} is {1 / speedup:.2f}× slower than {a}{sure}: {medians} ({noise})"
+        return f"{b} is {1 / ratio:.2f}× slower than {a}{sure}: {medians} ({noise})"
     hint = ""
     if wall.p is not None and 2 / math.comb(wall.a.n + wall.b.n, wall.a.n) > ALPHA:
         hint = f"; {wall.a.n} vs {wall.b.n} runs can never show a change at p ≤ {ALPHA}: measure with --repeat 5"
@@ -380,9 +380,7 @@ def _opt(u: Any, field: str) -> float | None:
 def diff(a: Side, b: Side) -> Diff:
     metrics = _metrics(a, b)
     wall = metrics[0]
-    from tracekit.compare import speedup as ratio
-
-    sp, sd = ratio(a.wall_s, b.wall_s)
+    sp, sd = speedup(a.wall_s, b.wall_s)
     rel_floor = wall.noise_floor or 0.0
     functions, unchanged = function_changes(a, b, rel_floor)
     counts, units = unit_changes(a, b, rel_floor)
