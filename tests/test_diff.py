@@ -208,3 +208,12 @@ def test_tasks_match_by_coroutine_not_task_number() -> None:
     assert [(u.name, u.verdict, u.wall_a_s, u.wall_b_s) for u in d.units] == [
         ("MainProcess/count #2", "slower", 0.5, 1.5)
     ]
+
+
+def test_slower_summary_carries_its_uncertainty() -> None:
+    a = side("fast", [1.0, 1.1, 1.05, 0.98, 1.02], A_FN, UNITS_A)
+    b = side("slow", [2.0, 2.1, 2.05, 1.98, 2.02], A_FN, UNITS_A)
+    d = diff(a, b)
+    sd = d.speedup_stdev / d.speedup**2
+    assert d.summary.startswith(f"slow is {1 / d.speedup:.2f} ± {sd:.2f}× slower than fast: median wall 1.020 s")
+    assert wall_gate(a, b, 0.10).failed  # and the CI gate fails on it

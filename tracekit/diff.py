@@ -234,7 +234,8 @@ def speed_summary(wall: Metric, a: str, b: str, ratio: float, sd: float) -> str:
         return f"{b} is {ratio:.2f}{unc}× faster than {a}{sure}: {medians} ({noise})"
     if wall.verdict.startswith("higher"):
         sure = "" if wall.p is not None else " (unconfirmed)"
-        return f"{b} is {1 / ratio:.2f}× slower than {a}{sure}: {medians} ({noise})"
+        unc = f" ± {sd / ratio**2:.2f}" if unc else ""  # the stdev of 1 / ratio, propagated
+        return f"{b} is {1 / ratio:.2f}{unc}× slower than {a}{sure}: {medians} ({noise})"
     hint = ""
     if wall.p is not None and 2 / math.comb(wall.a.n + wall.b.n, wall.a.n) > ALPHA:
         hint = f"; {wall.a.n} vs {wall.b.n} runs can never show a change at p ≤ {ALPHA}: measure with --repeat 5"
