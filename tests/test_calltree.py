@@ -142,3 +142,9 @@ def test_flame_payload_stores_each_name_once() -> None:
     work = d["titles"].index("work (/p/app.py:5)")
     assert d["name"].count(work) == 4  # under main, recursively, in pool-1 and in work-0
     assert [d["titles"][i] for i in d["name"]][:3] == ["all", "MainProcess", "work-0"]
+
+
+def test_track_labels_name_tasks_by_what_they_run() -> None:
+    labels = {(1, 2): "task count (Task-2)"}
+    t = build_call_tree(EV, TRACKS, NAMES, labels)
+    assert "task count (Task-2)" in set(t.nodes["name"]) and "thread pool-1" not in set(t.nodes["name"])

@@ -188,3 +188,32 @@ def test_delta_tree_matches_paths_across_moved_files() -> None:
         "all": -500.0, "main (/b/app.py:2)": -500.0, "work (/b/app.py:6)": -600.0, "time.sleep": 150.0,
     }  # fmt: skip
     assert only_a == 0
+
+
+def test_tasks_match_by_coroutine_not_task_number() -> None:
+    cols = [*UNIT_COLS, "coroutine"]
+    ua = [("process", "MainProcess (pid 10)", 10, 0, "main", 0.0, 1.0, 0.1, ""),
+          ("task", "Task-2", 10, 2, "worker", 0.1, 0.5, 0.0, "count (/a/app.py:7)"),
+          ("task", "Task-3", 10, 3, "worker", 0.1, 0.5, 0.0, "count (/a/app.py:7)")]  # fmt: skip
+    ub = [("process", "MainProcess (pid 20)", 20, 0, "main", 0.0, 1.0, 0.1, ""),
+          ("task", "Task-5", 20, 5, "worker", 0.1, 0.5, 0.0, "count (/b/app.py:8)"),
+          ("task", "Task-6", 20, 6, "worker", 0.1, 1.5, 0.0, "count (/b/app.py:8)")]  # fmt: skip
+    a = side("a", [1.0], A_FN, [])
+    b = side("b", [1.0], A_FN, [])
+    from dataclasses import replace
+
+    a = replace(a, units=pd.DataFrame(ua, columns=cols))
+    b = replace(b, units=pd.DataFrame(ub, columns=cols))
+    d = diff(a, b)
+    assert [(u.name, u.verdict, u.wall_a_s, u.wall_b_s) for u in d.units] == [
+        ("MainProcess/count #2", "slower", 0.5, 1.5)
+    ]
+
+
+def test_slower_summary_carries_its_uncertainty() -> None:
+    a = side("fast", [1.0, 1.1, 1.05, 0.98, 1.02], A_FN, UNITS_A)
+    b = side("slow", [2.0, 2.1, 2.05, 1.98, 2.02], A_FN, UNITS_A)
+    d = diff(a, b)
+    sd = d.speedup_stdev / d.speedup**2
+    assert d.summary.startswith(f"slow is {1 / d.speedup:.2f} ± {sd:.2f}× slower than fast: median wall 1.020 s")
+    assert wall_gate(a, b, 0.10).failed  # and the CI gate fails on it

@@ -30,6 +30,7 @@ from tracekit.errors import (
 if TYPE_CHECKING:
     from tracekit import runner
     from tracekit.analysis import Analysis
+    from tracekit.compare import Comparison, Input
 
 app = typer.Typer(
     add_completion=False,
@@ -374,7 +375,6 @@ def compare(
     from tracekit import compare as cmpmod
     from tracekit import timing
     from tracekit.render.compare_html import comparison as render_html
-    from tracekit.render.compare_terminal import table, to_csv, to_markdown
     from tracekit.rundir import atomic_write, write_json
     from tracekit.runner import StopSignals
 
@@ -401,15 +401,7 @@ def compare(
         )
         if threshold is not None and reference is None:
             reference = inputs[0].name  # the gate's baseline: the first target
-        try:
-            context = {"python": sys.version.split()[0], "cwd": os.getcwd(), "load_avg_before": load_before}
-            cores = os.cpu_count() or 1
-            result = cmpmod.compare(
-                inputs, cores, reference, repeat=repeat, warmup=warmup, context=context, load_before=load_before
-            )
-        except ValueError:
-            names = ", ".join(i.name for i in inputs)
-            raise UsageError(f"--reference {reference!r} matches no target; use one of: {names}") from None
+        result = _comparison(inputs, reference, repeat, warmup, load_before)
         write_json(out_dir / timing.COMPARISON_JSON, result.to_dict())
         atomic_write(out_dir / timing.COMPARISON_HTML, render_html(result))
         (out_dir / timing.PARTIAL_TIMINGS).unlink(missing_ok=True)
@@ -418,11 +410,7 @@ def compare(
         raise fail(exc) from None
     except KeyboardInterrupt as exc:
         status.stop()
-        sig = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        kept = out_dir / timing.PARTIAL_TIMINGS
-        where = f"; the timings finished so far are in {kept}" if kept.is_file() else ""
-        say(err, f"Error: interrupted by {signal.Signals(sig).name}; no comparison was written{where}")
-        raise typer.Exit(128 + sig) from None
+        raise _interrupted_comparison(exc, out_dir) from None
     except Exception as exc:  # a bug: exit 70, never 1 (the gate's FAIL)
         status.stop()
         raise internal_error(exc, out_dir) from None
@@ -430,14 +418,7 @@ def compare(
         stops.restore()
         status.stop()
 
-    if fmt == "csv":
-        say(out, to_csv(result), end="")
-    elif fmt == "markdown":
-        say(out, to_markdown(result), end="")
-    else:
-        wide = out if out.is_terminal else Console(highlight=False, emoji=False, markup=False, width=180)
-        say(wide, table(result))  # a pipe is 80 columns by default: too narrow for the table
-    say(err, f"Comparison: {out_dir / timing.COMPARISON_HTML}\n            {out_dir / timing.COMPARISON_JSON}")
+    _print_comparison(result, fmt, out_dir)
     if threshold is not None:
         base = result.run(result.reference)
         verdicts = [
@@ -447,6 +428,44 @@ def compare(
             say(err, ("FAIL: " if v.failed else "ok: ") + v.reason)
         if any(v.failed for v in verdicts):
             raise typer.Exit(1)
+
+
+def _comparison(inputs: list[Input], reference: str | None, repeat: int, warmup: int, load_before: float) -> Comparison:
+    from tracekit import compare as cmpmod
+
+    context = {"python": sys.version.split()[0], "cwd": os.getcwd(), "load_avg_before": load_before}
+    try:
+        return cmpmod.compare(
+            inputs, os.cpu_count() or 1, reference, repeat=repeat, warmup=warmup, context=context,
+            load_before=load_before,
+        )  # fmt: skip
+    except ValueError:
+        names = ", ".join(i.name for i in inputs)
+        raise UsageError(f"--reference {reference!r} matches no target; use one of: {names}") from None
+
+
+def _print_comparison(result: Comparison, fmt: str, out_dir: Path) -> None:
+    from tracekit import timing
+    from tracekit.render.compare_terminal import table, to_csv, to_markdown
+
+    if fmt == "csv":
+        say(out, to_csv(result), end="")
+    elif fmt == "markdown":
+        say(out, to_markdown(result), end="")
+    else:
+        wide = out if out.is_terminal else Console(highlight=False, emoji=False, markup=False, width=180)
+        say(wide, table(result))  # a pipe is 80 columns by default: too narrow for the table
+    say(err, f"Comparison: {out_dir / timing.COMPARISON_HTML}\n            {out_dir / timing.COMPARISON_JSON}")
+
+
+def _interrupted_comparison(exc: KeyboardInterrupt, out_dir: Path) -> typer.Exit:
+    from tracekit import timing
+
+    sig = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+    kept = out_dir / timing.PARTIAL_TIMINGS
+    where = f"; the timings finished so far are in {kept}" if kept.is_file() else ""
+    say(err, f"Error: interrupted by {signal.Signals(sig).name}; no comparison was written{where}")
+    return typer.Exit(128 + sig)
 
 
 def _diff_output(output: Path | None, force: bool, sources: list[str]) -> Path:
@@ -540,16 +559,15 @@ def export(
 
     from tracekit import __version__
     from tracekit import export as exp
-    from tracekit.analysis.calltree import build_call_tree
     from tracekit.diff_inputs import analyse_run
-    from tracekit.render.html import process_names
+    from tracekit.render.html import call_tree
     from tracekit.rundir import atomic_write
 
     try:
         if fmt not in EXPORT_FILES:
             raise UsageError(f"--format must be speedscope or collapsed (got {fmt!r})")
         an = analyse_run(run_dir)
-        tree = build_call_tree(an.events, an.tracks, process_names(an))
+        tree = call_tree(an)
         if fmt == "collapsed":
             text = exp.collapsed(tree)
         else:

@@ -20,7 +20,8 @@ survives moving the program: the script itself is `<script>`, its other files ar
 directory, a package's and the stdlib's files relative to site-packages or the stdlib
 (`aiohttp/client.py`, `asyncio/runners.py`). Their times have no repeats, so a change counts when it
 exceeds both FUNCTION_MIN_S (or FUNCTION_MIN_SHARE of the wall time) and the relative noise floor
-(at least FUNCTION_MIN_REL). Units are matched by kind, role and name (pids dropped); findings by kind.
+(at least FUNCTION_MIN_REL). Units are matched by kind, role and name (pids dropped; a task named
+Task-N by its coroutine, since the numbers shift between runs); findings by kind.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 import pandas as pd
 
 from tracekit.analysis.calltree import CallTree
-from tracekit.compare import Distribution, GateResult, describe, gate
+from tracekit.compare import Distribution, GateResult, describe, gate, speedup
 
 SCHEMA = "tracekit.diff/1"
 FUNCTION_MIN_S = 0.001
@@ -45,6 +46,7 @@ MAX_FUNCTIONS = 40
 ALPHA = 0.05
 MIN_EFFECT = 0.03  # a timing change under 3% of A's median counts as none, however consistent
 _PID = re.compile(r" \(pid \d+\)$")
+_TASK_N = re.compile(r"^Task-\d+$")
 _SITE = re.compile(r"/(?:site|dist)-packages/")
 _STDLIB = re.compile(r"/lib/python3\.\d+t?/")
 
@@ -219,7 +221,7 @@ def _metrics(a: Side, b: Side) -> tuple[Metric, ...]:
     )
 
 
-def speed_summary(wall: Metric, a: str, b: str, speedup: float, sd: float) -> str:
+def speed_summary(wall: Metric, a: str, b: str, ratio: float, sd: float) -> str:
     unc = f" ± {sd:.2f}" if math.isfinite(sd) and wall.p is not None else ""
     noise = (
         f"p = {wall.p:.3g}, noise floor ±{wall.noise_floor:.1%}"
@@ -229,10 +231,11 @@ def speed_summary(wall: Metric, a: str, b: str, speedup: float, sd: float) -> st
     medians = f"median wall {wall.a.median:.3f} s → {wall.b.median:.3f} s, {wall.change:+.1%}"
     if wall.verdict.startswith("lower"):
         sure = "" if wall.p is not None else " (unconfirmed)"
-        return f"{b} is {speedup:.2f}{unc}× faster than {a}{sure}: {medians} ({noise})"
+        return f"{b} is {ratio:.2f}{unc}× faster than {a}{sure}: {medians} ({noise})"
     if wall.verdict.startswith("higher"):
         sure = "" if wall.p is not None else " (unconfirmed)"
-        return f"{b} is {1 / speedup:.2f}× slower than {a}{sure}: {medians} ({noise})"
+        unc = f" ± {sd / ratio**2:.2f}" if unc else ""  # the stdev of 1 / ratio, propagated
+        return f"{b} is {1 / ratio:.2f}{unc}× slower than {a}{sure}: {medians} ({noise})"
     hint = ""
     if wall.p is not None and 2 / math.comb(wall.a.n + wall.b.n, wall.a.n) > ALPHA:
         hint = f"; {wall.a.n} vs {wall.b.n} runs can never show a change at p ≤ {ALPHA}: measure with --repeat 5"
@@ -321,6 +324,9 @@ def _unit_keys(units: pd.DataFrame) -> dict[tuple[str, str, str], Any]:
     out: dict[tuple[str, str, str], Any] = {}
     for u in units.sort_values("start_s", kind="stable").itertuples(index=False):
         name = _PID.sub("", str(u.name))
+        coro = str(getattr(u, "coroutine", "") or "")
+        if u.kind == "task" and coro and _TASK_N.match(name):  # Task-N numbers shift between runs
+            name = coro.split(" (", 1)[0]
         if u.kind != "process":
             name = f"{proc_name.get(int(u.pid), 'pid ?')}/{name}"
         key, k = (str(u.kind), str(u.role), name), 2
@@ -375,9 +381,7 @@ def _opt(u: Any, field: str) -> float | None:
 def diff(a: Side, b: Side) -> Diff:
     metrics = _metrics(a, b)
     wall = metrics[0]
-    from tracekit.compare import speedup as ratio
-
-    sp, sd = ratio(a.wall_s, b.wall_s)
+    sp, sd = speedup(a.wall_s, b.wall_s)
     rel_floor = wall.noise_floor or 0.0
     functions, unchanged = function_changes(a, b, rel_floor)
     counts, units = unit_changes(a, b, rel_floor)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from tracekit.analysis import Analysis
-from tracekit.analysis.calltree import build_call_tree
 from tracekit.analysis.origin import program_roots
 from tracekit.compare import Input, describe
 from tracekit.diff import Side
@@ -43,14 +42,14 @@ def _side(label: str, source: str, kind: str, an: Analysis, run: dict[str, Any],
         par = describe([c / w if w > 0 else 0.0 for w, c in zip(wall.values, cpu.values, strict=True)])
     else:
         wall, cpu, par = describe([s.wall_s]), describe([s.cpu_s]), describe([s.parallelism])
-    from tracekit.render.html import process_names
+    from tracekit.render.html import call_tree
 
     return Side(
         label=label, source=source, kind=kind, wall_s=wall, cpu_s=cpu, parallelism=par,
         concurrency_peak=s.concurrency.peak, concurrency_mean=s.concurrency.mean,
         findings=tuple((f.kind, f.severity, f.message) for f in s.findings),
         functions=an.functions, units=an.units,
-        tree=build_call_tree(an.events, an.tracks, process_names(an), merged=True),
+        tree=call_tree(an, merged=True),
         roots=program_roots(str(run.get("cwd", "")), str(run.get("target", "")), bool(run.get("module"))),
         script=_script(run),
     )  # fmt: skip

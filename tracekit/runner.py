@@ -344,35 +344,10 @@ def _supervise(
         killed = _stop(proc)
     ended_ns = time.monotonic_ns()
     stops.abortable = False  # from here on a signal is only recorded: the run directory is finished first
-    # Whatever the script left behind in its group (daemons, orphans) goes now: a run leaves nothing.
-    _killpg(proc.pid, signal.SIGKILL)
-    write_errors: list[str] = []  # a full disk, a quota: recorded, and the run still finishes
-    try:
-        smp_result = smp.stop()
-    except OSError as exc:
-        write_errors.append(f"{out / SAMPLES_CSV}: {exc.strerror}")
-        smp_result = sampling.SamplerResult(n_samples=0, rows=0)
-    # ...and so does any process of the run that left the group (setsid, start_new_session=True).
-    escaped = sampling.kill_leftovers(list(smp_result.processes.values()))
-    # ...and every other process that carries the run's cookie: daemons re-parented to tracekit,
-    # new sessions started too late for the sampler to see them
-    escaped += [pid for pid in reaper.kill_token(token) if pid not in escaped]
-    reaper.reap_zombies(keep=[proc.pid])
+    smp_result, escaped, write_errors = _leave_nothing(proc, smp, token, out)
     for t in pumps:
         t.join(timeout=5)
-
-    exit_code = proc.returncode
-    run.update(
-        exit_code=exit_code, raw_exit_code=exit_code, exit_note=None, killed_after_grace=killed,
-        killed_escaped_pids=escaped,
-    )  # fmt: skip
-    sig_file = out / SIGNAL_FILE
-    if sig_file.exists():
-        sig_file.unlink()
-        if exit_code == 0:
-            # viztracer's SIGTERM handler exits 0; the truth is a death by SIGTERM
-            exit_code = -signal.SIGTERM
-            run.update(exit_code=exit_code, exit_note="killed by SIGTERM (viztracer exited 0)")
+    exit_code = _exit_facts(run, proc, out, killed, escaped)
     run.update(
         ended_ns=ended_ns,
         timed_out=timed_out,
@@ -380,23 +355,7 @@ def _supervise(
         interrupted_by=signal.Signals(stops.received[0]).name if stops.received else None,
         status="finished",
         load_avg_after=list(sampling.load_average()),
-        samples={"n": smp_result.n_samples, "rows": smp_result.rows, "sampler_cpu_s": smp_result.busy_s},
-        processes={
-            str(p.pid): {
-                "ppid": p.ppid,
-                "cmdline": p.cmdline,
-                "first_seen_ns": p.first_seen_ns,
-                "last_seen_ns": p.last_seen_ns,
-            }
-            for p in smp_result.processes.values()
-        },
-        output={
-            "lines": [list(x) for x in log.lines],
-            "total_lines": log.total_lines,
-            "total_bytes": log.total_bytes,
-            "cut_lines": log.cut_lines,
-            "truncated": log.total_lines > len(log.lines) or log.cut_lines > 0,
-        },
+        **_observed_facts(smp_result, log),
     )
     run["structure"] = _finish_structure(out)
     run["trace"] = _finish_trace(
@@ -420,6 +379,67 @@ def _supervise(
         )
     stop_sig = stops.received[0] if stops.received else (signal.SIGINT if interrupted else 0)
     return RunResult(out, run, exit_code, timed_out, bool(stop_sig), int(stop_sig))
+
+
+def _leave_nothing(
+    proc: subprocess.Popen[bytes], smp: sampling.Sampler, token: str, out: Path
+) -> tuple[sampling.SamplerResult, list[int], list[str]]:
+    """Kill whatever the script left behind (its group, then every process that left it, then every
+    process carrying the run's cookie), stop the sampler; return its result, the pids killed outside
+    the group, and the write errors (a full disk, a quota: recorded, and the run still finishes)."""
+    _killpg(proc.pid, signal.SIGKILL)
+    write_errors: list[str] = []
+    try:
+        smp_result = smp.stop()
+    except OSError as exc:
+        write_errors.append(f"{out / SAMPLES_CSV}: {exc.strerror}")
+        smp_result = sampling.SamplerResult(n_samples=0, rows=0)
+    # processes of the run that left the group (setsid), seen by the sampler...
+    escaped = sampling.kill_leftovers(list(smp_result.processes.values()))
+    # ...and those it never saw: daemons re-parented to tracekit, sessions started just before the exit
+    escaped += [pid for pid in reaper.kill_token(token) if pid not in escaped]
+    reaper.reap_zombies(keep=[proc.pid])
+    return smp_result, escaped, write_errors
+
+
+def _exit_facts(run: dict[str, Any], proc: subprocess.Popen[bytes], out: Path, killed: bool, escaped: list[int]) -> int:
+    """Record how the child ended; return the true exit code (-15 where viztracer turned SIGTERM into 0)."""
+    exit_code = proc.returncode
+    run.update(
+        exit_code=exit_code, raw_exit_code=exit_code, exit_note=None, killed_after_grace=killed,
+        killed_escaped_pids=escaped,
+    )  # fmt: skip
+    sig_file = out / SIGNAL_FILE
+    if sig_file.exists():
+        sig_file.unlink()
+        if exit_code == 0:
+            # viztracer's SIGTERM handler exits 0; the truth is a death by SIGTERM
+            exit_code = -signal.SIGTERM
+            run.update(exit_code=exit_code, exit_note="killed by SIGTERM (viztracer exited 0)")
+    return int(exit_code)
+
+
+def _observed_facts(smp_result: sampling.SamplerResult, log: OutputLog) -> dict[str, Any]:
+    """What the sampler and the output capture saw, as run.json fields."""
+    return {
+        "samples": {"n": smp_result.n_samples, "rows": smp_result.rows, "sampler_cpu_s": smp_result.busy_s},
+        "processes": {
+            str(p.pid): {
+                "ppid": p.ppid,
+                "cmdline": p.cmdline,
+                "first_seen_ns": p.first_seen_ns,
+                "last_seen_ns": p.last_seen_ns,
+            }
+            for p in smp_result.processes.values()
+        },
+        "output": {
+            "lines": [list(x) for x in log.lines],
+            "total_lines": log.total_lines,
+            "total_bytes": log.total_bytes,
+            "cut_lines": log.cut_lines,
+            "truncated": log.total_lines > len(log.lines) or log.cut_lines > 0,
+        },
+    }
 
 
 def _write_run_json(out: Path, run: dict[str, Any]) -> None:

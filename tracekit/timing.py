@@ -310,6 +310,28 @@ def _rel(path: Path, base: Path) -> str:
     return os.path.relpath(path.resolve(), base.resolve())
 
 
+class _Names:
+    """Unique run names, and run-directory names that stay apart even when two labels slug alike."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.folders: set[str] = set()
+
+    def unique(self, name: str) -> str:
+        return self._claim(name, name, self.names)
+
+    def folder(self, name: str) -> str:  # "a b" and "a_b" both slug to "a_b": never one run directory
+        return self._claim(slug(name), slug(name), self.folders)
+
+    @staticmethod
+    def _claim(base: str, name: str, used: set[str]) -> str:
+        k = 2
+        while name in used:
+            name, k = f"{base}-{k}", k + 1
+        used.add(name)
+        return name
+
+
 def collect(
     targets: Sequence[Target],
     out_dir: Path,
@@ -322,51 +344,19 @@ def collect(
     """Measure the scripts (round-robin), trace each once into out_dir/runs/<name>/, and read the
     run and comparison directories: the Inputs of a comparison, in target order. `timeout_s`
     bounds every run, measured or traced (TracekitError with exit code 124)."""
-    from tracekit import runner
     from tracekit.analysis import analyse
-    from tracekit.rundir import load_inputs, prepare_output, read_run
+    from tracekit.rundir import load_inputs, read_run
 
     scripts = [t for t in targets if t.kind == "script"]
     journal = out_dir / PARTIAL_TIMINGS
     journal.unlink(missing_ok=True)
     measured = iter(measure_round_robin([t.path for t in scripts], repeat, warmup, progress, timeout_s, journal))
-    used: set[str] = set()
-    folders: set[str] = set()
-
-    def folder(name: str) -> str:  # two labels may slug alike ("a b", "a_b"): never share a run directory
-        base, k = slug(name), 2
-        found = base
-        while found in folders:
-            found, k = f"{base}-{k}", k + 1
-        folders.add(found)
-        return found
-
+    names = _Names()
     inputs: list[Input] = []
-
-    def unique(name: str) -> str:
-        base, k = name, 2
-        while name in used:
-            name, k = f"{base}-{k}", k + 1
-        used.add(name)
-        return name
-
     for t in targets:
         if t.kind == "script":
-            name = unique(t.name or t.stem)
-            run_dir = prepare_output(out_dir / "runs" / folder(name), force=True)
-            progress(f"traced run: {t.arg}")
-            result = runner.run(runner.RunConfig(target=str(t.path), args=(), out_dir=run_dir, timeout_s=timeout_s))
-            if result.interrupted:  # Ctrl-C, SIGTERM or SIGHUP reached the runner first: stop the comparison too
-                raise Interrupted(result.interrupt_signal or signal.SIGINT)
-            if result.timed_out:
-                raise TracekitError(
-                    f"{t.arg} did not finish within --timeout {timeout_s:g} s in its traced run; see {run_dir}",
-                    exit_code=EXIT_TIMEOUT,
-                )
-            if result.exit_code != 0:
-                raise TracekitError(
-                    f"{t.arg} exited with code {result.exit_code} in its traced run; see {run_dir}/run.json and fix it"
-                )
+            name = names.unique(t.name or t.stem)
+            run_dir = _traced_run(t, out_dir / "runs" / names.folder(name), timeout_s, progress)
             progress(f"analysing: {t.arg}")
             an = analyse_and_write(run_dir)
             ms = next(measured)
@@ -380,7 +370,7 @@ def collect(
                 )
             )  # fmt: skip
         elif t.kind == "run":
-            name = unique(t.name or t.stem)
+            name = names.unique(t.name or t.stem)
             progress(f"reading run: {t.arg}")
             raw = read_run(t.path)
             _check_complete(t.arg, raw.run)
@@ -399,8 +389,30 @@ def collect(
             previous = read_comparison(t.path, out_dir)
             for inp in previous:
                 label = inp.name if not t.name else t.name if len(previous) == 1 else f"{t.name}:{inp.name}"
-                inputs.append(_rename(inp, unique(label)))
+                inputs.append(_rename(inp, names.unique(label)))
     return inputs
+
+
+def _traced_run(t: Target, run_dir: Path, timeout_s: float | None, progress: Progress) -> Path:
+    """The one traced run of a script, into run_dir; raise unless it ran to a successful end."""
+    from tracekit import runner
+    from tracekit.rundir import prepare_output
+
+    prepare_output(run_dir, force=True)
+    progress(f"traced run: {t.arg}")
+    result = runner.run(runner.RunConfig(target=str(t.path), args=(), out_dir=run_dir, timeout_s=timeout_s))
+    if result.interrupted:  # Ctrl-C, SIGTERM or SIGHUP reached the runner first: stop the comparison too
+        raise Interrupted(result.interrupt_signal or signal.SIGINT)
+    if result.timed_out:
+        raise TracekitError(
+            f"{t.arg} did not finish within --timeout {timeout_s:g} s in its traced run; see {run_dir}",
+            exit_code=EXIT_TIMEOUT,
+        )
+    if result.exit_code != 0:
+        raise TracekitError(
+            f"{t.arg} exited with code {result.exit_code} in its traced run; see {run_dir}/run.json and fix it"
+        )
+    return run_dir
 
 
 def _check_complete(arg: str, run: dict[str, Any]) -> None:

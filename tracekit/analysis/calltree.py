@@ -105,14 +105,16 @@ def build_call_tree(
     events: pd.DataFrame,
     tracks: pd.DataFrame,
     process_names: Mapping[int, str],
+    track_labels: Mapping[tuple[int, int], str] | None = None,
     merged: bool = False,
 ) -> CallTree:
-    """The call tree of an Events frame. `merged`: no process and track levels, every track's calls
-    under the root (to compare two runs, whose pids differ)."""
+    """The call tree of an Events frame. `track_labels` name tracks over the Tracks frame's names
+    (a task by what it runs: "task count (Task-2)"). `merged`: no process and track levels, every
+    track's calls under the root (to compare two runs, whose pids differ)."""
     ev = events.reset_index(drop=True)
     pid = ev["pid"].to_numpy(dtype=np.int64)
     tid = ev["tid"].to_numpy(dtype=np.int64)
-    labels = _track_labels(tracks)
+    labels = _track_labels(tracks) | dict(track_labels or {})
     top = _Levels()
     first_parent = np.zeros(len(ev), dtype=np.int64)
     if not merged and len(ev):

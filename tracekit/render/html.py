@@ -33,9 +33,10 @@ import numpy as np
 import pandas as pd
 
 from tracekit.analysis import Analysis
-from tracekit.analysis.calltree import build_call_tree
+from tracekit.analysis.calltree import CallTree, build_call_tree
 from tracekit.analysis.functions import own_first, packages_table
 from tracekit.render.flame import MIN_SHARE, report_flame
+from tracekit.render.tasktree import task_tree, unit_label
 from tracekit.render.templating import env
 from tracekit.structure import GEN_TID_BASE, TASK_TID_BASE
 
@@ -340,6 +341,9 @@ def gantt_rows(an: Analysis, scale: Scale, max_rows: int = MAX_GANTT_ROWS) -> li
         x0, x1 = scale.px(float(u.start_s)), scale.px(float(u.end_s))
         cpu = "" if pd.isna(u.cpu_s) else f", CPU {u.cpu_s:.3f} s"
         created = f", created at {u.created_at}" if u.created_at else ""
+        coro = getattr(u, "coroutine", "") or ""
+        created += f", runs {coro}" if coro and u.kind in ("task", "generator") else ""
+        created += f", created by {u.creator}" if getattr(u, "creator", "") and u.kind == "task" else ""
         title = (
             f"{u.name} — {u.kind}, {u.role}, pid {u.pid}"
             + (f", tid {u.tid}" if u.kind != "process" else "")
@@ -348,7 +352,9 @@ def gantt_rows(an: Analysis, scale: Scale, max_rows: int = MAX_GANTT_ROWS) -> li
         rows.append(
             GanttRow(
                 label=_short(
-                    f"{u.kind} · {u.name}" + (f" @{u.pid}" if many and u.kind != "process" else ""), LABEL_CHARS + 2
+                    f"{u.kind} · {unit_label(str(u.kind), str(u.name), str(getattr(u, 'coroutine', '') or ''))}"
+                    + (f" @{u.pid}" if many and u.kind != "process" else ""),
+                    LABEL_CHARS + 2,
                 ),
                 kind=str(u.kind),
                 role=str(u.role),
@@ -432,7 +438,8 @@ UNIT_TABLE = [
     Column("start s", "start_s", "{:.3f}", True), Column("end s", "end_s", "{:.3f}", True),
     Column("wall s", "wall_s", "{:.3f}", True), Column("CPU s", "cpu_s", "{:.3f}", True),
     Column("wait s", "wait_s", "{:.3f}", True), Column("CPU/wall", "cpu_ratio", "{:.2f}", True),
-    Column("slices", "slices", numeric=True), Column("created at", "created_at"),
+    Column("slices", "slices", numeric=True), Column("runs", "coroutine", cls="name"),
+    Column("created by", "creator", cls="name"), Column("created at", "created_at"),
 ]  # fmt: skip
 FUNCTION_TABLE = [
     Column("function", "function", cls="name"), Column("where", "where"), Column("calls", "calls", numeric=True),
@@ -479,7 +486,24 @@ def functions_view(functions: pd.DataFrame) -> pd.DataFrame:
 def flame_of(an: Analysis) -> dict[str, Any]:
     """The call tree per process and thread/task, pruned to what can be seen, with each call's origin."""
     origin_of = dict(zip(an.functions["name"], an.functions["origin"], strict=True)) if len(an.functions) else {}
-    return report_flame(build_call_tree(an.events, an.tracks, process_names(an)), origin_of)
+    return report_flame(call_tree(an), origin_of)
+
+
+def task_labels(an: Analysis) -> dict[tuple[int, int], str]:
+    """(pid, tid) → "task count (Task-2)": a task's track named by what it runs."""
+    u = an.units
+    if u.empty or "coroutine" not in u.columns:
+        return {}
+    tasks = u[u["kind"].isin(["task", "generator"])]
+    return {
+        (int(r.pid), int(r.tid)): f"{r.kind} {unit_label(str(r.kind), str(r.name), str(r.coroutine or ''))}"
+        for r in tasks.itertuples(index=False)
+    }
+
+
+def call_tree(an: Analysis, merged: bool = False) -> CallTree:
+    """The run's call tree: per process and thread or task (tasks named by their coroutine)."""
+    return build_call_tree(an.events, an.tracks, process_names(an), task_labels(an), merged=merged)
 
 
 def functions_context(functions: pd.DataFrame) -> dict[str, Any]:
@@ -539,6 +563,7 @@ def report(an: Analysis) -> str:
         "units_total": len(an.units),
         **functions_context(an.functions),
         "flame": flame_of(an),
+        "task_tree": task_tree(an.units),
         "flame_min_pct": f"{MIN_SHARE * 100:g}",
     }
     return env.get_template("report.html.j2").render(**ctx)
