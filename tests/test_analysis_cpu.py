@@ -117,3 +117,10 @@ def test_thread_sched_is_the_kernels_view_inside_the_window() -> None:
 def test_old_samples_without_schedstat_columns_give_no_thread_evidence() -> None:
     s = cpu.with_sched_columns(frame([thread_row(0, 10, 11, 0.0), thread_row(1, 10, 11, 0.5)]))
     assert s["oncpu_s"].isna().all() and cpu.thread_sched(s, 0, 2 * S) == []
+
+
+def test_sample_gap_is_the_longest_unsampled_stretch_of_the_window() -> None:
+    totals = cpu.tree_totals(frame([proc_row(t, 10, 0.0) for t in (0, 0.1, 0.2, 1.5, 1.6, 3.0)]))
+    assert cpu.sample_gap_s(totals, 0.05 * S, 2.0 * S) == pytest.approx(1.3)
+    # nothing sampled after the last sample inside: the stretch to the window's end counts
+    assert cpu.sample_gap_s(totals, 0.05 * S, 4.5 * S) == pytest.approx(1.5)

@@ -106,6 +106,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
         loss_warnings=loss.warnings, generators=generator_instances(units),
         threads=cpu.thread_sched(samples, start_ns, end_ns), framework=fw,
         untraced_threads=len(loss.untraced_threads), helpers=loss.helpers,
+        cpu_known=not samples.empty and not cpu_gap(samples, (start_ns, end_ns)),
     )  # fmt: skip
     output = output_frame(run, start_ns)
     procs = cpu.process_series(samples)
@@ -200,7 +201,8 @@ def data_loss(
         overflow = True
     procs = structure.procs if structure is not None else None
     completed = set() if procs is None else {int(p) for p in procs.loc[procs["end_us"].notna(), "pid"]}
-    untraced, helpers = untraced_processes(run, trace, completed)
+    recorded_pids = None if procs is None or procs.empty else {int(p) for p in procs["pid"]}
+    untraced, helpers = untraced_processes(run, trace, completed, recorded_pids)
     if untraced:
         warnings.append(
             f"{len(untraced)} process(es) ran but left no trace (pid {', '.join(map(str, untraced[:10]))}): "
@@ -230,6 +232,14 @@ def data_loss(
         )
     if samples.empty:
         warnings.append("no psutil samples were taken (the program ended too soon): CPU and memory are unknown")
+    elif window_ns is not None and cpu_gap(samples, window_ns):
+        gap = cpu.sample_gap_s(cpu.tree_totals(samples), *window_ns)
+        span = (window_ns[1] - window_ns[0]) / 1e9
+        warnings.append(
+            f"the sampler took no sample for {gap:.2f} s of the script's "
+            f"{span:.2f} s (the machine was overloaded): CPU, parallelism and memory are uncertain, and no "
+            "finding is drawn from them"
+        )
     stopped = tracer_stopped_ns(run)
     if stopped is not None:
         warnings.append(
@@ -248,6 +258,12 @@ def data_loss(
 
 
 SHORT_LIVED_NS = 50e6  # a traced Python process cannot start, run and save in less
+
+
+def cpu_gap(samples: pd.DataFrame, window_ns: tuple[float, float]) -> bool:
+    """Was the sampler starved for more than a quarter of the script's window (and 0.5 s)?"""
+    gap = cpu.sample_gap_s(cpu.tree_totals(samples), *window_ns)
+    return gap > max(0.5, 0.25 * (window_ns[1] - window_ns[0]) / 1e9)
 
 
 def helper_name(cmdline: list[str], seen_ns: float = SHORT_LIVED_NS) -> str | None:
@@ -283,12 +299,15 @@ def helper_pids(run: dict[str, Any]) -> dict[int, str]:
 
 
 def untraced_processes(
-    run: dict[str, Any], trace: Trace | None, completed: set[int] | None = None
+    run: dict[str, Any], trace: Trace | None, completed: set[int] | None = None, recorded: set[int] | None = None
 ) -> tuple[list[int], list[str]]:
     """(pids of Python processes that ran but left no trace, descriptions of expected helpers).
 
     `completed`: pids whose structure record ends normally: such a process saved its trace too, so no
-    slices there means none reached the capture's resolution (--min-duration), not a lost trace."""
+    slices there means none reached the capture's resolution (--min-duration), not a lost trace.
+    `recorded`: pids with any structure record (None when the run has no record); a Python fork
+    writes one at once, so a short-lived copy of its parent's command line without one is a
+    subprocess's child caught between fork and exec (such as /sbin/ldconfig run by an import)."""
     if trace is None:
         return [], []
     traced = set(trace.events_per_pid) | (completed or set())
@@ -306,11 +325,22 @@ def untraced_processes(
         name = helper_name(
             [str(c) for c in info.get("cmdline", [])], seen if "first_seen_ns" in info else SHORT_LIVED_NS
         )
+        if name is None and recorded is not None and pid not in recorded and seen < SHORT_LIVED_NS:
+            name = exec_child_name(run, info, seen)
         if name is None:
             lost.append(pid)
         else:
             helpers.append(f"pid {pid} {name}")
     return lost, helpers
+
+
+def exec_child_name(run: dict[str, Any], info: dict[str, Any], seen_ns: float) -> str | None:
+    """A process seen only with its parent's command line, briefly, and never recorded: a child that
+    subprocess forked to exec another program, seen before the exec."""
+    parent = run.get("processes", {}).get(str(info.get("ppid", ""))) or {}
+    if not info.get("cmdline") or info.get("cmdline") != parent.get("cmdline"):
+        return None
+    return f"a child of pid {info.get('ppid')} seen {seen_ns / 1e6:.0f} ms before it exec'd another program"
 
 
 def untraced_threads(

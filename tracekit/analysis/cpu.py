@@ -106,6 +106,17 @@ def unit_cpu(samples: pd.DataFrame, spans: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def sample_gap_s(totals: pd.DataFrame, start_ns: float, end_ns: float) -> float:
+    """The longest stretch of the script's window with no sample of the tree (from its start or a
+    sample to the next sample, or to its end). On an overloaded machine the sampler can be starved for
+    seconds; CPU read across such a gap is a guess."""
+    if end_ns <= start_ns:
+        return 0.0
+    t = np.sort(totals["t_ns"].to_numpy(dtype=np.float64)) if len(totals) else np.zeros(0)
+    points = np.concatenate([[start_ns], t[(t > start_ns) & (t < end_ns)], [end_ns]])
+    return float(np.diff(points).max()) / 1e9
+
+
 def with_sched_columns(samples: pd.DataFrame) -> pd.DataFrame:
     """Samples with the per-thread schedstat columns, NaN where a run directory predates them."""
     missing = {c: np.nan for c in SCHED_DTYPES if c not in samples.columns}

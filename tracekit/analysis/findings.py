@@ -40,6 +40,7 @@ class RunFacts:
     threads: list[ThreadSched]  # schedstat per OS thread in the script's window ([] if not sampled)
     framework: str  # "trio" when the program ran trio's event loop, else ""
     untraced_threads: int  # OS threads the sampler saw that the trace lacks
+    cpu_known: bool = True  # False when the sampler was starved: no verdict from the CPU figure
 
     @property
     def parallelism(self) -> float:
@@ -67,9 +68,10 @@ def verdicts(
     framework: str = "",
     untraced_threads: int = 0,
     helpers: list[str] | None = None,
+    cpu_known: bool = True,
 ) -> list[Finding]:
     certain = [b for b in blocks if b.certain]  # blocks tracing cannot explain (see analysis/loop.py)
-    facts = RunFacts(wall_s, cpu_s, cores, units, peak, certain, threads or [], framework, untraced_threads)
+    facts = RunFacts(wall_s, cpu_s, cores, units, peak, certain, threads or [], framework, untraced_threads, cpu_known)
     out: list[Finding] = [Finding("data-loss", "warning", w) for w in loss_warnings]
     gil = gil_bound(facts.threads)
     found = [loop_finding(blocks, framework), gil, parallel(facts, gil)]
@@ -85,7 +87,7 @@ PARALLEL_CORES = 1.15  # more than one core busy on average, beyond sampling noi
 def parallel(facts: RunFacts, gil: Finding | None) -> Finding | None:
     """Processes, or threads whose C code released the GIL, kept more than one core busy (psutil CPU
     of the tree; tracing only adds CPU, so a program below the bound is not called parallel by it)."""
-    if facts.parallelism <= PARALLEL_CORES:
+    if facts.parallelism <= PARALLEL_CORES or not facts.cpu_known:
         return None
     n_proc, n_thr, cores = facts.workers("process"), facts.workers("thread"), facts.cores
     ev = facts.base_evidence()
@@ -150,6 +152,8 @@ def shape(facts: RunFacts, gil: Finding | None, generators: dict[str, int]) -> F
         by_threads = thread_shape(facts, label, mix)
         if by_threads is not None:
             return by_threads
+        if not facts.cpu_known:
+            return None  # the data-loss warning says why
         if p < 0.5:
             return Finding(
                 "concurrent-not-parallel",
@@ -183,39 +187,44 @@ def shape(facts: RunFacts, gil: Finding | None, generators: dict[str, int]) -> F
 
 
 ACTIVE_FRACTION = 0.05  # a thread runnable less than this share of its life is idle (a pool's helper)
+HUNGRY_FRACTION = 0.5  # a thread on a CPU or queued for one at least half its life wanted a core
 
 
 def thread_shape(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding | None:
-    """The kernel's view of the active OS threads of the tree (each process's threads, a
-    single-threaded process as its one thread): asleep most of the time, they were waiting (I/O,
-    locks); runnable but queued for a core and hardly asleep, they were short of cores (not of the
-    GIL, not waiting). None without schedstat for two or more active threads."""
-    busy = [t for t in facts.threads if t.span_s > 0 and t.oncpu_s + t.runq_s > ACTIVE_FRACTION * t.span_s]
-    if len(busy) < 2:
+    """The kernel's view of the OS threads of the tree (each process's threads, a single-threaded
+    process as its one thread). Threads that wanted a core most of their life (hungry) but waited in
+    the run queue a large share of that were short of cores (not of the GIL, not waiting); when no
+    thread was hungry and most active ones slept at least half their life, they were waiting (I/O,
+    locks). None without schedstat for two or more active threads, or when neither holds."""
+    active = [t for t in facts.threads if t.span_s > 0 and t.oncpu_s + t.runq_s > ACTIVE_FRACTION * t.span_s]
+    if len(active) < 2:
         return None
     p = facts.parallelism
-    span = sum(t.span_s for t in busy)
-    asleep = sum(t.sleep_s for t in busy) / span
-    runq = sum(t.runq_s for t in busy) / span
-    ev = {**facts.base_evidence(), "in_flight_at_peak": mix, "threads_asleep_fraction": round(asleep, 3),
-          "threads_runq_fraction": round(runq, 3)}  # fmt: skip
-    if asleep >= ASLEEP_FRACTION:
-        return Finding(
-            "concurrent-not-parallel",
-            "info",
-            f"concurrent, not parallel: up to {label} were in flight at once and the kernel saw its threads asleep "
-            f"{asleep * 100:.0f}% of their time (schedstat: waiting for I/O or locks; {p:.2f} cores busy in the "
-            "traced run, the tracer's cost included): the work overlapped its waiting, not its computing.",
-            ev,
-        )
-    if runq >= RUNQ_FRACTION and asleep < GIL_MIN_ASLEEP:
+    hungry = [t for t in active if t.oncpu_s + t.runq_s >= HUNGRY_FRACTION * t.span_s]
+    asleep = [t for t in active if t.sleep_s >= ASLEEP_FRACTION * t.span_s]
+    wanted = sum(t.oncpu_s + t.runq_s for t in hungry)
+    queued = sum(t.runq_s for t in hungry) / wanted if wanted > 0 else 0.0
+    ev = {**facts.base_evidence(), "in_flight_at_peak": mix, "active_threads": len(active),
+          "hungry_threads": len(hungry), "asleep_threads": len(asleep),
+          "hungry_runq_fraction": round(queued, 3)}  # fmt: skip
+    if len(hungry) >= 2 and queued >= RUNQ_FRACTION:
         return Finding(
             "core-contention",
             "info",
             f"short of cores, not of the GIL: up to {label} were in flight and kept {p:.2f} cores busy; the "
-            f"kernel saw its threads runnable but waiting for a free core {runq * 100:.0f}% of their time and "
-            f"asleep only {asleep * 100:.0f}% (schedstat), so they ran in parallel whenever cores were free "
+            f"kernel saw {len(hungry)} threads runnable most of their life but waiting for a free core "
+            f"{queued * 100:.0f}% of that time (schedstat), so they ran in parallel whenever cores were free "
             "(other programs used the rest of this machine).",
+            ev,
+        )
+    if not hungry and 2 * len(asleep) > len(active):
+        return Finding(
+            "concurrent-not-parallel",
+            "info",
+            f"concurrent, not parallel: up to {label} were in flight at once and the kernel saw {len(asleep)} of "
+            f"their {len(active)} active threads asleep at least half their life and none runnable most of it "
+            f"(schedstat: waiting for I/O or locks; {p:.2f} cores busy in the traced run, the tracer's cost "
+            "included): the work overlapped its waiting, not its computing.",
             ev,
         )
     return None
@@ -253,7 +262,7 @@ def generator_coroutines(generators: dict[str, int]) -> Finding | None:
 
 def mostly_waiting(facts: RunFacts) -> Finding | None:
     """CPU below 10% of wall: tracing only adds CPU, so this holds for the untraced program too."""
-    if not (facts.parallelism < 0.1 and facts.wall_s > 0.2):
+    if not (facts.parallelism < 0.1 and facts.wall_s > 0.2 and facts.cpu_known):
         return None
     how = "trio nurseries, threads" if facts.framework == "trio" else "asyncio, threads"
     return Finding(
