@@ -79,7 +79,9 @@ def test_eight_processes(tmp_path: Path) -> None:
     run, stats, _ = profile(tmp_path, s)
     assert stats["units"]["processes"] == 9
     assert len(run["trace"]["events_per_pid"]) == 9
-    assert len(run["processes"]) == 9
+    # the sampler may also catch /sbin/ldconfig, which trio's import runs when trio is installed: a named helper
+    helpers = {h.split()[1] for h in stats["data_loss"]["helpers"]}
+    assert len(set(run["processes"]) - helpers) == 9
     assert stats["data_loss"]["warnings"] == []
 
 
