@@ -42,7 +42,12 @@ def test_stopped_tracing_is_data_loss_and_real_blocks_are_found(anyio_httpx: Pai
     t = anyio_httpx.t
     assert t.facts["requests"] == anyio_httpx.u.facts["requests"] == 40
     stopped = "stopped" in " ".join(t.stats["data_loss"]["warnings"]).lower()
-    assert stopped or t.stats["data_loss"]["trace_status"] != "ok", t.stats["data_loss"]
+    # oracle: viztracer's own message in the program's output (3.11's profile hook stops; 3.12+ need not)
+    said = any("tracing is stopped" in str(line[2]) for line in t.run["output"]["lines"])
+    if said:
+        assert stopped or t.stats["data_loss"]["trace_status"] != "ok", t.stats["data_loss"]
+    else:
+        assert not stopped, t.stats["data_loss"]
     f = t.finding("loop-blocked")
     if f is not None:  # never an invented block "by _contextvars.Context.run itself"
         assert f["evidence"]["culprit"] != "_contextvars.Context.run", f
