@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +49,22 @@ def read_json(path: Path) -> Any:
 @pytest.fixture
 def tk() -> Any:
     return run_tracekit
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium through Playwright, offline flags (one per test module)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    """A fresh offline browser context, 1280x900."""
+    ctx = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
+    yield ctx
+    ctx.close()

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import statistics
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
-from tests.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SCENARIOS, run_tracekit
+from tests.conftest import ARTIFACTS, SCENARIOS, run_tracekit
 from tests.test_report_browser import load
 
 pytestmark = pytest.mark.slow
@@ -152,14 +151,6 @@ def test_bad_input_is_one_error_line(work: dict[str, Path], tmp_path: Path) -> N
     (users / "notes.txt").write_text("my notes")
     rc, _, stderr = diff(f"{work['naps']}#seq", f"{work['naps']}#threads", "-o", str(users))
     assert rc == 2 and "was not made by tracekit" in stderr and sorted(p.name for p in users.iterdir()) == ["notes.txt"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.mark.browser

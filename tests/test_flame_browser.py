@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import BrowserContext
 
-from tests.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SCENARIOS, run_tracekit
+from tests.conftest import ARTIFACTS, SCENARIOS, run_tracekit
 from tests.test_report_browser import HOSTILE, TASK_NAMES, THREAD_NAMES, injected, load
 
 pytestmark = pytest.mark.browser
@@ -66,21 +65,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert proc.returncode == 0, proc.stderr[-2000:]
     out["black"] = base / "run-black"
     return out
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
-    yield ctx
-    ctx.close()
 
 
 def column(page, table: str, header: str) -> list[str]:  # type: ignore[no-untyped-def]

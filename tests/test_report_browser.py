@@ -12,16 +12,15 @@ import json
 import re
 import shutil
 import textwrap
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import BrowserContext, Page, Route
 
-from tests.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, SCENARIOS, run_tracekit
+from tests.conftest import ARTIFACTS, ROOT, SCENARIOS, run_tracekit
 
 pytestmark = pytest.mark.browser
 
@@ -90,21 +89,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {n: pool.submit(_profile, n, s, base / n) for n, s in jobs.items()}
         return done | {n: f.result() for n, f in futures.items()}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
-    yield ctx
-    ctx.close()
 
 
 def load(context: BrowserContext, path: Path) -> Load:

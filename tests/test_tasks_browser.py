@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import BrowserContext
 
-from tests.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SCENARIOS, run_tracekit
+from tests.conftest import ARTIFACTS, SCENARIOS, run_tracekit
 from tests.test_report_browser import load
 
 pytestmark = pytest.mark.browser
@@ -54,21 +53,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]
         assert proc.returncode == 0, proc.stderr[-2000:]
         out[name] = (base / name, proc.stdout)
     return out
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
-    yield ctx
-    ctx.close()
 
 
 TREE_PAIRS = """() => Array.from(document.querySelectorAll('#task-tree li')).map(li => {
