@@ -183,3 +183,23 @@ def test_trio_tasks_and_steps_through_an_instrument(tmp_path: Path) -> None:
     assert (tasks["state"] == "ok").all()
     long = st.steps[st.steps["dur_us"] >= 150_000]
     assert len(long) == 1 and tasks.loc[int(long.iloc[0]["task"]), "coro"].startswith("child (")
+
+
+def test_viztracer_does_not_import_trio_but_the_program_still_can(tmp_path: Path) -> None:
+    """viztracer's C module imports trio at its own import (~0.1 s and an ldconfig run) when trio is
+    installed; the recorder hides trio during that import only."""
+    st, proc = record(
+        tmp_path,
+        """
+        import sys
+        import viztracer.snaptrace
+        before = "trio" in sys.modules
+        import trio
+        async def main():
+            pass
+        trio.run(main)
+        print(before, "trio" in sys.modules, type(sys.modules["trio"]).__name__)
+        """,
+    )
+    assert proc.stdout.split() == ["False", "True", "module"], proc.stderr
+    assert list(st.tasks["coro"].str.split(" ").str[0]) == ["main"]  # trio.run is still instrumented

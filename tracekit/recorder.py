@@ -327,6 +327,48 @@ class _ImportHook:
         return spec
 
 
+class _ShieldHook:
+    """A meta-path finder that hides `hidden` while `name` is first imported, then unhides it.
+    viztracer's C module imports trio at its own import whenever trio is installed (~0.1 s, and trio's
+    import runs /sbin/ldconfig), only to read trio's current task for `--log_async`, which tracekit does
+    not use: trio's tasks come from this recorder's Instrument. A program that imports trio gets it."""
+
+    def __init__(self, name: str, hidden: str) -> None:
+        self.name = name
+        self.hidden = hidden
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != self.name:
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        if self.hidden in sys.modules:
+            return None
+        import importlib.util
+
+        spec = importlib.util.find_spec(name)
+        loader = getattr(spec, "loader", None)
+        if spec is None or loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        hidden = self.hidden
+
+        def hiding(step: Any) -> Any:
+            def run(arg: Any) -> Any:
+                sys.modules[hidden] = None  # type: ignore[assignment]  # `import hidden` raises ImportError
+                try:
+                    return step(arg)
+                finally:
+                    if hidden in sys.modules and sys.modules[hidden] is None:
+                        del sys.modules[hidden]
+
+            return run
+
+        # An extension module with single-phase init runs its init in create_module, others in exec_module.
+        loader.create_module = hiding(loader.create_module)
+        loader.exec_module = hiding(loader.exec_module)
+        return spec
+
+
 def _patch_trio() -> None:
     """Add an instrument to every trio.run: trio's tasks and their steps, in the same records as
     asyncio's (trio runs no asyncio Handle._run)."""
@@ -416,6 +458,8 @@ def install() -> None:
     _patch_os_exit()
     _patch_threads()
     _patch_next()
+    if "viztracer.snaptrace" not in sys.modules:
+        sys.meta_path.insert(0, _ShieldHook("viztracer.snaptrace", "trio"))
     for name, patch in (("asyncio", _patch_asyncio), ("trio", _patch_trio)):
         if name in sys.modules:
             patch()
