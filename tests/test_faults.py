@@ -913,3 +913,28 @@ def test_ctrl_c_while_analysing_says_what_is_kept(tmp_path: Path) -> None:
     assert "tracekit report" in lines[0]
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["status"] == "finished" and run["exit_code"] == 0  # the raw run is whole
+
+
+ENV_CLEARED = """
+import os, subprocess, sys
+# a new session with an empty environment: no trace of tracekit's cookie is left on it
+p = subprocess.Popen(["/usr/bin/env", "-i", "sleep", "120"], start_new_session=True)
+with open(sys.argv[1], "a") as fh:
+    fh.write(f"{p.pid}\\n")
+"""
+
+
+@pytest.mark.parametrize("how", ["traced", "sample-only", "compare"])
+def test_a_child_that_cleared_its_environment_is_killed_too(tmp_path: Path, how: str) -> None:
+    pids = tmp_path / "pids"
+    s = write_script(tmp_path, ENV_CLEARED.replace("sys.argv[1]", repr(str(pids))))
+    if how == "compare":
+        p = _compare(str(s), "-o", str(tmp_path / "c"))
+        assert p.returncode == 0, p.stderr
+    else:
+        r = profile(s, *(["--sample-only"] if how == "sample-only" else []), out=tmp_path / "run")
+        assert r.rc == 0, r.stderr
+    started = [int(x) for x in pids.read_text().split()]
+    assert len(started) == (2 if how == "compare" else 1)  # compare: one untraced, one traced run
+    time.sleep(0.2)
+    assert not [p for p in started if _alive(p)], "a child without the cookie outlived the run"

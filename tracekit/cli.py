@@ -1,6 +1,9 @@
 """Typer commands: parse options, call the stages, print, exit. Thin by design.
 
-Exit codes: the script's own exit code for `profile`; 2 usage errors; 124 timeout; 130 Ctrl-C.
+Exit codes (tracekit.errors has the list): the script's own exit code for `profile`; 1 a failed
+`--fail-if-slower` gate; 2 usage errors; 70 a bug; 74 a file that could not be written; 124 timeout;
+130 / 143 / 129 Ctrl-C / SIGTERM / SIGHUP. Everything printed goes through `say`, which strips the
+control characters a traced program's names could carry and survives a closed terminal or pipe.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ happens to tracekit (SIGTERM, SIGHUP, SIGKILL).
   (the same idea as Jenkins' ProcessTreeKiller). `kill_token` finds them in /proc/PID/environ,
   whatever their parent, process group or session, and kills them until none is left.
 - `become_subreaper`: PR_SET_CHILD_SUBREAPER on tracekit, so what the program orphans (the
-  grandchild of a double fork) re-parents to tracekit instead of init; `reap_zombies` collects them.
+  grandchild of a double fork) re-parents to tracekit instead of init: `kill_orphans` finds those
+  even when they cleared their environment (and the cookie with it); `reap_zombies` collects them.
 - `die_with_parent`: a preexec for the child, PR_SET_PDEATHSIG SIGKILL, so a SIGKILLed tracekit
   takes the child down at once.
 - The guardian (`start_guardian`): a tiny process in its own session holding a pipe from tracekit.
@@ -94,6 +95,53 @@ def kill_token(token: str, skip: Iterable[int] = (), rounds: int = 50) -> list[i
                 os.kill(pid, signal.SIGKILL)
                 if pid not in killed:
                     killed.append(pid)
+        time.sleep(0.005)
+    return killed
+
+
+def _parents() -> dict[int, int]:
+    """pid -> ppid of every live process (zombies left out)."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[-1].split()
+        except OSError:
+            continue
+        if len(fields) > 1 and fields[0] not in (b"Z", b"X"):
+            out[int(name)] = int(fields[1])
+    return out
+
+
+def my_children() -> set[int]:
+    """This process's live children now (taken before a run: they are not the run's)."""
+    me = os.getpid()
+    return {pid for pid, ppid in _parents().items() if ppid == me}
+
+
+def kill_orphans(keep: Iterable[int], rounds: int = 50) -> list[int]:
+    """SIGKILL every live child of this process not in `keep`, and all their descendants: with
+    tracekit the subreaper, what a finished run left behind (even with its environment cleared,
+    out of reach of the cookie) has been re-parented to tracekit. Return the pids killed."""
+    me, keep_set = os.getpid(), set(keep)
+    killed: list[int] = []
+    for _ in range(rounds):
+        parents = _parents()
+        doomed = {pid for pid, ppid in parents.items() if ppid == me and pid not in keep_set}
+        grew = True
+        while grew:
+            more = {pid for pid, ppid in parents.items() if ppid in doomed and pid not in doomed}
+            doomed |= more
+            grew = bool(more)
+        if not doomed:
+            break
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in doomed:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
+        killed += [pid for pid in doomed if pid not in killed]
         time.sleep(0.005)
     return killed
 

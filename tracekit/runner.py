@@ -254,6 +254,7 @@ def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> Ru
         ) from None
 
     log = OutputLog()
+    ids = _RunIds(token, frozenset(reaper.my_children()))  # tracekit's children before the run are not the run's
     stops = StopSignals()
     stops.install()
     try:
@@ -267,12 +268,23 @@ def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> Ru
         stops.restore()
         raise
     try:
-        return _supervise(cfg, proc, run, log, stops, on_phase, token)
+        return _supervise(cfg, proc, run, log, stops, on_phase, ids)
     finally:
         # Whatever happens in tracekit (Ctrl-C at any point, a bug), the run's processes go.
         _killpg(proc.pid, signal.SIGKILL)
         reaper.kill_token(token)
+        reaper.kill_orphans(keep=ids.before)
         stops.restore()
+
+
+@dataclass(frozen=True)
+class _RunIds:
+    """How the run's processes are found at its end: the cookie in their environment, and (for those
+    that cleared it) being re-parented to tracekit, the subreaper, without being one of its children
+    from before the run (the guardian, compare's spawner)."""
+
+    token: str
+    before: frozenset[int]
 
 
 class StopSignals:
@@ -317,7 +329,7 @@ def _supervise(
     log: OutputLog,
     stops: StopSignals,
     on_phase: Callable[[str], None],
-    token: str,
+    ids: _RunIds,
 ) -> RunResult:
     out = cfg.out_dir
     run["pid"] = proc.pid
@@ -344,7 +356,7 @@ def _supervise(
         killed = _stop(proc)
     ended_ns = time.monotonic_ns()
     stops.abortable = False  # from here on a signal is only recorded: the run directory is finished first
-    smp_result, escaped, write_errors = _leave_nothing(proc, smp, token, out)
+    smp_result, escaped, write_errors = _leave_nothing(proc, smp, ids, out)
     for t in pumps:
         t.join(timeout=5)
     exit_code = _exit_facts(run, proc, out, killed, escaped)
@@ -382,7 +394,7 @@ def _supervise(
 
 
 def _leave_nothing(
-    proc: subprocess.Popen[bytes], smp: sampling.Sampler, token: str, out: Path
+    proc: subprocess.Popen[bytes], smp: sampling.Sampler, ids: _RunIds, out: Path
 ) -> tuple[sampling.SamplerResult, list[int], list[str]]:
     """Kill whatever the script left behind (its group, then every process that left it, then every
     process carrying the run's cookie), stop the sampler; return its result, the pids killed outside
@@ -397,7 +409,9 @@ def _leave_nothing(
     # processes of the run that left the group (setsid), seen by the sampler...
     escaped = sampling.kill_leftovers(list(smp_result.processes.values()))
     # ...and those it never saw: daemons re-parented to tracekit, sessions started just before the exit
-    escaped += [pid for pid in reaper.kill_token(token) if pid not in escaped]
+    escaped += [pid for pid in reaper.kill_token(ids.token) if pid not in escaped]
+    # ...and orphans that cleared their environment (`env -i`), re-parented to tracekit
+    escaped += [pid for pid in reaper.kill_orphans(keep=ids.before) if pid not in escaped]
     reaper.reap_zombies(keep=[proc.pid])
     return smp_result, escaped, write_errors
 

@@ -69,6 +69,7 @@ spec.loader.exec_module(reaper)
 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
     signal.signal(sig, signal.SIG_IGN)
 reaper.die_with_parent()
+reaper.become_subreaper()  # a measured run's orphans re-parent here, where they are killed
 current = [0, False]
 def on_alarm(_sig, _frame):
     current[1] = True
@@ -99,6 +100,8 @@ for line in sys.stdin:
     except OSError:
         pass
     reaper.kill_token(req["token"])  # ...nor those that left it (daemons, new sessions)
+    reaper.kill_orphans(keep=())  # ...nor those that also cleared their environment
+    reaper.reap_zombies()
     out = {"wall_s": wall, "user_s": ru.ru_utime, "system_s": ru.ru_stime, "maxrss_kib": ru.ru_maxrss}
     print(json.dumps({**out, "status": status, "timed_out": current[1]}), flush=True)
 """
