@@ -682,6 +682,31 @@ def test_nohup_keeps_sighup_ignored_for_tracekit_and_the_program(tmp_path: Path)
     assert_clean(r)
 
 
+SIGNALS_SEEN = """
+import os, signal, sys
+seen = [signal.getsignal(s) == signal.SIG_IGN for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]
+with open(f"{sys.argv[1]}.{os.getpid()}", "w") as fh:
+    fh.write(" ".join(map(str, seen)))
+"""
+
+
+@pytest.mark.parametrize("nohup", [False, True], ids=["plain", "nohup"])
+def test_compare_runs_see_the_signals_tracekit_got(tmp_path: Path, nohup: bool) -> None:
+    # the spawner ignores SIGINT/SIGTERM/SIGHUP itself; posix_spawn would pass SIG_IGN on to the
+    # untraced run, where multiprocessing's terminate() then hangs: they are reset, unless ignored by the user
+    s = write_script(tmp_path, SIGNALS_SEEN.replace("sys.argv[1]", repr(str(tmp_path / "seen"))))
+    p = subprocess.run(
+        [sys.executable, "-m", "tracekit", "compare", "--repeat", "1", "--warmup", "0", "-o", str(tmp_path / "c"),
+         str(s)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        preexec_fn=(lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if nohup else None,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    seen = sorted(f.read_text() for f in tmp_path.glob("seen.*"))
+    expected = f"False False {nohup}"  # SIGINT, SIGTERM, SIGHUP ignored?
+    assert seen == [expected, expected], seen  # the untraced and the traced run
+
+
 # ---------------------------------------------------------------------------------------------
 # The CI gate fails a broken candidate
 
@@ -916,11 +941,18 @@ def test_ctrl_c_while_analysing_says_what_is_kept(tmp_path: Path) -> None:
 
 
 ENV_CLEARED = """
-import os, subprocess, sys
-# a new session with an empty environment: no trace of tracekit's cookie is left on it
-p = subprocess.Popen(["/usr/bin/env", "-i", "sleep", "120"], start_new_session=True)
-with open(sys.argv[1], "a") as fh:
-    fh.write(f"{p.pid}\\n")
+import os, sys, time
+# a double-forked daemon that clears its environment (no trace of tracekit's cookie is left on it);
+# it is re-parented at once, out of the sampler's sight, and the script lives on a while after
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        with open(sys.argv[1], "a") as fh:
+            fh.write(f"{os.getpid()}\\n")
+        os.execve("/bin/sleep", ["sleep", "120"], {})
+    os._exit(0)
+os.wait()
+time.sleep(0.3)
 """
 
 

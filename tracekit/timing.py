@@ -65,8 +65,12 @@ import importlib.util, json, os, signal, sys, time
 spec = importlib.util.spec_from_file_location("tracekit_reaper", sys.argv[1])
 reaper = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(reaper)
-# tracekit stops the run on Ctrl-C, SIGTERM, SIGHUP; the spawner keeps reaping it, and dies with tracekit
-for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+# tracekit stops the run on Ctrl-C, SIGTERM, SIGHUP; the spawner keeps reaping it, and dies with tracekit.
+# The run gets them back as tracekit got them (posix_spawn keeps SIG_IGN): an ignored SIGTERM would
+# make multiprocessing's terminate() hang; one the user ignored (nohup) stays ignored.
+stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+restore = [sig for sig in stops if signal.getsignal(sig) != signal.SIG_IGN]
+for sig in stops:
     signal.signal(sig, signal.SIG_IGN)
 reaper.die_with_parent()
 reaper.become_subreaper()  # a measured run's orphans re-parent here, where they are killed
@@ -87,7 +91,7 @@ for line in sys.stdin:
     ]
     os.chdir(req["cwd"])
     t0 = time.perf_counter()
-    pid = os.posix_spawn(req["argv"][0], req["argv"], req["env"], file_actions=actions, setsid=True)
+    pid = os.posix_spawn(req["argv"][0], req["argv"], req["env"], file_actions=actions, setsid=True, setsigdef=restore)
     current[:] = [pid, False]
     if req.get("timeout_s"):
         signal.setitimer(signal.ITIMER_REAL, req["timeout_s"])
