@@ -59,6 +59,42 @@ def test_asyncio_tasks_steps_creators_and_a_blocking_step(tmp_path: Path) -> Non
     assert st.procs.iloc[0]["end_us"] == st.procs.iloc[0]["end_us"]  # the final record was written
 
 
+def test_tasks_built_directly_and_eager_tasks_are_in_flight_from_their_creation(tmp_path: Path) -> None:
+    # aiohttp on 3.12+ builds its tasks as asyncio.Task(coro, eager_start=True): no loop.create_task,
+    # and the first step runs inside the creating callback; such a task is in flight from then on
+    st, proc = record(
+        tmp_path,
+        """
+        import asyncio, sys, time
+        async def child():
+            await asyncio.sleep(0.2)
+        async def quick():
+            return 1
+        async def main():
+            loop = asyncio.get_running_loop()
+            eager = {"eager_start": True} if sys.version_info >= (3, 12) else {}
+            t0 = time.monotonic_ns()
+            a = asyncio.Task(child(), loop=loop, name="direct")
+            b = asyncio.Task(child(), loop=loop, name="eager", **eager)
+            c = asyncio.Task(quick(), loop=loop, name="quick", **eager)
+            print(t0)
+            await asyncio.gather(a, b, c)
+        asyncio.run(main())
+        """,
+    )
+    assert proc.returncode == 0, proc.stderr
+    made_ns = int(proc.stdout.split()[0])
+    tasks = st.tasks.set_index("name")
+    for name in ("direct", "eager"):
+        # recorded at its creation, not at its first step through Handle._run (0.2 s later for "eager")
+        assert 0 <= tasks.loc[name, "created_us"] - made_ns / 1e3 < 50_000, (name, tasks.loc[name])
+        assert tasks.loc[name, "state"] == "ok" and tasks.loc[name, "done_us"] - made_ns / 1e3 >= 190_000
+        if sys.version_info >= (3, 12):  # 3.11 records a task built directly at its first step, site unknown
+            assert tasks.loc[name, "site"].startswith("main ("), tasks.loc[name, "site"]
+            assert tasks.loc[name, "creator"] == tasks.loc["Task-1", "task"]
+    assert (st.tasks["name"] == "direct").sum() == 1 and (st.tasks["name"] == "eager").sum() == 1
+
+
 def test_threads_forks_spawn_and_os_exit_are_recorded(tmp_path: Path) -> None:
     st, proc = record(
         tmp_path,

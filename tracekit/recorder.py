@@ -16,7 +16,10 @@ times in CLOCK_MONOTONIC ns (`time.monotonic_ns()`, the clock of viztracer's µs
                                            serial within the process; creator the creating task's serial
                                            or 0; site the first caller outside asyncio ("func
                                            (file:line)"); "?" for trio and for an asyncio task first seen
-                                           at its first step (built directly)
+                                           at its first step (built directly, on 3.11); on 3.12+ a task
+                                           built directly is recorded when it registers itself (an eager
+                                           task after its first, synchronous step; one that finished
+                                           there is not recorded)
   ["step", t0, t1, os_tid, task, loop, label]
                                            one event-loop callback (`Handle._run`; for trio, one task
                                            step between before_task_step and after_task_step): a task step when
@@ -174,12 +177,14 @@ def _patch_asyncio() -> None:
         rec = _rec
         if rec is not None:
             try:
-                _record_task(rec, task, _site(sys._getframe(1)))
+                if rec.tasks.get(task) is None:  # not already seen registering (below)
+                    _record_task(rec, task, _site(sys._getframe(1)))
             except Exception:
                 pass
         return task
 
     base_events.BaseEventLoop.create_task = tk_create_task  # type: ignore[method-assign]
+    _patch_task_registry(asyncio)
     run = events.Handle._run
     task_types = (asyncio.Task,)
 
@@ -198,6 +203,30 @@ def _patch_asyncio() -> None:
                 pass
 
     events.Handle._run = tk_run  # type: ignore[method-assign]
+
+
+def _patch_task_registry(asyncio: Any) -> None:
+    """3.12+: every Task, the C one too, registers itself in the WeakSet asyncio.tasks._scheduled_tasks
+    from its __init__ (an eager task after its first step, if that did not finish it), through the
+    set's `add` method. Tasks built directly (`asyncio.Task(coro, eager_start=True)`, as aiohttp does on
+    3.12+) never pass through loop.create_task, and an eager task's first step runs inside the creating
+    callback, not Handle._run: without this they would be seen only at their second step."""
+    registry = getattr(asyncio.tasks, "_scheduled_tasks", None)
+    if not isinstance(registry, weakref.WeakSet):
+        return
+    add = registry.add
+
+    def tk_register(task: Any) -> None:
+        add(task)
+        rec = _rec
+        if rec is not None:
+            try:
+                if rec.tasks.get(task) is None:
+                    _record_task(rec, task, _site(sys._getframe(1)))
+            except Exception:
+                pass
+
+    registry.add = tk_register  # type: ignore[method-assign,assignment]
 
 
 def _record_step(rec: _Recorder, handle: Any, t0: int, t1: int, task_types: Any) -> None:
