@@ -476,3 +476,54 @@ def test_a_script_path_that_is_not_utf8_is_refused_not_crashed(tmp_path: Path) -
         capture_output=True, text=True, timeout=60, cwd=ROOT,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr
+
+
+ESCAPES = "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\x1b[2J"  # window title, clipboard (OSC 52), clear screen
+
+
+def test_escapes_in_a_tampered_run_json_never_reach_the_terminal(run_copy: Path) -> None:
+    def plant(r: dict) -> None:  # type: ignore[type-arg]
+        r["target"] += ESCAPES
+        r["cwd"] += ESCAPES
+        r["command"] = [c + ESCAPES for c in r["command"]]
+        for info in r["processes"].values():
+            info["cmdline"] = [c + ESCAPES for c in info.get("cmdline") or []]
+
+    _edit_run(run_copy, plant)
+    for args in (
+        ["report", str(run_copy)],
+        ["compare", str(run_copy), str(run_copy), "-o", str(run_copy.parent / "c")],
+    ):
+        p = tk(*args)
+        assert p.returncode == 0, p.stderr
+        shown = p.stdout + p.stderr
+        assert "quick.py]0;pwned" in shown or args[0] == "compare", shown  # report names the script...
+        assert "\x1b" not in shown and "\x07" not in shown, repr(shown)  # ...without the escapes
+
+
+def test_report_on_a_read_only_run_directory(a_run: Path) -> None:
+    # a real read-only directory: as root (who may write anywhere) the report runs as nobody
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="tk-ro-"))
+    try:
+        run = root / "run"
+        shutil.copytree(a_run, run)
+        for name in ("stats.json", "report.html", "events.npz"):
+            (run / name).unlink(missing_ok=True)
+        before = {p.name: p.read_bytes() for p in run.iterdir()}
+        root.chmod(0o755)
+        run.chmod(0o555)
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+        p = subprocess.run(
+            [*nobody, sys.executable, "-m", "tracekit", "report", str(run)], capture_output=True, text=True,
+            timeout=60, cwd=ROOT,
+        )  # fmt: skip
+        assert p.returncode == 74, p.stderr
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: cannot write stats.json and report.html"), p.stderr
+        assert "make the directory writable" in lines[0]
+        assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # nothing changed
+    finally:
+        run.chmod(0o755)
+        shutil.rmtree(root)

@@ -619,7 +619,7 @@ def test_compare_leaves_no_daemon_behind(tmp_path: Path) -> None:
     assert not [d for d in daemons if _alive(d)], "compare left daemons running"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_compare_stopped_by_a_signal_leaves_nothing_running(tmp_path: Path, sig: int) -> None:
     pid_file = tmp_path / "measured.pid"
     s = write_script(
@@ -655,6 +655,68 @@ def test_compare_timeout_stops_a_hung_script(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 20
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "--timeout 1" in lines[0], p.stderr
+
+
+def test_compare_timeout_stops_a_traced_run_that_hangs(tmp_path: Path) -> None:
+    # quick untraced, hung when traced: the traced run is stopped by the same --timeout
+    s = write_script(tmp_path, "import sys, time\nif 'viztracer' in sys.modules:\n    time.sleep(60)\n")
+    t0 = time.monotonic()
+    p = _compare(str(s), "--timeout", "2", "-o", str(tmp_path / "c"))
+    assert p.returncode == 124, p.stderr
+    assert time.monotonic() - t0 < 30
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--timeout 2 s in its traced run" in lines[-1], p.stderr
+    run = json.loads(next((tmp_path / "c" / "runs").glob("*/run.json")).read_text())
+    assert run["timed_out"] is True and run["status"] == "finished" and not leftovers(run)
+
+
+@pytest.mark.parametrize("phase", ["untraced", "traced"])
+def test_sigkilled_compare_takes_the_measured_script_down(tmp_path: Path, phase: str) -> None:
+    pids = tmp_path / "pids"
+    s = write_script(
+        tmp_path,
+        f"""
+        import os, subprocess, sys, time
+        if {phase == "traced"} == ("viztracer" in sys.modules):
+            q = subprocess.Popen(["sleep", "120"], start_new_session=True)
+            with open({str(pids)!r}, "w") as fh:
+                fh.write(f"{{os.getpid()}} {{q.pid}}")
+            time.sleep(60)
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracekit", "compare", "--repeat", "1", "--warmup", "0", "-o", str(tmp_path / "c"),
+         str(s)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = [int(x) for x in pids.read_text().split()]
+    assert all(_alive(p) for p in started)
+    proc.kill()  # SIGKILL: compare can do nothing any more
+    proc.communicate()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in started if _alive(p)], "the measured script outlived a SIGKILLed compare"
+
+
+HELPER = """
+import subprocess
+subprocess.run(["/sbin/ldconfig", "-p"], stdout=subprocess.DEVNULL)  # what trio's import does
+subprocess.run(["sleep", "0.2"])  # lives long enough to be seen by every run's sampler
+"""
+
+
+def test_a_non_python_helper_is_named_not_a_process_that_left_no_trace(tmp_path: Path) -> None:
+    s = write_script(tmp_path, HELPER)
+    for i in range(3):
+        r = profile(s, out=tmp_path / f"run{i}")
+        assert r.rc == 0, r.stderr
+        loss = r.stats["data_loss"]
+        assert not [w for w in loss["warnings"] if "left no trace" in w], loss
+        assert any(h.endswith("sleep (not a Python program)") for h in loss["helpers"]), loss
 
 
 def test_nohup_keeps_sighup_ignored_for_tracekit_and_the_program(tmp_path: Path) -> None:
@@ -888,6 +950,9 @@ def test_full_disk_keeps_the_exit_code_and_says_so(tmp_path: Path) -> None:
     assert run["status"] == "finished" and run["exit_code"] == 5
     assert any("run.json" in e for e in run["write_errors"])
     assert run["output"]["total_lines"] >= 3000 and run["output"]["lines"] == []  # counted, lines dropped to fit
+    rep = subprocess.run([sys.executable, "-m", "tracekit", "report", str(out)], capture_output=True, text=True)
+    assert rep.returncode == 0, rep.stderr  # the finished run's facts, not "exit code None"
+    assert "exit code 5" in rep.stderr and "None" not in rep.stderr, rep.stderr
 
 
 # ---------------------------------------------------------------------------------------------
