@@ -126,8 +126,8 @@ def command(variant: str, w: Workload, tmp: Path, copy: Path | None) -> list[str
         spy = shutil.which("py-spy", path=sysconfig.get_path("scripts")) or "py-spy"
         return [spy, "record", "--subprocesses", "--idle", "-r", "100", "-o", str(tmp / "spy.txt"), "-f", "raw",
                 "--", PY, *args]  # fmt: skip
-    full = ["--full"] if variant.endswith("--full") else []
-    return [PY, "-m", "tracekit", "profile", "-q", *full, "-o", str(tmp / "run"), *args]
+    flags = variant.split()[1:]  # "tracekit --full" -> ["--full"]
+    return [PY, "-m", "tracekit", "profile", "-q", *flags, "-o", str(tmp / "run"), *args]
 
 
 def dir_bytes(path: Path) -> int:

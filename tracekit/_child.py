@@ -24,9 +24,13 @@ def main() -> None:
             sys.argv = [args[1], *args[2:]]
             runpy.run_module(args[1], run_name="__main__", alter_sys=True)
         else:
+            import os
+
             sys.argv = args
-            sys.path.insert(0, str(__import__("os").path.dirname(args[0]) or "."))
-            runpy.run_path(args[0], run_name="__main__")
+            sys.path.insert(0, os.path.dirname(args[0]) or ".")
+            # an absolute path, as python and viztracer give the script's code: frames then name their file
+            # whatever directory the program changes to
+            runpy.run_path(os.path.abspath(args[0]), run_name="__main__")
         return
     from viztracer.main import main as viztracer_main
 

@@ -35,6 +35,16 @@ times in CLOCK_MONOTONIC ns (`time.monotonic_ns()`, the clock of viztracer's µs
                                            whether the generator ended, driver the calling function;
                                            resumes from contextlib (a @contextmanager) are counted only
   ["calls", n_plain, plain_ns, n_contextlib]   totals: plain callbacks and contextlib resumes seen
+  ["sampler", t, os_tid, interval_ns]     the stack sampler started (sampled capture only): the
+                                           thread it runs on is tracekit's, not the program's
+  ["fn", fn, name]                         a Python function first seen by the sampler: fn a serial
+                                           within the process, name "qualname (file:firstline)"
+  ["stack", sid, parent, fn]               a call stack first seen: stack `parent` (0: none) + fn
+  ["smp", t, os_tid, sid, keep]           the thread's Python stack changed to `sid` at t (0: the
+                                           thread is gone or the process is ending); its first `keep`
+                                           frames (from the root) are the same calls as at the
+                                           thread's previous "smp", the rest are new calls; a stack
+                                           holds until the thread's next "smp"
   ["end", t]                               the last record of a process that exited normally
 
 Nothing here changes what the program computes: wrappers forward every argument, result and
@@ -56,6 +66,7 @@ import weakref
 from typing import Any
 
 DIR_ENV = "TRACEKIT_STRUCTURE_DIR"
+STACKS_ENV = "TRACEKIT_STACK_INTERVAL_US"  # set: sample every thread's Python stack this often
 PLAIN_MIN_NS = 1_000_000  # plain callbacks shorter than 1 ms are counted, not recorded one by one
 FLUSH_EVERY = 2048  # records buffered before a write
 FLUSH_AFTER_NS = 200_000_000  # ...or once the buffer is this old: a process killed by a signal loses less
@@ -79,7 +90,11 @@ class _Recorder:
         self.n_plain = 0
         self.plain_ns = 0
         self.n_contextlib = 0
+        self.sampler: _StackSampler | None = None
+        self.inherited: frozenset[int] = frozenset()  # ids of the frames a forked child inherited
+        self.inherited_refs: list[types.FrameType] = []  # ...held, so those ids stay theirs
         self.lock = threading.Lock()
+        self.idents: dict[int, int] = {threading.get_ident(): _native_id()}  # thread ident -> OS tid
         argv0 = sys.argv[0] if sys.argv else ""
         self.flushed_ns = _now()
         self.buf.append(["proc", self.flushed_ns, self.pid, os.getppid(), how, str(argv0)])
@@ -99,6 +114,9 @@ class _Recorder:
             self.ended = final
             self.flushed_ns = _now()
             if final:
+                sampler = self.sampler
+                if sampler is not None:
+                    buf.extend(sampler.last())
                 buf.append(["calls", self.n_plain, self.plain_ns, self.n_contextlib])
                 buf.append(["end", _now()])
             if not buf or os.getpid() != self.pid:
@@ -129,6 +147,127 @@ class _Recorder:
             return n
         except TypeError:  # not weak-referenceable
             return 0
+
+
+class _StackSampler:
+    """Samples every thread's Python stack (`sys._current_frames`) every `interval_ns` on a thread of
+    its own, started with the original `_thread.start_new_thread` so the program's `threading.enumerate()`
+    does not list it. Cost scales with threads x depth x samples, not with the program's calls (a
+    profile hook costs ~0.2 µs on every call). Writes a record only when a thread's stack changed."""
+
+    def __init__(self, rec: _Recorder, interval_ns: int, start_thread: Any) -> None:
+        self.rec = rec
+        self.interval_ns = interval_ns
+        self.fns: dict[Any, int] = {}  # code object -> fn serial
+        self.stacks: dict[tuple[int, int], int] = {}  # (parent sid, fn) -> sid
+        self.current: dict[int, int] = {}  # OS tid -> its last sid
+        self.held: dict[int, list[types.FrameType]] = {}  # OS tid -> its frames at the last sample, root first
+        self.stopped = False
+        start_thread(self._loop, ())
+
+    def _loop(self) -> None:
+        rec = self.rec
+        me = threading.get_ident()
+        rec.add(["sampler", _now(), _native_id(), self.interval_ns])
+        sleep, interval = time.sleep, self.interval_ns / 1e9
+        while not self.stopped and not rec.ended and _rec is rec:
+            sleep(interval)
+            try:
+                self._sample(me)
+            except Exception:  # never into the program; a sample lost is a sample lost
+                pass
+
+    def _sample(self, me: int) -> None:
+        rec, current, held = self.rec, self.current, self.held
+        frames = sys._current_frames()
+        t = _now()
+        idents = rec.idents
+        seen = set()
+        for ident, frame in frames.items():
+            if ident == me:
+                continue
+            tid = idents.get(ident)
+            if tid is None:  # a thread started by C code: the sampler knows no OS tid for it
+                continue
+            seen.add(tid)
+            chain = _program_frames(frame, rec.inherited)
+            sid = self._stack_id(chain)
+            before = held.get(tid, ())
+            keep = 0
+            while keep < len(before) and keep < len(chain) and before[keep] is chain[keep]:
+                keep += 1
+            # The frames are held until the next sample, so a new call cannot get a returned call's
+            # address: `is` tells a function called again from the same call continuing.
+            held[tid] = chain
+            if current.get(tid) != sid or keep < len(chain):
+                current[tid] = sid
+                rec.add(["smp", t, tid, sid, keep])
+        del frames
+        for tid in [tid for tid in current if tid not in seen and current[tid]]:
+            current[tid] = 0
+            held.pop(tid, None)
+            rec.add(["smp", t, tid, 0, 0])
+
+    def _stack_id(self, chain: list[types.FrameType]) -> int:
+        rec, fns, stacks = self.rec, self.fns, self.stacks
+        sid = 0
+        for frame in chain:
+            code = frame.f_code
+            fn = fns.get(code)
+            if fn is None:
+                fn = fns[code] = len(fns) + 1
+                rec.add(["fn", fn, f"{code.co_qualname} ({code.co_filename}:{code.co_firstlineno})"])
+            key = (sid, fn)
+            nxt = stacks.get(key)
+            if nxt is None:
+                nxt = stacks[key] = len(stacks) + 1
+                rec.add(["stack", nxt, sid, fn])
+            sid = nxt
+        return sid
+
+    def last(self) -> list[list[Any]]:
+        """The closing records at the process's end: every thread's stack ends now."""
+        self.stopped = True
+        t = _now()
+        out = [["smp", t, tid, 0, 0] for tid, sid in self.current.items() if sid]
+        self.current.clear()
+        self.held.clear()
+        return out
+
+
+def _program_frames(leaf: types.FrameType, inherited: frozenset[int]) -> list[types.FrameType]:
+    """A thread's frames, root first, without this module's wrappers nor tracekit's bootstrap (and
+    the runpy frames it called to start the script), nor, in a forked child, the frames it inherited
+    from its parent (the calls that forked: they are the parent's, as in viztracer's trace)."""
+    chain: list[types.FrameType] = []
+    f: types.FrameType | None = leaf
+    while f is not None:
+        if id(f) in inherited:
+            break
+        file = f.f_code.co_filename
+        if file == _CHILD_FILE:
+            while chain and chain[-1].f_code.co_filename in _RUNPY_FILES:
+                chain.pop()
+            break
+        if file != __file__:
+            chain.append(f)
+        f = f.f_back
+    chain.reverse()
+    return chain
+
+
+def _start_sampler(rec: _Recorder) -> None:
+    try:
+        interval_us = float(os.environ.get(STACKS_ENV, "0"))
+    except ValueError:
+        return
+    if interval_us > 0:
+        rec.sampler = _StackSampler(rec, int(interval_us * 1000), _start_thread)
+
+
+_start_thread: Any = None  # the original _thread.start_new_thread, saved before it is wrapped
+_CHILD_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_child.py")
+_RUNPY_FILES = ("<frozen runpy>", os.path.join(os.path.dirname(os.__file__), "runpy.py"))
 
 
 _rec: _Recorder | None = None
@@ -253,11 +392,15 @@ def _record_step(rec: _Recorder, handle: Any, t0: int, t1: int, task_types: Any)
 def _patch_threads() -> None:
     import _thread
 
+    global _start_thread
+    _start_thread = _thread.start_new_thread
+
     bootstrap = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]
 
     def tk_bootstrap_inner(self: threading.Thread) -> None:
         rec = _rec
         if rec is not None:
+            rec.idents[threading.get_ident()] = _native_id()
             rec.add(["thread", _now(), _native_id(), str(self.name), "threading"])
         try:
             bootstrap(self)
@@ -275,6 +418,7 @@ def _patch_threads() -> None:
         def tk_thread_main(*a: Any, **k: Any) -> Any:
             rec = _rec
             if rec is not None:
+                rec.idents[_thread.get_ident()] = _native_id()
                 rec.add(["thread", _now(), _native_id(), name, "_thread"])
             try:
                 return function(*a, **k)
@@ -451,6 +595,15 @@ def _after_fork_in_child() -> None:
         return
     _rec = _Recorder(old.dir, "fork")
     _register_exit(_rec)
+    if old.sampler is not None:  # the sampler's thread did not survive the fork
+        frames = []
+        f: types.FrameType | None = sys._getframe(1)
+        while f is not None:
+            frames.append(f)
+            f = f.f_back
+        _rec.inherited_refs = frames
+        _rec.inherited = frozenset(map(id, frames))
+        _start_sampler(_rec)
 
 
 def _register_exit(rec: _Recorder) -> None:
@@ -494,3 +647,4 @@ def install() -> None:
             patch()
         else:
             sys.meta_path.insert(0, _ImportHook(name, patch))
+    _start_sampler(_rec)

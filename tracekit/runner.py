@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,7 +61,8 @@ class RunConfig:
     timeout_s: float | None = None
     tracer_entries: int = DEFAULT_TRACER_ENTRIES
     min_duration_us: float = DEFAULT_MIN_DURATION_US  # 0: every call (--full)
-    trace: bool = True  # False: --sample-only (psutil and output, no tracer)
+    trace: bool = True  # False: no tracer (the sampled capture, or --sample-only)
+    stack_interval_us: float = 0.0  # without the tracer: sample Python stacks this often (0: none)
     echo: Callable[[str, bytes], None] | None = None  # (stream, bytes) shown live, unchanged; None: silent
     no_source: bool = False  # strip the traced files' source text (file_info) from trace.json
 
@@ -218,6 +219,8 @@ def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> Ru
     for old in structure_dir.glob("*.jsonl"):  # a killed run's records: never read as this run's
         old.unlink()
     env[recorder.DIR_ENV] = str(structure_dir.resolve())
+    if not cfg.trace and cfg.stack_interval_us > 0:
+        env[recorder.STACKS_ENV] = f"{cfg.stack_interval_us:g}"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BOOT_DIR), os.environ.get("PYTHONPATH", "")) if p)
     run: dict[str, Any] = {
         "schema": RUN_SCHEMA,
@@ -231,6 +234,7 @@ def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> Ru
         "timeout_s": cfg.timeout_s,
         "tracer_entries": cfg.tracer_entries,
         "min_duration_us": cfg.min_duration_us if cfg.trace else None,
+        "stack_interval_us": cfg.stack_interval_us if not cfg.trace and cfg.stack_interval_us > 0 else None,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cores": sampling.cpu_count(),
@@ -521,9 +525,21 @@ def _finish_trace(
     on_phase: Callable[[str], None],
     stops: StopSignals,
 ) -> dict[str, Any]:
-    """Validate viztracer's output instead of trusting the exit code, then enrich and store it."""
+    """Validate viztracer's output instead of trusting the exit code, then enrich and store it.
+    Without the tracer, the trace is built from the recorder's stack samples (if it took any)."""
     if not cfg.trace:
-        return {"status": "not traced", "detail": "--sample-only"}
+        if cfg.stack_interval_us <= 0:
+            return {"status": "not traced", "detail": "--sample-only"}
+        from tracekit.stacks import trace_document
+
+        try:
+            doc, facts = trace_document(structure_jsonl.read_bytes())
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+            return {"status": "missing", "detail": f"the stack samples could not be read ({exc})"}
+        raw.write_bytes(doc)
+        result = _finish_trace(replace(cfg, trace=True), raw, final, samples_csv, structure_jsonl, on_phase, stops)
+        return {**result, "capture": "sampled", "stack_samples": facts["samples"],
+                "stack_interval_us": facts["interval_us"]}  # fmt: skip
     if not raw.exists():
         return {"status": "missing", "detail": "the tracer wrote no trace (os._exit, SIGKILL or a crash)"}
     if raw.stat().st_size == 0:

@@ -56,6 +56,7 @@ class Structure:
     threads: pd.DataFrame
     gens: pd.DataFrame
     n_contextlib: int  # next() resumes from contextlib (@contextmanager), counted, not units
+    own_threads: frozenset[tuple[int, int]] = frozenset()  # (pid, os tid) of tracekit's stack sampler threads
 
     @property
     def empty(self) -> bool:
@@ -135,6 +136,7 @@ def _frames(recs: dict[str, list[tuple[int, list[Any]]]]) -> Structure:
         threads=threads,
         gens=gens.reset_index(drop=True),
         n_contextlib=n_contextlib,
+        own_threads=frozenset((pid, int(r[2])) for pid, r in recs.get("sampler", [])),
     )
 
 

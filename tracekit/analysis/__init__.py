@@ -97,7 +97,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
     tl = cpu.timeline(totals, start_ns, end_ns)
     tl["in_flight"] = unitmod.in_flight_at(steps, tl["t_s"].to_numpy(dtype=np.float64))
     fw = framework(events)
-    stretch = TRACER_STRETCH_MAX if run.get("traced", True) else 1.0
+    stretch = TRACER_STRETCH_MAX if run.get("traced", True) else 1.0  # sampling adds no per-call cost
     blocks = loop_blocks(st, events, tracks, samples, start_ns / 1e3, loop_threshold_s, stretch)
     loss = data_loss(run, trace, samples, (start_ns, end_ns), st)
     cores = int(run.get("cores", 1))
@@ -151,6 +151,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
             traced=bool(run.get("traced", True)),
             min_duration_us=run.get("min_duration_us", 0.0) if run.get("traced", True) else None,
             framework=fw,
+            stack_interval_us=run.get("stack_interval_us"),
         ),
         started_at=dt.datetime.fromtimestamp((start_ns + offset) / 1e9, dt.UTC).isoformat(timespec="milliseconds"),
     )
@@ -184,7 +185,7 @@ def data_loss(
     warnings: list[str] = []
     tinfo = run.get("trace", {}) or {}
     status = str(tinfo.get("status", "ok" if trace is not None else "missing"))
-    if not run.get("traced", True):
+    if not run.get("traced", True) and not run.get("stack_interval_us"):
         status = "not traced"
         warnings.append("sample-only run: no call trace, so no units, functions or loop analysis")
     elif trace is None:
@@ -210,6 +211,7 @@ def data_loss(
         )
     th = structure.threads if structure is not None else None
     recorded = set() if th is None else {(int(p), int(t)) for p, t in zip(th["pid"], th["os_tid"], strict=True)}
+    recorded |= set(structure.own_threads) if structure is not None else set()  # tracekit's stack sampler
     threads = untraced_threads(trace, samples, window_ns, recorded) if trace is not None and window_ns else []
     if threads:
         warnings.append(

@@ -91,6 +91,8 @@ class Context:
     # the structure record (units, loop steps) is exact whatever this is
     min_duration_us: float | None = None
     framework: str = ""  # "trio" when the program ran trio's event loop (its tasks are trio tasks), else ""
+    # the sampled capture (no tracer): function slices come from Python stacks sampled this often; None: not sampled
+    stack_interval_us: float | None = None
 
 
 @dataclass(frozen=True)

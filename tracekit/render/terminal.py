@@ -37,8 +37,13 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}es" if noun.endswith("s") else f"{n} {noun}s"
 
 
-def capture_text(min_duration_us: float | None) -> str:
+def capture_text(min_duration_us: float | None, stack_interval_us: float | None = None) -> str:
     """The capture's resolution in words: what is exact and what the tracer's filter left out."""
+    if stack_interval_us:
+        return (
+            f"structure exact; function times sampled every {stack_interval_us / 1e3:g} ms "
+            "(Python frames; calls shorter than that may be missed; --trace or --full for the tracer)"
+        )
     if min_duration_us is None:
         return "structure exact (units, loop steps); no function slices (--sample-only)"
     if min_duration_us <= 0:
@@ -73,7 +78,7 @@ def summary(an: Analysis, run_dir: Path) -> Group:
         else f"exit code {code}"
     )  # fmt: skip
     t.add_row("status", status)
-    t.add_row("capture", capture_text(s.context.min_duration_us))
+    t.add_row("capture", capture_text(s.context.min_duration_us, s.context.stack_interval_us))
     parts: list[Table | Text] = [t]
     for f in s.findings:
         parts.append(Text.assemble(("• ", SEVERITY_STYLE.get(f.severity, "")), f.message))

@@ -1,0 +1,74 @@
+"""tracekit.stacks: sampled Python stacks -> function slices, exact on hand-built records."""
+
+from __future__ import annotations
+
+import json
+
+from tracekit.stacks import stack_events
+
+
+def _raw(*recs: tuple[int, list[object]]) -> bytes:
+    return b"".join(json.dumps([pid, rec]).encode() + b"\n" for pid, rec in recs)
+
+
+def _slices(events: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    return sorted((e["tid"], e["name"], e["ts"], e["dur"]) for e in events if e["ph"] == "X")
+
+
+def test_a_frame_is_one_call_while_consecutive_samples_show_it_at_the_same_place() -> None:
+    raw = _raw(
+        (1, ["proc", 0, 1, 0, "start", "/x/prog.py"]),
+        (1, ["sampler", 0, 99, 5_000_000]),
+        (1, ["fn", 1, "main (p.py:1)"]),
+        (1, ["stack", 1, 0, 1]),
+        (1, ["fn", 2, "f (p.py:5)"]),
+        (1, ["stack", 2, 1, 2]),
+        (1, ["smp", 1000, 1, 1, 0]),  # main
+        (1, ["smp", 2000, 1, 2, 1]),  # main > f
+        (1, ["smp", 4000, 1, 1, 1]),  # f returned
+        (1, ["smp", 5000, 1, 2, 1]),  # f called again: a second call
+        (1, ["smp", 7000, 1, 2, 1]),  # ...and a third, between two samples (the same stack, new frame)
+        (1, ["smp", 8000, 1, 0, 0]),  # the thread is gone
+    )
+    events, facts = stack_events(raw)
+    # a callee starts 1 ns after and ends 1 ns before its caller's sample times, so it nests strictly
+    assert _slices(events) == [
+        (1, "f (p.py:5)", 2.001, 1.998),
+        (1, "f (p.py:5)", 5.001, 1.998),
+        (1, "f (p.py:5)", 7.001, 0.998),
+        (1, "main (p.py:1)", 1.0, 7.0),
+    ]
+    assert facts == {"samples": 6, "interval_us": 5000.0, "sampler_tids": [[1, 99]]}
+    meta = {(e["name"], e["tid"]): e["args"] for e in events if e["ph"] == "M"}
+    assert meta == {("process_name", 1): {"name": "MainProcess"}, ("thread_name", 1): {"name": "MainThread"}}
+
+
+def test_threads_and_processes_apart_and_a_killed_process_closed_at_its_last_record() -> None:
+    raw = _raw(
+        (1, ["proc", 0, 1, 0, "start", "prog.py"]),
+        (1, ["fn", 1, "main (p.py:1)"]),
+        (1, ["stack", 1, 0, 1]),
+        (1, ["thread", 10, 7, "worker", "threading"]),
+        (1, ["fn", 2, "run (p.py:9)"]),
+        (1, ["stack", 2, 0, 2]),
+        (2, ["proc", 20, 2, 1, "fork", "prog.py"]),
+        (2, ["fn", 1, "child (p.py:20)"]),  # serials are per process: fn 1 of pid 2 is not pid 1's
+        (2, ["stack", 1, 0, 1]),
+        (1, ["smp", 1000, 1, 1]),
+        (1, ["smp", 1000, 7, 2]),
+        (2, ["smp", 3000, 2, 1]),
+        (1, ["smp", 8000, 7, 0]),
+        (1, ["end", 9000]),
+        (1, ["smp", 9000, 1, 0]),
+        (2, ["step", 3000, 7000, 2, 0, 1, "cb"]),  # pid 2's last record: killed after it, never closed
+    )
+    events, facts = stack_events(raw)
+    assert _slices(events) == [
+        (1, "main (p.py:1)", 1.0, 8.0),
+        (2, "child (p.py:20)", 3.0, 4.0),
+        (7, "run (p.py:9)", 1.0, 7.0),
+    ]
+    assert {e["pid"] for e in events if e["ph"] == "X" and e["tid"] == 2} == {2}
+    names = {(e["pid"], e["tid"]): e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert names == {(1, 1): "MainThread", (1, 7): "worker", (2, 2): "MainThread"}
+    assert facts["samples"] == 5 and facts["interval_us"] is None

@@ -1,0 +1,124 @@
+"""Sampled Python stacks (the recorder's "fn", "stack" and "smp" records in structure.jsonl) → function
+slices in viztracer's trace-event form, so that the sampled capture's trace.json, Events frame,
+function table and flame graph are built by the same code as a traced run's.
+
+A sample says "at time t this thread's Python stack was S, and its first `keep` frames are the same
+calls as at the previous sample" (the recorder compares frame objects, which it holds from one
+sample to the next). A call's slice starts at the first sample that shows it and ends at the first
+sample that no longer does, so it is at least one sampling interval long. What sampling cannot
+see: calls that start and end between two samples, and C functions (only Python frames are on the
+stack). Pure: no pandas, no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import json
+
+import orjson
+
+NEST_NS = 1  # each depth starts 1 ns later and ends 1 ns earlier, so a callee nests strictly in its caller
+
+
+def _text(value: Any) -> str:
+    """Valid UTF-8 text: lone surrogates (undecodable file or thread names) become '?'."""
+    return str(value).encode("utf-8", "replace").decode("utf-8")
+
+
+def stack_events(raw: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(X and M events, facts) from a merged structure record (lines `[pid, record]`).
+
+    Facts: samples (stack changes seen), interval_us (the sampler's, None if it never ran),
+    sampler_tids ([pid, os tid] of tracekit's sampler threads, which are not the program's)."""
+    fns: dict[tuple[int, int], str] = {}
+    parents: dict[tuple[int, int], tuple[int, int]] = {}  # (pid, sid) -> (parent sid, fn)
+    paths: dict[tuple[int, int], tuple[int, ...]] = {(-1, 0): ()}
+    open_: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (pid, tid) -> [(fn, start ns)], root first
+    last_ns: dict[int, int] = {}
+    names: dict[tuple[int, int], str] = {}
+    procs: dict[int, str] = {}
+    samplers: list[list[int]] = []
+    interval_ns: int | None = None
+    events: list[dict[str, Any]] = []
+    n = 0
+
+    def path(pid: int, sid: int) -> tuple[int, ...]:
+        if sid == 0:
+            return ()
+        got = paths.get((pid, sid))
+        if got is None:
+            parent, fn = parents[(pid, sid)]
+            got = paths[(pid, sid)] = (*path(pid, parent), fn)
+        return got
+
+    def close(pid: int, tid: int, stack: list[tuple[int, int]], keep: int, t: int) -> None:
+        for depth in range(len(stack) - 1, keep - 1, -1):
+            fn, start = stack[depth]
+            pad = depth * NEST_NS
+            events.append({
+                "ph": "X", "cat": "fee", "pid": pid, "tid": tid, "name": fns.get((pid, fn), "?"),
+                "ts": (start + pad) / 1e3, "dur": max(t - start - 2 * pad, 0) / 1e3,
+            })  # fmt: skip
+        del stack[keep:]
+
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        pid, rec = json.loads(line)  # not orjson: a program's undecodable names arrive as lone surrogates
+        kind = rec[0]
+        if kind == "smp":
+            t, tid, sid = int(rec[1]), int(rec[2]), int(rec[3])
+            same = int(rec[4]) if len(rec) > 4 else len(path(pid, sid))  # frames that are the same calls
+            n += 1
+            new = path(pid, sid) if sid else ()
+            stack = open_.setdefault((pid, tid), [])
+            keep = 0
+            while keep < min(len(stack), len(new), same) and stack[keep][0] == new[keep]:
+                keep += 1
+            close(pid, tid, stack, keep, t)
+            stack.extend((fn, t) for fn in new[keep:])
+            last_ns[pid] = max(last_ns.get(pid, t), t)
+        elif kind == "fn":
+            fns[(pid, int(rec[1]))] = _text(rec[2])
+        elif kind == "stack":
+            parents[(pid, int(rec[1]))] = (int(rec[2]), int(rec[3]))
+        elif kind == "thread":
+            names[(pid, int(rec[2]))] = _text(rec[3])
+        elif kind == "proc":
+            procs[pid] = "MainProcess" if int(rec[3]) not in procs else "Process"  # enrich adds "(pid N)"
+            names.setdefault((pid, pid), "MainThread")
+        elif kind == "sampler":
+            samplers.append([pid, int(rec[2])])
+            interval_ns = int(rec[3])
+        if kind in ("end", "proc", "thread_end") or (kind == "step"):
+            t_any = int(rec[2] if kind == "step" else rec[1])
+            last_ns[pid] = max(last_ns.get(pid, t_any), t_any)
+    for (pid, tid), stack in open_.items():  # a process that died without its closing samples
+        close(pid, tid, stack, 0, last_ns.get(pid, stack[0][1] if stack else 0))
+    meta: list[dict[str, Any]] = [
+        {"ph": "M", "pid": pid, "tid": pid, "name": "process_name", "args": {"name": name}}
+        for pid, name in procs.items()
+    ]
+    meta += [
+        {"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": name}}
+        for (pid, tid), name in names.items()
+        if (pid, tid) in open_ or tid == pid
+    ]
+    facts = {
+        "samples": n,
+        "interval_us": None if interval_ns is None else interval_ns / 1e3,
+        "sampler_tids": samplers,
+    }
+    return meta + events, facts
+
+
+def trace_document(raw_structure: bytes) -> tuple[bytes, dict[str, Any]]:
+    """A viztracer-shaped trace.json document (bytes) of the sampled stacks, and the facts."""
+    events, facts = stack_events(raw_structure)
+    doc = {
+        "traceEvents": events,
+        "viztracer_metadata": {"overflow": False, "version": "tracekit-sampled"},
+        "tracekit_capture": {"mode": "sampled", **facts},
+    }
+    return orjson.dumps(doc), facts
