@@ -40,7 +40,10 @@ import run as bench_run
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "bench" / "scripts"
 PY = sys.executable
-VARIANTS = ("untraced", "viztracer", "viztracer --min_duration 100", "py-spy", "tracekit", "tracekit --full")
+VARIANTS = (
+    "untraced", "viztracer", "viztracer --min_duration 100", "py-spy",
+    "tracekit", "tracekit --sampled", "tracekit --full",
+)  # fmt: skip
 
 
 @dataclass

@@ -12,9 +12,8 @@ stack). Pure: no pandas, no I/O.
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
+from typing import Any
 
 import orjson
 

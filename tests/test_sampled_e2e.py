@@ -1,0 +1,105 @@
+"""End to end: `tracekit profile --sampled` (no tracer; function times from sampled Python stacks) on
+the bundled scenarios, through real subprocesses. The units, concurrency and findings come from the
+structure record and must be the issue-3 table, as in a traced run; the function slices come from
+the samples and must show the program's own calls, one per call."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tracekit
+
+from .conftest import SCENARIOS, run_tracekit
+from .test_profile_e2e import TABLE
+
+_cache: dict[str, tuple[Any, Path]] = {}
+
+
+@pytest.fixture(scope="module")
+def sampled(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    root = tmp_path_factory.mktemp("sampled")
+
+    def get(name: str) -> tuple[Any, Path]:
+        if name not in _cache:
+            out = root / name
+            proc = run_tracekit("profile", "--sampled", "-o", str(out), str(SCENARIOS / f"{name}.py"))
+            _cache[name] = (proc, out)
+        return _cache[name]
+
+    return get
+
+
+def stats(out: Path) -> Any:
+    return json.loads((out / "stats.json").read_text())
+
+
+@pytest.mark.parametrize(("name", "peak", "par", "finding"), TABLE)
+def test_the_concurrency_table_holds_without_the_tracer(
+    sampled: Any, name: str, peak: int, par: tuple[str, float], finding: str
+) -> None:
+    proc, out = sampled(name)
+    assert proc.returncode == 0, proc.stderr
+    s = stats(out)
+    assert s["concurrency"]["peak"] == peak
+    op, bound = par
+    value = s["parallelism"]
+    assert value < bound if op == "<" else value <= bound if op == "<=" else value > bound
+    assert s["findings"][0]["kind"] == finding, s["findings"]
+    assert s["data_loss"]["warnings"] == []  # the sampler's own thread is not an "untraced thread"
+    assert s["context"]["stack_interval_us"] == 5000.0 and s["context"]["traced"] is False
+    assert "sampled every 5 ms" in proc.stderr
+
+
+def test_each_call_is_its_own_slice_and_the_bootstrap_is_left_out(sampled: Any) -> None:
+    an = tracekit.load(str(sampled("sync_count")[1]))
+    ev = an.events
+    count = ev[ev["name"].astype(str).str.startswith("count (")]
+    # count() sleeps 1 s three times in a row: three slices of ~1 s, not one of 3 s
+    assert len(count) == 3, count
+    assert count["dur_us"].between(0.9e6, 1.2e6).all()
+    roots = set(ev.loc[ev["depth"] == 0, "name"].astype(str))
+    assert roots == {f"<module> ({SCENARIOS / 'sync_count.py'}:1)"}  # no tracekit._child nor runpy frames
+    run = json.loads((sampled("sync_count")[1] / "run.json").read_text())
+    assert run["trace"]["capture"] == "sampled" and run["trace"]["stack_samples"] >= 3
+
+
+def test_forked_workers_start_at_their_own_frames(sampled: Any) -> None:
+    an = tracekit.load(str(sampled("process_count")[1]))
+    ev = an.events
+    root_pid = int(json.loads((sampled("process_count")[1] / "run.json").read_text())["pid"])
+    children = ev[ev["pid"] != root_pid]
+    assert children["pid"].nunique() == 3
+    # a forked child's stack holds its parent's calls (the script's <module> ... Popen._launch); they
+    # are the parent's, so the child's slices begin below them
+    assert not children["name"].astype(str).str.startswith("<module> (").any()
+    per_child = children[children["name"].astype(str).str.startswith("count (")].groupby("pid").size()
+    assert per_child.tolist() == [1, 1, 1]
+
+
+def test_the_sampler_thread_is_not_the_programs(tmp_path: Path) -> None:
+    script = tmp_path / "prog.py"
+    script.write_text("import threading, time\ntime.sleep(0.1)\nprint(len(threading.enumerate()))\n")
+    proc = run_tracekit("profile", "--sampled", "-o", str(tmp_path / "run"), str(script))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1"  # only MainThread: the program sees no extra thread
+    s = stats(tmp_path / "run")
+    assert s["units"]["threads"] == 1 and s["data_loss"]["warnings"] == []
+    assert threading.active_count() >= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--sampled", "--full"], "--sampled and --full are different captures; choose one"),
+     (["--sampled", "--sample-only"], "--sampled and --sample-only are different captures; choose one"),
+     (["--sampled", "--stack-interval", "0"], "--stack-interval must be 0.5 to 1000 ms (got 0.0); try 5")],
+)  # fmt: skip
+def test_conflicting_captures_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = run_tracekit("profile", *args, "-o", str(tmp_path / "run"), str(SCENARIOS / "sync_count.py"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"Error: {message}"
+    assert not (tmp_path / "run").exists()
