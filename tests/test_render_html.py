@@ -46,6 +46,20 @@ def test_rate_windows_average_per_interval_rates() -> None:
     assert [round(x, 9) for x in mean] == [0.8, 1.2]
 
 
+def test_rate_windows_weigh_each_interval_by_its_length() -> None:
+    # A loaded sampler: 10 ms intervals at 1 core, then one of 1 ms that caught a 10 ms counter tick
+    # (10 cores over that interval), then 9 ms at 0. The window [0, 0.05) used 0.04 + 0.01 = 0.05 s
+    # of CPU in 0.05 s: 1 core, not the 3 cores an unweighted mean of the five rates would say.
+    t_end = np.array([0.01, 0.02, 0.03, 0.04, 0.041, 0.05])
+    rate = np.array([1.0, 1.0, 1.0, 1.0, 10.0, 0.0])
+    starts, mean = html.rate_windows(t_end, rate, 0.01, 0.05, 0.05)
+    assert starts.tolist() == [0.0]
+    assert [round(x, 9) for x in mean] == [round((0.04 + 0.01) / 0.05, 9)]
+    # a window no interval is centred in (after the last sample) is NaN, not 0
+    _, tail = html.rate_windows(np.array([0.01, 0.02]), np.array([1.0, 3.0]), 0.01, 0.05, 0.15)
+    assert nan_list(tail) == [2.0, None, None]
+
+
 @pytest.mark.parametrize(
     ("lo", "hi", "ticks"),
     [

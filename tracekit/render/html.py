@@ -97,7 +97,7 @@ def assets() -> Assets:
 
 
 def downsample(t: np.ndarray, v: np.ndarray, edges: np.ndarray, how: str) -> np.ndarray:
-    """Aggregate samples (t, v) into the buckets [edges[i], edges[i+1]) ("mean" or "max");
+    """Aggregate samples (t, v) into the buckets [edges[i], edges[i+1]) ("mean", "max" or "sum");
     NaN for an empty bucket. The last bucket also takes t == edges[-1]."""
     n = len(edges) - 1
     idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, n - 1)
@@ -138,11 +138,21 @@ def cpu_window_s(an: Analysis) -> float:
 def rate_windows(
     t_end: np.ndarray, rate: np.ndarray, interval_s: float, window_s: float, end_s: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-interval rates (each interval ends at t_end) averaged over windows [k·w, (k+1)·w) that
-    cover [0, end_s]; returns (window starts, mean rate, NaN where no sample)."""
+    """Per-interval rates (each interval ends at t_end, the first one `interval_s` long, each next one
+    where the previous ended) averaged over windows [k·w, (k+1)·w) that cover [0, end_s], weighted by
+    the intervals' lengths: a window's value is the CPU it used over the time its intervals span, so a
+    1 ms interval that caught a 10 ms counter tick (10 cores) does not weigh as much as a whole 10 ms
+    interval (a loaded sampler's intervals vary). Returns (window starts, mean rate, NaN where no sample)."""
     n = max(1, math.ceil(end_s / window_s - 1e-9))
     edges = np.arange(n + 1) * window_s
-    return edges[:-1], downsample(t_end - interval_s / 2, rate, edges, "mean")
+    dt = np.diff(t_end, prepend=t_end[:1] - interval_s) if len(t_end) else np.array([])
+    dt = np.where(np.isnan(rate), 0.0, np.clip(dt, 0.0, None))
+    centre = t_end - dt / 2
+    used = downsample(centre, np.nan_to_num(rate) * dt, edges, "sum")
+    span = downsample(centre, dt, edges, "sum")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(span > 0, used / np.where(span > 0, span, 1.0), np.nan)
+    return edges[:-1], mean
 
 
 def flight_series(an: Analysis, max_points: int = MAX_POINTS) -> dict[str, Any]:
