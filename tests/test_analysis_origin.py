@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tracekit.analysis.functions import functions_table, own_first, packages_table
+from tracekit.analysis.functions import calls_out, functions_table, own_first, packages_table
 from tracekit.analysis.origin import Origin, Origins, program_roots, site_distributions
 
 SITE = "/proj/.venv/lib/python3.11/site-packages"
@@ -105,10 +105,51 @@ def test_functions_frame_has_origin_and_package() -> None:
         "main": "own", "run": "stdlib", "ClientSession.get": "package", "parse": "own", "time.sleep": "stdlib",
     }  # fmt: skip
     assert f.loc["ClientSession.get", "package"] == "aiohttp" and f.loc["run", "package"] == "asyncio"
-    # own code first, each part by total time
+    # own code first (by total time), then what it calls directly (by the time in those calls), then the rest
     assert own_first(functions_table(SAMPLE, ORIGINS))["function"].tolist() == [
-        "main", "parse", "ClientSession.get", "run", "time.sleep",
+        "main", "parse", "ClientSession.get", "time.sleep", "run",
     ]  # fmt: skip
+
+
+def test_what_your_code_calls_directly() -> None:
+    f = functions_table(SAMPLE, ORIGINS).set_index("function")
+    # main → ClientSession.get (600 µs); parse → time.sleep (150 µs; the other sleep is called by asyncio's run)
+    assert f["from_own_calls"].to_dict() == {
+        "main": 0, "ClientSession.get": 1, "run": 0, "parse": 0, "time.sleep": 1,
+    }  # fmt: skip
+    assert round(f.loc["ClientSession.get", "from_own_s"] * 1e6, 3) == 600.0
+    assert round(f.loc["time.sleep", "from_own_s"] * 1e6, 3) == 150.0
+    assert f.loc["time.sleep", "total_s"] * 1e6 == pytest.approx(250.0)  # all its calls, from anywhere
+    callers = f["own_caller"].to_dict()
+    assert (callers["ClientSession.get"], callers["time.sleep"], callers["run"], callers["main"]) == (
+        "main",
+        "parse",
+        "",
+        "",
+    )
+    assert calls_out(functions_table(SAMPLE, ORIGINS))["function"].tolist() == ["ClientSession.get", "time.sleep"]
+
+
+def test_a_direct_call_nested_in_itself_through_a_callback_counts_once() -> None:
+    # main → lib.walk (800 µs) → visit (own callback) → lib.walk (300 µs, a direct call again, nested);
+    # main → json.dumps twice (100 µs + 50 µs); one more json.dumps from inside lib.walk is not direct
+    ev = events(
+        [
+            (1, 1, 0, 2000, "main (/proj/app/main.py:1)", -1),
+            (1, 1, 10, 800, f"walk ({SITE}/lib/walk.py:1)", 0),
+            (1, 1, 20, 400, "visit (/proj/app/main.py:9)", 1),
+            (1, 1, 30, 300, f"walk ({SITE}/lib/walk.py:1)", 2),
+            (1, 1, 500, 200, "json.dumps", 1),
+            (1, 1, 900, 100, "json.dumps", 0),
+            (1, 1, 1100, 50, "json.dumps", 0),
+        ]
+    )
+    f = functions_table(ev, ORIGINS).set_index("function")
+    assert f.loc["walk", "from_own_calls"] == 2 and round(f.loc["walk", "from_own_s"] * 1e6, 3) == 800.0
+    assert f.loc["walk", "own_caller"] == "main"  # main's call holds 800 µs, visit's 300
+    assert f.loc["json.dumps", "from_own_calls"] == 2 and round(f.loc["json.dumps", "from_own_s"] * 1e6, 3) == 150.0
+    assert f.loc["json.dumps", "calls"] == 3
+    assert f.loc["main", "from_own_calls"] == 0 and f.loc["visit", "own_caller"] == ""
 
 
 def test_without_roots_nothing_is_own() -> None:

@@ -22,11 +22,13 @@ def test_own_code_first_then_packages_by_self_time() -> None:
     assert lines == [
         "│ main     │ main.py:1  │     1 │   0.001 │  0.000 │",
         "│ parse    │ parse.py:3 │     1 │   0.000 │  0.000 │",
+        "│ ClientSession.get │ aiohttp │ main      │     1 │ 0.001 │",
+        "│ time.sleep        │ time    │ parse     │     1 │ 0.000 │",
         "│ aiohttp │ package │  0.000 │         1 │ ClientSession.get │",
         "│ asyncio │ stdlib  │  0.000 │         1 │ run               │",
         "│ time    │ stdlib  │  0.000 │         1 │ time.sleep        │",
     ]
-    assert out.index("your code") < out.index("the rest, by package")
+    assert out.index("your code") < out.index("what your code calls") < out.index("the rest, by package")
 
 
 def test_printable_drops_control_characters_and_markup() -> None:

@@ -76,3 +76,42 @@ def test_ambiguous_creator_and_limits() -> None:
     assert task_tree(UNITS.drop(columns=["creator"])) == ([], 0)  # no structure record: no tree
     forest, left_out = task_tree(UNITS, max_nodes=4)
     assert left_out == 4
+
+
+def test_siblings_running_one_coroutine_fold_into_a_group() -> None:
+    # main (Task-1) creates six fetch tasks and one saver; five or more siblings of one coroutine fold
+    fetches = [
+        (
+            "task",
+            f"Task-{k}",
+            7,
+            k,
+            "fetch (app.py:9)",
+            "Task-1",
+            "main (app.py:22)",
+            "worker",
+            0.1 * k,
+            1.0 + k,
+            0.9,
+            0.0,
+        )
+        for k in range(2, 8)
+    ]
+    units = pd.concat([UNITS.iloc[:3], pd.DataFrame(fetches, columns=COLS), UNITS.iloc[[5]]], ignore_index=True)
+    forest, _ = task_tree(units)
+    assert shape(forest) == [
+        ("MainProcess", [
+            "MainThread",
+            ("main (Task-1)", [
+                ("fetch × 6 tasks", [f"fetch (Task-{k})" for k in range(2, 8)]),
+                "save (saver)",
+            ]),
+        ]),
+    ]  # fmt: skip
+    group = forest[0].children[1].children[0]
+    assert group.kind == "group" and group.detail == "fetch (Task-2) … fetch (Task-7); 0.200 → 8.000 s"
+    # four of them stay as they are, in start order with the saver (0.2 s) first
+    forest, _ = task_tree(units.drop(index=[3, 4]))
+    assert [n.label for n in forest[0].children[1].children] == ["save (saver)"] + [
+        f"fetch (Task-{k})" for k in (4, 5, 6, 7)
+    ]

@@ -13,6 +13,10 @@ Functions frame (`Analysis.functions`), one row per function, by total time:
   origin     own | stdlib | package | unknown (analysis.origin): the program's own code first
   package    distribution name for a package ("aiohttp"), top-level module for the stdlib ("asyncio"),
              "" for own and unknown code
+  from_own_calls, from_own_s   calls made directly by the program's own code (the caller slice is an
+             own function) and the time inside them (a call nested in another such call of the same
+             function counted once); 0 for own functions. What your code calls: `calls_out`
+  own_caller the own function that spent the most time in those direct calls ("" if none)
 
 Packages frame (`packages_table`), one row per (origin, package), by self time (self time adds up
 without counting a call twice, total time would count nested calls once per level):
@@ -51,6 +55,7 @@ def split_name(name: str) -> tuple[str, str, int]:
 
 FUNCTION_COLUMNS = [
     "name", "function", "file", "line", "calls", "total_s", "self_s", "mean_s", "cpu_s", "wait_s", "origin", "package",
+    "from_own_calls", "from_own_s", "own_caller",
 ]  # fmt: skip
 PACKAGE_COLUMNS = ["origin", "package", "functions", "calls", "self_s", "top_function"]
 
@@ -61,25 +66,7 @@ def functions_table(events: pd.DataFrame, origins: Origins | None = None) -> pd.
     if events.empty:
         return pd.DataFrame(columns=cols)
     codes, uniques = pd.factorize(events["name"], sort=False)
-    # Recursion: a call nested inside another call of the same function on the same track adds no
-    # new total time. Calls of one function on one track either nest or are disjoint, so a call is
-    # outermost when it starts after every earlier call of that function on that track has ended.
-    pid = events["pid"].to_numpy()
-    tid = events["tid"].to_numpy()
-    start = events["start_us"].to_numpy(dtype=np.float64)
-    end = events["end_us"].to_numpy(dtype=np.float64)
-    order = np.lexsort((start, codes, tid, pid))
-    p, t, c, e = pid[order], tid[order], codes[order], end[order]
-    new_group = np.ones(len(order), dtype=bool)
-    new_group[1:] = (p[1:] != p[:-1]) | (t[1:] != t[:-1]) | (c[1:] != c[:-1])
-    group_id = np.cumsum(new_group) - 1
-    running_end = pd.Series(e).groupby(group_id).cummax().to_numpy()
-    prev_end = np.empty_like(running_end)
-    prev_end[0] = -np.inf
-    prev_end[1:] = running_end[:-1]
-    outer_sorted = new_group | (start[order] >= prev_end)
-    outer = np.empty(len(order), dtype=bool)
-    outer[order] = outer_sorted
+    outer = _outermost(events, codes, np.ones(len(events), dtype=bool))
     cpu = events["cpu_s"].to_numpy(dtype=np.float64) if "cpu_s" in events else np.full(len(events), np.nan)
     outer_cpu = np.where(outer, cpu, 0.0)
     frame = pd.DataFrame(
@@ -111,13 +98,72 @@ def functions_table(events: pd.DataFrame, origins: Origins | None = None) -> pd.
     found = classify(g["function"], g["file"], origins if origins is not None else Origins(roots=()))
     g["origin"] = [o.origin for o in found]
     g["package"] = [o.package for o in found]
+    g = _add_from_own(g, events, codes, len(uniques))
     return g.sort_values(["total_s", "name"], ascending=[False, True])[cols].reset_index(drop=True)
 
 
+def _outermost(events: pd.DataFrame, codes: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """Which of the calls marked `among` are outermost among those calls of their function on their
+    track. Recursion: a call nested inside another call of the same function on the same track adds
+    no new total time. Calls of one function on one track either nest or are disjoint, so a call is
+    outermost when it starts after every earlier call of that function on that track has ended."""
+    idx = np.flatnonzero(among)
+    out = np.zeros(len(events), dtype=bool)
+    if not len(idx):
+        return out
+    pid, tid = events["pid"].to_numpy()[idx], events["tid"].to_numpy()[idx]
+    start = events["start_us"].to_numpy(dtype=np.float64)[idx]
+    end = events["end_us"].to_numpy(dtype=np.float64)[idx]
+    c = codes[idx]
+    order = np.lexsort((start, c, tid, pid))
+    p, t, c, e = pid[order], tid[order], c[order], end[order]
+    new_group = np.ones(len(order), dtype=bool)
+    new_group[1:] = (p[1:] != p[:-1]) | (t[1:] != t[:-1]) | (c[1:] != c[:-1])
+    running_end = pd.Series(e).groupby(np.cumsum(new_group) - 1).cummax().to_numpy()
+    prev_end = np.concatenate([[-np.inf], running_end[:-1]])
+    out[idx[order]] = new_group | (start[order] >= prev_end)
+    return out
+
+
+def _add_from_own(g: pd.DataFrame, events: pd.DataFrame, codes: np.ndarray, n_codes: int) -> pd.DataFrame:
+    """The from_own_calls, from_own_s and own_caller columns (module docstring) of the per-code frame g."""
+    own_code = np.zeros(n_codes, dtype=bool)
+    own_code[g["code"].to_numpy()[(g["origin"] == "own").to_numpy()]] = True
+    parent = events["parent"].to_numpy(dtype=np.int64) if "parent" in events else np.full(len(events), -1)
+    caller = np.where(parent >= 0, codes[np.clip(parent, 0, None)], -1)
+    direct = ~own_code[codes] & (caller >= 0) & own_code[np.clip(caller, 0, None)]
+    outer = _outermost(events, codes, direct)
+    dur = events["dur_us"].to_numpy(dtype=np.float64)
+    calls = np.bincount(codes[direct], minlength=n_codes)
+    total = np.bincount(codes[outer], weights=dur[outer], minlength=n_codes) / 1e6
+    by_pair = pd.DataFrame({"code": codes[direct], "caller": caller[direct], "dur": dur[direct]})
+    top = by_pair.groupby(["code", "caller"])["dur"].sum().reset_index().sort_values(["dur", "caller"])
+    top = top.drop_duplicates("code", keep="last").set_index("code")["caller"]
+    names = g.set_index("code")["function"]
+    code = g["code"].to_numpy()
+    return g.assign(
+        from_own_calls=calls[code],
+        from_own_s=total[code],
+        own_caller=[str(names[top[c]]) if c in top.index else "" for c in code],
+    )
+
+
+def calls_out(functions: pd.DataFrame) -> pd.DataFrame:
+    """What your code calls: the functions outside the program's own code that it called directly,
+    by the time inside those calls (from_own_s)."""
+    if functions.empty or "from_own_calls" not in functions:
+        return functions.iloc[0:0]
+    f = functions[(functions["origin"] != "own") & (functions["from_own_calls"] > 0)]
+    return f.sort_values(["from_own_s", "name"], ascending=[False, True]).reset_index(drop=True)
+
+
 def own_first(functions: pd.DataFrame) -> pd.DataFrame:
-    """The program's own functions (by total time, as in the Functions frame), then everything else."""
+    """The program's own functions (by total time, as in the Functions frame), then what they call
+    directly (`calls_out` order), then everything else."""
     own = functions["origin"] == "own"
-    return pd.concat([functions[own], functions[~own]]).reset_index(drop=True)
+    out = calls_out(functions)
+    rest = functions[~own & ~functions["name"].isin(out["name"])]
+    return pd.concat([functions[own], out, rest]).reset_index(drop=True)
 
 
 def packages_table(functions: pd.DataFrame) -> pd.DataFrame:

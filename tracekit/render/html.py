@@ -34,7 +34,7 @@ import pandas as pd
 
 from tracekit.analysis import Analysis
 from tracekit.analysis.calltree import CallTree, build_call_tree
-from tracekit.analysis.functions import own_first, packages_table
+from tracekit.analysis.functions import calls_out, own_first, packages_table
 from tracekit.render.flame import MIN_SHARE, report_flame
 from tracekit.render.tasktree import task_tree, unit_label
 from tracekit.render.templating import env
@@ -44,6 +44,7 @@ MAX_POINTS = 1200  # per time-series chart; longer series are bucketed (the page
 MAX_GANTT_ROWS = 120
 MAX_UNIT_ROWS = 400
 TOP_FUNCTIONS = 60
+TOP_CALLS_OUT = 20
 MAX_OUTPUT_LINES = 400  # in the output timeline and table
 PLOT_X0 = 230  # px: the Gantt's label column; the plot area follows
 PLOT_W = 930
@@ -458,6 +459,12 @@ FUNCTION_TABLE = [
     Column("wait s", "wait_s", "{:.4f}", True), Column("self/total", "cpu_share", "{:.2f}", True),
     Column("from", "origin"), Column("package", "package"),
 ]  # fmt: skip
+CALLS_OUT_TABLE = [
+    Column("function", "function", cls="name"), Column("where", "where"), Column("package", "package"),
+    Column("from", "origin"), Column("called by", "own_caller", cls="name"),
+    Column("calls from your code", "from_own_calls", numeric=True),
+    Column("time in them s", "from_own_s", "{:.4f}", True),
+]  # fmt: skip
 PACKAGE_TABLE = [
     Column("package", "package", cls="name"), Column("from", "origin"), Column("self s", "self_s", "{:.4f}", True),
     Column("functions", "functions", numeric=True), Column("calls", "calls", numeric=True),
@@ -517,16 +524,19 @@ def call_tree(an: Analysis, merged: bool = False) -> CallTree:
 
 
 def functions_context(functions: pd.DataFrame) -> dict[str, Any]:
-    """Your code first: the program's own functions, the rest grouped by package, and every function
-    (own code first) behind a toggle."""
+    """Your code first: the program's own functions, what they call directly, the rest grouped by
+    package, and every function (own code first) behind a toggle."""
     has_origin = "origin" in functions.columns
     own = functions[functions["origin"] == "own"] if has_origin else functions.iloc[0:0]
     packages = packages_table(functions) if has_origin else pd.DataFrame()
     packages = packages[packages["origin"] != "own"] if len(packages) else packages
     everything = own_first(functions) if has_origin else functions
+    out = calls_out(functions)
     return {
         "own": table(functions_view(own.head(TOP_FUNCTIONS)), FUNCTION_TABLE),
         "own_total": len(own),
+        "calls_out": table(functions_view(out.head(TOP_CALLS_OUT)), CALLS_OUT_TABLE) if len(out) else ([], []),
+        "calls_out_total": len(out),
         "packages": table(packages.assign(package=packages["package"].replace("", "?")), PACKAGE_TABLE)
         if len(packages)
         else ([], []),

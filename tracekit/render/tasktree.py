@@ -5,7 +5,8 @@ record): a task is shown by its coroutine with its name beside it ("count (Task-
 unit by its name ("count #2"), a thread or process by its name. The tree: each process, under it its
 threads, then its tasks that no other task created (those `asyncio.run` or a thread made), each task's
 children the tasks it created, and the generator units under their process with the function that
-drove them. A creator is matched by task name within its process; when two tasks share a name, the
+drove them; five or more siblings that run the same coroutine are one folded "group" line
+("handle × 100 tasks"). A creator is matched by task name within its process; when two tasks share a name, the
 first (by start) is taken and the node says the creator was ambiguous. What each task awaited is not
 in the structure record, so the tree does not show it.
 """
@@ -21,15 +22,38 @@ from typing import Any
 import pandas as pd
 
 MAX_NODES = 400
+GROUP_MIN = 5  # siblings running one coroutine are folded into one line from this many on
 _TASK_N = re.compile(r"^Task-\d+$")
 
 
 @dataclass(frozen=True)
 class TreeNode:
     label: str
-    kind: str
+    kind: str  # process | thread | task | generator | group (siblings that run the same coroutine)
     detail: str  # times and where it was created, for the line under the label
     children: tuple[TreeNode, ...]
+    start_s: float = math.nan
+    end_s: float = math.nan
+    runs: str = ""  # a task's or generator's coroutine name, what groups siblings
+
+
+def group_siblings(nodes: tuple[TreeNode, ...], min_group: int = GROUP_MIN) -> tuple[TreeNode, ...]:
+    """Siblings of one kind that run the same coroutine, `min_group` of them or more (100 request
+    tasks of one handler), folded into one "group" node where the first of them was; the rest as is."""
+    members: dict[tuple[str, str], list[TreeNode]] = defaultdict(list)
+    for n in nodes:
+        if n.runs:
+            members[(n.kind, n.runs)].append(n)
+    out: list[TreeNode] = []
+    for n in nodes:
+        same = members.get((n.kind, n.runs), []) if n.runs else []
+        if len(same) < min_group:
+            out.append(n)
+        elif same[0] is n:
+            start, end = min(m.start_s for m in same), max(m.end_s for m in same)
+            detail = f"{same[0].label} … {same[-1].label}; {start:.3f} → {end:.3f} s"
+            out.append(TreeNode(f"{n.runs} × {len(same)} {n.kind}s", "group", detail, tuple(same), start, end))
+    return tuple(out)
 
 
 def coroutine_name(coroutine: str) -> str:
@@ -84,13 +108,14 @@ def task_tree(units: pd.DataFrame, max_nodes: int = MAX_NODES) -> tuple[list[Tre
         detail = _detail(r) + (
             f" (creator {r.creator!s} is ambiguous: several tasks have that name)" if ambiguous else ""
         )
-        children = tuple(node(k) for k in kids[i])
-        return TreeNode(unit_label(str(r.kind), str(r.name), str(r.coroutine or "")), str(r.kind), detail, children)
+        children = group_siblings(tuple(node(k) for k in kids[i]))
+        runs = coroutine_name(str(r.coroutine or "")) if r.kind in ("task", "generator") else ""
+        label = unit_label(str(r.kind), str(r.name), str(r.coroutine or ""))
+        return TreeNode(label, str(r.kind), detail, children, float(r.start_s), float(r.end_s), runs)
 
     forest = []
     for r in rows:
         if r.kind == "process":
-            forest.append(
-                TreeNode(str(r.name), "process", _detail(r), tuple(node(k) for k in roots_of_pid[int(r.pid)]))
-            )
+            children = group_siblings(tuple(node(k) for k in roots_of_pid[int(r.pid)]))
+            forest.append(TreeNode(str(r.name), "process", _detail(r), children, float(r.start_s), float(r.end_s)))
     return forest, left_out

@@ -17,6 +17,7 @@ from tracekit.analysis import Analysis
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 TOP_OWN = 5  # the program's own functions in the summary
 TOP_PACKAGES = 5
+TOP_CALLS_OUT = 5
 
 
 def printable(text: str) -> str:
@@ -90,8 +91,25 @@ def summary(an: Analysis, run_dir: Path) -> Group:
     return Group(*parts)
 
 
+def _calls_out_table(functions: pd.DataFrame) -> list[Table]:
+    """What the program's own code called directly, by the time inside those calls."""
+    from tracekit.analysis.functions import calls_out
+
+    out = calls_out(functions).head(TOP_CALLS_OUT)
+    if out.empty:
+        return []
+    t = Table(title="what your code calls (time inside the calls it made)", title_justify="left")
+    for col in ("function", "package", "called by", "calls", "s"):
+        t.add_column(col, justify="right" if col in ("calls", "s") else "left")
+    for r in out.itertuples(index=False):
+        pkg = printable(r.package or "?")
+        t.add_row(printable(r.function), pkg, printable(r.own_caller), str(r.from_own_calls), f"{r.from_own_s:.3f}")
+    return [t]
+
+
 def where_time_went(functions: pd.DataFrame) -> list[Table]:
-    """The program's own functions first (by total time), then self time by package."""
+    """The program's own functions first (by total time), then what they call directly, then self
+    time by package."""
     from tracekit.analysis.functions import packages_table
 
     if functions.empty or "origin" not in functions:
@@ -106,6 +124,7 @@ def where_time_went(functions: pd.DataFrame) -> list[Table]:
             where = f"{str(r.file).rsplit('/', 1)[-1]}:{r.line}" if r.file else ""
             t.add_row(printable(r.function), printable(where), str(r.calls), f"{r.total_s:.3f}", f"{r.self_s:.3f}")
         out.append(t)
+    out.extend(_calls_out_table(functions))
     pk = packages_table(functions)
     pk = pk[pk["origin"] != "own"].head(TOP_PACKAGES)
     if len(pk):

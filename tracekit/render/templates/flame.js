@@ -43,7 +43,11 @@
     }
     var cpu = d.cpu[i] == null ? "CPU unknown" : "CPU " + fmt(d.cpu[i] * 1e6);
     var calls = d.kind[i] === "call" ? ", " + d.calls[i] + (d.calls[i] === 1 ? " call" : " calls") : "";
-    return base + " — total " + fmt(d.total[i]) + share + ", self " + fmt(d.self[i]) + calls + ", " + cpu;
+    // A package's function named "module.func" has no Python frame: compiled (a C extension, mypyc),
+    // so the calls it makes inside compiled code never reach the tracer and count as its self time.
+    var compiled = d.kind[i] === "call" && d.origin[i] !== "stdlib" && !/ \(.*:\d+\)$/.test(base)
+      ? "; compiled: its calls inside compiled code are not traced (they count as its self time)" : "";
+    return base + " — total " + fmt(d.total[i]) + share + ", self " + fmt(d.self[i]) + calls + ", " + cpu + compiled;
   }
 
   function FlameGraph(box) {
