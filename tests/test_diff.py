@@ -174,6 +174,24 @@ def test_one_run_a_side_says_it_has_no_noise_estimate() -> None:
         "(one run a side: no noise estimate)"
     )
     assert wall_gate(side("a", [1.0], A_FN, UNITS_A), side("b", [1.5], A_FN, UNITS_A), 0.10).failed
+    # functions and units, from those same single runs, are as unconfirmed as the timings
+    d = diff(side("a", [2.0], A_FN, UNITS_A), side("b", [1.0], B_FN, UNITS_B, root="/b"))
+    assert [(c.function, c.verdict) for c in d.functions] == [
+        ("main", "faster?"), ("join", "new"), ("helper", "slower?"), ("old", "gone"),
+    ]  # fmt: skip
+    assert [(u.name, u.verdict) for u in d.units][:2] == [
+        ("MainProcess", "faster?"),
+        ("MainProcess/MainThread", "faster?"),
+    ]
+
+
+def test_a_helper_caught_in_one_run_only_is_not_a_finding_that_appeared() -> None:
+    helper = ("untraced-helpers", "info", "not traced, as expected (no data lost): pid 7 a process gone 0 ms after")
+    a = side("a", [1.0, 1.1, 1.05, 0.98, 1.02], A_FN, UNITS_A, [SEQ])
+    b = side("b", [1.03, 0.99, 1.08, 1.01, 1.04], A_FN, UNITS_A, [SEQ, helper])
+    d = diff(a, b)
+    assert d.findings_appeared == () and d.findings_gone == () and d.findings_kept == ("sequential",)
+    assert diff(b, a).findings_gone == ()
 
 
 def test_delta_tree_matches_paths_across_moved_files() -> None:
@@ -206,7 +224,7 @@ def test_tasks_match_by_coroutine_not_task_number() -> None:
     b = replace(b, units=pd.DataFrame(ub, columns=cols))
     d = diff(a, b)
     assert [(u.name, u.verdict, u.wall_a_s, u.wall_b_s) for u in d.units] == [
-        ("MainProcess/count #2", "slower", 0.5, 1.5)
+        ("MainProcess/count #2", "slower?", 0.5, 1.5)  # one run a side: unconfirmed
     ]
 
 

@@ -20,7 +20,8 @@ survives moving the program: the script itself is `<script>`, its other files ar
 directory, a package's and the stdlib's files relative to site-packages or the stdlib
 (`aiohttp/client.py`, `asyncio/runners.py`). Their times have no repeats, so a change counts when it
 exceeds both FUNCTION_MIN_S (or FUNCTION_MIN_SHARE of the wall time) and the relative noise floor
-(at least FUNCTION_MIN_REL). Units are matched by kind, role and name (pids dropped; a task named
+(at least FUNCTION_MIN_REL); with one run a side they say "slower?" / "faster?", like the timings.
+Units are matched by kind, role and name (pids dropped; a task named
 Task-N by its coroutine, since the numbers shift between runs); findings by kind.
 """
 
@@ -97,7 +98,7 @@ class FunctionChange:
     self_b_s: float
     calls_a: int
     calls_b: int
-    verdict: str  # slower | faster | new | gone
+    verdict: str  # slower | faster | new | gone; slower? | faster?: one run a side, no noise estimate
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class UnitChange:
     wall_b_s: float | None
     cpu_a_s: float | None
     cpu_b_s: float | None
-    verdict: str  # slower | faster | new | gone
+    verdict: str  # slower | faster | new | gone; slower? | faster?: one run a side, no noise estimate
 
 
 @dataclass(frozen=True)
@@ -272,9 +273,10 @@ def _keyed(side: Side) -> pd.DataFrame:
     return g.reset_index()
 
 
-def function_changes(a: Side, b: Side, rel_floor: float) -> tuple[list[FunctionChange], int]:
+def function_changes(a: Side, b: Side, rel_floor: float, sure: bool = True) -> tuple[list[FunctionChange], int]:
     """Functions whose total or self time changed beyond the floors, by size of change; and how many
-    matched functions did not change."""
+    matched functions did not change. Not `sure` (one run a side: no noise estimate, so a whole run
+    slowed by the machine's load looks like every function slowing), "slower?" / "faster?"."""
     ka, kb = _keyed(a), _keyed(b)
     m = ka.merge(kb, on=["function", "key"], how="outer", suffixes=("_a", "_b"), indicator="side")
     wall = max(a.wall_s.mean, b.wall_s.mean)
@@ -291,7 +293,7 @@ def function_changes(a: Side, b: Side, rel_floor: float) -> tuple[list[FunctionC
             if not big:
                 unchanged += 1
                 continue
-            verdict = "slower" if max(big, key=abs) > 0 else "faster"
+            verdict = ("slower" if max(big, key=abs) > 0 else "faster") + ("" if sure else "?")
         elif max(ta, tb) > min_s:
             verdict = "new" if r.side == "right_only" else "gone"
         else:
@@ -336,8 +338,11 @@ def _unit_keys(units: pd.DataFrame) -> dict[tuple[str, str, str], Any]:
     return out
 
 
-def unit_changes(a: Side, b: Side, rel_floor: float) -> tuple[dict[str, tuple[int, int]], list[UnitChange]]:
-    """Unit counts per kind, and the units (matched by kind, role, name) whose wall time changed."""
+def unit_changes(
+    a: Side, b: Side, rel_floor: float, sure: bool = True
+) -> tuple[dict[str, tuple[int, int]], list[UnitChange]]:
+    """Unit counts per kind, and the units (matched by kind, role, name) whose wall time changed
+    ("slower?" / "faster?" when not `sure`, as for functions)."""
     kinds = ("process", "thread", "task", "generator")
     counts = {}
     for k in kinds:
@@ -357,7 +362,7 @@ def unit_changes(a: Side, b: Side, rel_floor: float) -> tuple[dict[str, tuple[in
             d = wb - wa
             if abs(d) <= min_s or abs(d) <= rel * wa:
                 continue
-            verdict = "slower" if d > 0 else "faster"
+            verdict = ("slower" if d > 0 else "faster") + ("" if sure else "?")
         else:
             verdict = "gone" if wb is None else "new"
         out.append(
@@ -378,22 +383,30 @@ def _opt(u: Any, field: str) -> float | None:
 # ----------------------------------------------------------------------------------------------- diff
 
 
+# Notes about the capture, not the program: a brief helper process the sampler happened to catch in
+# one run and not the other (a process gone 0 ms after it was seen) is not something the program changed.
+CAPTURE_NOTES = frozenset({"untraced-helpers"})
+
+
 def diff(a: Side, b: Side) -> Diff:
     metrics = _metrics(a, b)
     wall = metrics[0]
     sp, sd = speedup(a.wall_s, b.wall_s)
     rel_floor = wall.noise_floor or 0.0
-    functions, unchanged = function_changes(a, b, rel_floor)
-    counts, units = unit_changes(a, b, rel_floor)
-    kinds_a = {f[0] for f in a.findings}
-    kinds_b = {f[0] for f in b.findings}
+    sure = wall.p is not None
+    functions, unchanged = function_changes(a, b, rel_floor, sure)
+    counts, units = unit_changes(a, b, rel_floor, sure)
+    fa = tuple(f for f in a.findings if f[0] not in CAPTURE_NOTES)
+    fb = tuple(f for f in b.findings if f[0] not in CAPTURE_NOTES)
+    kinds_a = {f[0] for f in fa}
+    kinds_b = {f[0] for f in fb}
     return Diff(
         schema=SCHEMA, a=a.label, b=b.label, sources=(a.source, b.source), kinds=(a.kind, b.kind), metrics=metrics,
         speedup=sp, speedup_stdev=sd if a.wall_s.n > 1 and b.wall_s.n > 1 else math.nan,
         summary=speed_summary(wall, a.label, b.label, sp, sd), functions=tuple(functions),
         functions_unchanged=unchanged, unit_counts=counts, units=tuple(units),
-        findings_appeared=tuple(f for f in b.findings if f[0] not in kinds_a),
-        findings_gone=tuple(f for f in a.findings if f[0] not in kinds_b),
+        findings_appeared=tuple(f for f in fb if f[0] not in kinds_a),
+        findings_gone=tuple(f for f in fa if f[0] not in kinds_b),
         findings_kept=tuple(sorted(kinds_a & kinds_b)),
         thresholds={"function_min_s": FUNCTION_MIN_S, "function_min_share": FUNCTION_MIN_SHARE,
                     "function_min_rel": max(FUNCTION_MIN_REL, rel_floor)},

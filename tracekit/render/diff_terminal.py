@@ -12,6 +12,8 @@ from rich.text import Text
 from tracekit.diff import Diff, Metric
 from tracekit.render.terminal import printable
 
+TOP_FUNCTIONS = 15  # in the terminal; diff.json and diff.html list up to 40
+
 METRIC_LABEL = {
     "wall_s": ("wall", "s"),
     "cpu_s": ("CPU", "s"),
@@ -53,16 +55,26 @@ def diff_table(d: Diff) -> Group:
         t.add_row(*metric_row(m))
     parts.append(t)
     if d.functions:
-        f = Table(title="functions that changed (total and self time, s)", title_justify="left")
+        unsure = d.metrics[0].p is None  # one run a side: the machine's load moves every function
+        title = "functions that changed (total and self time, s)" + (
+            "; one run a side, no noise estimate: '?'" if unsure else ""
+        )
+        f = Table(title=title, title_justify="left")
         for col in ("function", "file", "from", "total A", "total B", "self A", "self B", "calls", "verdict"):
             f.add_column(col, justify="right" if col.startswith(("total", "self", "calls")) else "left")
-        for c in d.functions:
+        for c in d.functions[:TOP_FUNCTIONS]:
             f.add_row(
                 printable(c.function), printable(c.file), c.origin, f"{c.total_a_s:.3f}", f"{c.total_b_s:.3f}",
                 f"{c.self_a_s:.3f}", f"{c.self_b_s:.3f}", f"{c.calls_a}→{c.calls_b}", c.verdict,
             )  # fmt: skip
         parts.append(f)
-    parts.append(Text(f"{d.functions_unchanged} matched functions did not change beyond the floors."))
+    more = len(d.functions) - TOP_FUNCTIONS
+    parts.append(
+        Text(
+            (f"{more} more changed functions in diff.json and diff.html; " if more > 0 else "")
+            + f"{d.functions_unchanged} matched functions did not change beyond the floors."
+        )
+    )
     counts = ", ".join(f"{k} {a}→{b}" for k, (a, b) in d.unit_counts.items())
     if counts:
         parts.append(Text(f"units: {counts}"))
