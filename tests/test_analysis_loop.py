@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tracekit.analysis.loop import loop_blocks, loop_finding
+from tracekit.analysis.loop import LoopBlock, loop_blocks, loop_finding
 from tracekit.analysis.units import attribute_tasks
 
 from .structure_records import structure, us
@@ -91,3 +91,23 @@ def test_no_loop_no_block_and_a_step_without_slices_has_an_unknown_culprit() -> 
     assert blocks[0].min_s == pytest.approx(0.2 / 5)  # CPU unknown: assume all of it was CPU
     f = loop_finding(blocks)
     assert f is not None and "culprit unknown" in f.message and f.kind == "loop-maybe-blocked"
+
+
+def _block(chain: list[str], cpu_s: float) -> LoopBlock:
+    return LoopBlock("Task-2", "count (/s/a.py:7)", 1, 1, 0.5, 1.0, cpu_s, 1.0, True, chain)
+
+
+def test_sampled_blocks_in_a_coroutine_without_cpu_are_a_call_the_sampler_cannot_see() -> None:
+    f = loop_finding([_block(["count (/s/a.py:7)"], 0.01)], sampled=True)
+    assert f is not None and f.kind == "loop-blocked"
+    assert (
+        "by a call in count (a.py:7) that the stack sampler cannot see into (C code, such as time.sleep, a lock or "
+        "blocking I/O: 0.01 s CPU in 1.00 s; rerun without --sampled to name it)" in f.message
+    )
+    assert "asyncio.to_thread" in f.message  # the fix for a blocking call, not for CPU work
+    busy = loop_finding([_block(["count (/s/a.py:7)"], 0.95)], sampled=True)
+    assert busy is not None and "by the code of count (a.py:7) itself, running without an await" in busy.message
+    unseen = loop_finding([_block([], 0.01)], sampled=True)
+    assert unseen is not None and "code the stack sampler did not see (culprit unknown" in unseen.message
+    traced = loop_finding([_block(["count (/s/a.py:7)"], 0.01)])
+    assert traced is not None and "itself, running without an await" in traced.message  # the tracer saw no call

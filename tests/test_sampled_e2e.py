@@ -103,3 +103,12 @@ def test_conflicting_captures_are_one_line_errors(tmp_path: Path, args: list[str
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"Error: {message}"
     assert not (tmp_path / "run").exists()
+
+
+def test_a_blocked_loop_is_found_and_its_unseen_c_call_said_so(sampled: Any) -> None:
+    s = stats(sampled("async_blocking")[1])
+    assert 0.9 <= s["loop_blocked_max_s"] <= 1.3  # from the structure record's exact step durations
+    f = s["findings"][0]
+    assert f["kind"] == "loop-blocked"
+    assert f["evidence"]["chain"][-1].startswith("count (") and "async_blocking.py:" in f["evidence"]["chain"][-1]
+    assert "that the stack sampler cannot see into (C code, such as time.sleep" in f["message"]

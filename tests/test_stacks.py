@@ -72,3 +72,29 @@ def test_threads_and_processes_apart_and_a_killed_process_closed_at_its_last_rec
     names = {(e["pid"], e["tid"]): e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
     assert names == {(1, 1): "MainThread", (1, 7): "worker", (2, 2): "MainThread"}
     assert facts["samples"] == 5 and facts["interval_us"] is None
+
+
+def test_a_call_that_began_in_a_loop_step_ends_with_the_step() -> None:
+    """The next sample may come after the step ended; the coroutine's frame left the stack by then."""
+    raw = _raw(
+        (1, ["fn", 1, "run_once (b.py:1)"]),
+        (1, ["stack", 1, 0, 1]),
+        (1, ["fn", 2, "count (a.py:7)"]),
+        (1, ["stack", 2, 1, 2]),
+        (1, ["smp", 1000, 1, 1, 0]),
+        (1, ["smp", 2000, 1, 2, 1]),  # inside the step 1500..6000
+        (1, ["step", 1500, 6000, 1, 2, 1, ""]),
+        (1, ["smp", 9000, 1, 1, 1]),  # the first sample after it
+        (1, ["smp", 10000, 1, 0, 0]),
+    )
+    events, _facts = stack_events(raw)
+    assert _slices(events) == [(1, "count (a.py:7)", 2.001, 3.998), (1, "run_once (b.py:1)", 1.0, 9.0)]
+
+
+def test_a_deep_stack_does_not_recurse() -> None:
+    depth = 5000
+    recs: list[tuple[int, list[object]]] = [(1, ["fn", 1, "f (r.py:1)"])]
+    recs += [(1, ["stack", i, i - 1, 1]) for i in range(1, depth + 1)]
+    recs += [(1, ["smp", 1000, 1, depth, 0]), (1, ["smp", 2000, 1, 0, 0])]
+    events, _facts = stack_events(_raw(*recs))
+    assert len([e for e in events if e["ph"] == "X"]) == depth

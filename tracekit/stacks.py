@@ -12,6 +12,7 @@ stack). Pure: no pandas, no I/O.
 
 from __future__ import annotations
 
+import bisect
 import json
 from typing import Any
 
@@ -25,63 +26,93 @@ def _text(value: Any) -> str:
     return str(value).encode("utf-8", "replace").decode("utf-8")
 
 
+class _Slicer:
+    """State of one pass over the record: functions, stacks, each thread's open calls."""
+
+    def __init__(self, steps: dict[tuple[int, int], list[tuple[int, int]]]) -> None:
+        self.fns: dict[tuple[int, int], str] = {}
+        self.parents: dict[tuple[int, int], tuple[int, int]] = {}  # (pid, sid) -> (parent sid, fn)
+        self.paths: dict[tuple[int, int], tuple[int, ...]] = {}
+        self.open: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (pid, tid) -> [(fn, start ns)], root first
+        self.steps = steps  # (pid, os tid) -> [(t0, t1)] of its loop steps, by t0
+        self.events: list[dict[str, Any]] = []
+
+    def path(self, pid: int, sid: int) -> tuple[int, ...]:
+        """The functions of stack `sid`, root first (iterative: stacks can be a thousand deep)."""
+        got = self.paths.get((pid, sid))
+        if got is not None or sid == 0:
+            return got or ()
+        chain: list[int] = []
+        cur = sid
+        while cur and (pid, cur) not in self.paths:
+            cur, fn = self.parents[(pid, cur)]
+            chain.append(fn)
+        got = (*self.paths.get((pid, cur), ()), *reversed(chain))
+        self.paths[(pid, sid)] = got
+        return got
+
+    def sample(self, pid: int, tid: int, t: int, sid: int, same: int) -> None:
+        new = self.path(pid, sid)
+        stack = self.open.setdefault((pid, tid), [])
+        keep = 0
+        while keep < min(len(stack), len(new), same) and stack[keep][0] == new[keep]:
+            keep += 1
+        self.close(pid, tid, stack, keep, t)
+        stack.extend((fn, t) for fn in new[keep:])
+
+    def close(self, pid: int, tid: int, stack: list[tuple[int, int]], keep: int, t: int) -> None:
+        for depth in range(len(stack) - 1, keep - 1, -1):
+            fn, start = stack[depth]
+            end = min(t, self._step_end(pid, tid, start))
+            pad = depth * NEST_NS
+            self.events.append({
+                "ph": "X", "cat": "fee", "pid": pid, "tid": tid, "name": self.fns.get((pid, fn), "?"),
+                "ts": (start + pad) / 1e3, "dur": max(end - start - 2 * pad, 0) / 1e3,
+            })  # fmt: skip
+        del stack[keep:]
+
+    def _step_end(self, pid: int, tid: int, start: int) -> int:
+        """A call that began inside a loop step ended by the step's end (the next sample may come later)."""
+        steps = self.steps.get((pid, tid))
+        if not steps:
+            return start + 2**62
+        i = bisect.bisect_right(steps, (start, 2**62)) - 1
+        if i >= 0 and steps[i][0] <= start <= steps[i][1]:
+            return steps[i][1]
+        return start + 2**62
+
+
 def stack_events(raw: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(X and M events, facts) from a merged structure record (lines `[pid, record]`).
 
     Facts: samples (stack changes seen), interval_us (the sampler's, None if it never ran),
     sampler_tids ([pid, os tid] of tracekit's sampler threads, which are not the program's)."""
-    fns: dict[tuple[int, int], str] = {}
-    parents: dict[tuple[int, int], tuple[int, int]] = {}  # (pid, sid) -> (parent sid, fn)
-    paths: dict[tuple[int, int], tuple[int, ...]] = {(-1, 0): ()}
-    open_: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (pid, tid) -> [(fn, start ns)], root first
+    # not orjson: a program's undecodable names arrive as lone surrogates, which it refuses
+    recs = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    steps: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for pid, r in recs:
+        if r[0] == "step":
+            steps.setdefault((pid, int(r[3])), []).append((int(r[1]), int(r[2])))
+    for lst in steps.values():
+        lst.sort()
+    sl = _Slicer(steps)
     last_ns: dict[int, int] = {}
     names: dict[tuple[int, int], str] = {}
     procs: dict[int, str] = {}
     samplers: list[list[int]] = []
     interval_ns: int | None = None
-    events: list[dict[str, Any]] = []
     n = 0
-
-    def path(pid: int, sid: int) -> tuple[int, ...]:
-        if sid == 0:
-            return ()
-        got = paths.get((pid, sid))
-        if got is None:
-            parent, fn = parents[(pid, sid)]
-            got = paths[(pid, sid)] = (*path(pid, parent), fn)
-        return got
-
-    def close(pid: int, tid: int, stack: list[tuple[int, int]], keep: int, t: int) -> None:
-        for depth in range(len(stack) - 1, keep - 1, -1):
-            fn, start = stack[depth]
-            pad = depth * NEST_NS
-            events.append({
-                "ph": "X", "cat": "fee", "pid": pid, "tid": tid, "name": fns.get((pid, fn), "?"),
-                "ts": (start + pad) / 1e3, "dur": max(t - start - 2 * pad, 0) / 1e3,
-            })  # fmt: skip
-        del stack[keep:]
-
-    for line in raw.splitlines():
-        if not line.strip():
-            continue
-        pid, rec = json.loads(line)  # not orjson: a program's undecodable names arrive as lone surrogates
+    for pid, rec in recs:
         kind = rec[0]
         if kind == "smp":
-            t, tid, sid = int(rec[1]), int(rec[2]), int(rec[3])
-            same = int(rec[4]) if len(rec) > 4 else len(path(pid, sid))  # frames that are the same calls
             n += 1
-            new = path(pid, sid) if sid else ()
-            stack = open_.setdefault((pid, tid), [])
-            keep = 0
-            while keep < min(len(stack), len(new), same) and stack[keep][0] == new[keep]:
-                keep += 1
-            close(pid, tid, stack, keep, t)
-            stack.extend((fn, t) for fn in new[keep:])
-            last_ns[pid] = max(last_ns.get(pid, t), t)
+            sid = int(rec[3])
+            same = int(rec[4]) if len(rec) > 4 else len(sl.path(pid, sid))  # frames that are the same calls
+            sl.sample(pid, int(rec[2]), int(rec[1]), sid, same)
         elif kind == "fn":
-            fns[(pid, int(rec[1]))] = _text(rec[2])
+            sl.fns[(pid, int(rec[1]))] = _text(rec[2])
         elif kind == "stack":
-            parents[(pid, int(rec[1]))] = (int(rec[2]), int(rec[3]))
+            sl.parents[(pid, int(rec[1]))] = (int(rec[2]), int(rec[3]))
         elif kind == "thread":
             names[(pid, int(rec[2]))] = _text(rec[3])
         elif kind == "proc":
@@ -90,11 +121,11 @@ def stack_events(raw: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         elif kind == "sampler":
             samplers.append([pid, int(rec[2])])
             interval_ns = int(rec[3])
-        if kind in ("end", "proc", "thread_end") or (kind == "step"):
+        if kind in ("smp", "end", "proc", "thread_end", "step"):
             t_any = int(rec[2] if kind == "step" else rec[1])
             last_ns[pid] = max(last_ns.get(pid, t_any), t_any)
-    for (pid, tid), stack in open_.items():  # a process that died without its closing samples
-        close(pid, tid, stack, 0, last_ns.get(pid, stack[0][1] if stack else 0))
+    for (pid, tid), stack in sl.open.items():  # a process that died without its closing samples
+        sl.close(pid, tid, stack, 0, last_ns.get(pid, stack[0][1] if stack else 0))
     meta: list[dict[str, Any]] = [
         {"ph": "M", "pid": pid, "tid": pid, "name": "process_name", "args": {"name": name}}
         for pid, name in procs.items()
@@ -102,14 +133,10 @@ def stack_events(raw: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     meta += [
         {"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": name}}
         for (pid, tid), name in names.items()
-        if (pid, tid) in open_ or tid == pid
+        if (pid, tid) in sl.open or tid == pid
     ]
-    facts = {
-        "samples": n,
-        "interval_us": None if interval_ns is None else interval_ns / 1e3,
-        "sampler_tids": samplers,
-    }
-    return meta + events, facts
+    facts = {"samples": n, "interval_us": None if interval_ns is None else interval_ns / 1e3, "sampler_tids": samplers}
+    return meta + sl.events, facts
 
 
 def trace_document(raw_structure: bytes) -> tuple[bytes, dict[str, Any]]:

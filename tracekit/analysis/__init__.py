@@ -107,6 +107,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
         threads=cpu.thread_sched(samples, start_ns, end_ns), framework=fw,
         untraced_threads=len(loss.untraced_threads), helpers=loss.helpers,
         cpu_known=not samples.empty and not cpu_gap(samples, (start_ns, end_ns)),
+        sampled=bool(run.get("stack_interval_us")),
     )  # fmt: skip
     output = output_frame(run, start_ns)
     procs = cpu.process_series(samples)

@@ -131,10 +131,11 @@ FIXES = {  # (a blocking call inside the step, the step's own CPU work) → what
 
 
 def loop_finding(
-    blocks: list[LoopBlock], framework: str = "", threshold_s: float = LOOP_BLOCK_THRESHOLD_S
+    blocks: list[LoopBlock], framework: str = "", threshold_s: float = LOOP_BLOCK_THRESHOLD_S, sampled: bool = False
 ) -> Finding | None:
     """The loop-blocked finding (certain blocks), or loop-maybe-blocked (only blocks that tracing
-    may have stretched past the threshold), with the worst block's culprit and the fix for its kind."""
+    may have stretched past the threshold), with the worst block's culprit and the fix for its kind.
+    `sampled`: the slices come from stack samples, which see Python frames only."""
     if not blocks:
         return None
     call_fix, cpu_fix = FIXES.get(framework, FIXES[""])
@@ -156,15 +157,7 @@ def loop_finding(
         "task": worst.task,
         "culprit": worst.chain[-1] if worst.chain else None,
     }
-    if not worst.chain:
-        culprit_text = "code the tracer did not keep (culprit unknown: rerun with --full to see every call)"
-        fix = "find the call that does not await"
-    elif len(worst.chain) > 1 or "(" not in worst.chain[-1]:  # a call inside the step blocked
-        culprit_text = f"{short(worst.chain[-1])}: {' → '.join(short(c) for c in worst.chain)}"
-        fix = call_fix
-    else:  # the coroutine's own code ran that long between two awaits: CPU work on the loop
-        culprit_text = f"the code of {short(worst.chain[-1])} itself, running without an await"
-        fix = cpu_fix
+    culprit_text, fix = _culprit(worst, call_fix, cpu_fix, sampled)
     if certain:
         return Finding(
             "loop-blocked",
@@ -184,3 +177,27 @@ def loop_finding(
         "--sample-only` or PYTHONASYNCIODEBUG=1.",
         evidence,
     )
+
+
+def _culprit(worst: LoopBlock, call_fix: str, cpu_fix: str, sampled: bool) -> tuple[str, str]:
+    """What held the loop in the worst block, in words, and the fix for that kind."""
+    if not worst.chain:
+        if sampled:
+            return "code the stack sampler did not see (culprit unknown: rerun without --sampled)", (
+                "find the call that does not await"
+            )
+        return "code the tracer did not keep (culprit unknown: rerun with --full to see every call)", (
+            "find the call that does not await"
+        )
+    if len(worst.chain) > 1 or "(" not in worst.chain[-1]:  # a call inside the step blocked
+        return f"{short(worst.chain[-1])}: {' → '.join(short(c) for c in worst.chain)}", call_fix
+    leaf = short(worst.chain[-1])
+    if sampled and worst.cpu_s == worst.cpu_s and worst.cpu_s < 0.5 * worst.dur_s:
+        # samples see Python frames only: a C call (time.sleep, a lock, blocking I/O) shows as its caller
+        return (
+            f"a call in {leaf} that the stack sampler cannot see into (C code, such as time.sleep, a lock or "
+            f"blocking I/O: {worst.cpu_s:.2f} s CPU in {worst.dur_s:.2f} s; rerun without --sampled to name it)",
+            call_fix,
+        )
+    # the coroutine's own code ran that long between two awaits: CPU work on the loop
+    return f"the code of {leaf} itself, running without an await", cpu_fix
