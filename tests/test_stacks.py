@@ -79,16 +79,22 @@ def test_a_call_that_began_in_a_loop_step_ends_with_the_step() -> None:
     raw = _raw(
         (1, ["fn", 1, "run_once (b.py:1)"]),
         (1, ["stack", 1, 0, 1]),
-        (1, ["fn", 2, "count (a.py:7)"]),
+        (1, ["fn", 2, "Handle._run (events.py:78)"]),
         (1, ["stack", 2, 1, 2]),
-        (1, ["smp", 1000, 1, 1, 0]),
-        (1, ["smp", 2000, 1, 2, 1]),  # inside the step 1500..6000
+        (1, ["fn", 3, "count (a.py:7)"]),
+        (1, ["stack", 3, 2, 3]),
+        (1, ["smp", 2000, 1, 3, 0]),  # the thread's first sample, inside the step 1500..6000
         (1, ["step", 1500, 6000, 1, 2, 1, ""]),
         (1, ["smp", 9000, 1, 1, 1]),  # the first sample after it
         (1, ["smp", 10000, 1, 0, 0]),
     )
     events, _facts = stack_events(raw)
-    assert _slices(events) == [(1, "count (a.py:7)", 2.001, 3.998), (1, "run_once (b.py:1)", 1.0, 9.0)]
+    # the coroutine ended with the step; the loop's frames, first seen in it, did not
+    assert _slices(events) == [
+        (1, "Handle._run (events.py:78)", 2.001, 6.998),
+        (1, "count (a.py:7)", 2.002, 3.996),
+        (1, "run_once (b.py:1)", 2.0, 8.0),
+    ]
 
 
 def test_a_deep_stack_does_not_recurse() -> None:

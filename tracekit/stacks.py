@@ -18,6 +18,9 @@ from typing import Any
 
 import orjson
 
+# The frames that run one loop step: what is called below them belongs to the step (asyncio's
+# Handle._run runs every callback and task step; trio's run loop resumes its tasks itself).
+LOOP_FRAMES = ("Handle._run (", "unrolled_run (")
 NEST_NS = 1  # each depth starts 1 ns later and ends 1 ns earlier, so a callee nests strictly in its caller
 
 
@@ -61,9 +64,12 @@ class _Slicer:
         stack.extend((fn, t) for fn in new[keep:])
 
     def close(self, pid: int, tid: int, stack: list[tuple[int, int]], keep: int, t: int) -> None:
+        loop_depth = max(
+            (i for i, (fn, _s) in enumerate(stack) if self.fns.get((pid, fn), "").startswith(LOOP_FRAMES)), default=-1
+        )
         for depth in range(len(stack) - 1, keep - 1, -1):
             fn, start = stack[depth]
-            end = min(t, self._step_end(pid, tid, start))
+            end = min(t, self._step_end(pid, tid, start)) if 0 <= loop_depth < depth else t
             pad = depth * NEST_NS
             self.events.append({
                 "ph": "X", "cat": "fee", "pid": pid, "tid": tid, "name": self.fns.get((pid, fn), "?"),
@@ -72,7 +78,8 @@ class _Slicer:
         del stack[keep:]
 
     def _step_end(self, pid: int, tid: int, start: int) -> int:
-        """A call that began inside a loop step ended by the step's end (the next sample may come later)."""
+        """A call below the loop's step frame that began inside a loop step ended by the step's end (the
+        next sample may come later); the loop's own frames, first sampled in a step, did not."""
         steps = self.steps.get((pid, tid))
         if not steps:
             return start + 2**62
