@@ -320,22 +320,31 @@ def test_open_on_a_deeply_nested_trace(tmp_path: Path) -> None:
     assert_usage_error(tk("open", "--no-browser", str(trace)), "nested too deeply")
 
 
-def test_compare_on_a_tampered_run_directory(run_copy: Path) -> None:
+def test_compare_on_a_tampered_run_directory(run_copy: Path, tmp_path: Path) -> None:
     _edit_run(run_copy, lambda r: r.update(processes=[1, 2, 3]))
-    assert_usage_error(tk("compare", str(run_copy), str(run_copy)), "wrong type")
+    assert_usage_error(tk("compare", str(run_copy), str(run_copy), cwd=tmp_path), "wrong type", "processes")
+    assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())  # no empty comparison
 
 
-@pytest.mark.parametrize(
-    "doc", [{"runs": "x"}, {"runs": [1]}, {"runs": [{"name": 1}]}, {"reference": [], "runs": [{}]}, "deep"]
-)
-def test_compare_on_a_tampered_comparison(tmp_path: Path, doc: object) -> None:
+TAMPERED = [
+    ({"runs": "x"}, "'runs' is not a list"),
+    ({"runs": [1]}, "runs[0] has a field of the wrong type"),
+    ({"runs": [{"name": 1}]}, "runs[0] lacks the field 'model'"),
+    ({"reference": [], "runs": [{}]}, "runs[0] lacks the field 'name'"),
+    ("deep", "unreadable"),
+]
+
+
+@pytest.mark.parametrize(("doc", "fragment"), TAMPERED, ids=["runs-str", "run-int", "no-model", "no-name", "deep"])
+def test_compare_on_a_tampered_comparison(tmp_path: Path, doc: object, fragment: str) -> None:
     cmp = tmp_path / "cmp"
     cmp.mkdir()
     if doc == "deep":
         (cmp / "comparison.json").write_text("[" * 100_000 + "]" * 100_000)
     else:
         (cmp / "comparison.json").write_text(json.dumps({"schema": "tracekit.comparison/1", **doc}))  # type: ignore[dict-item]
-    assert_usage_error(tk("compare", str(cmp), str(cmp)), "comparison.json")
+    assert_usage_error(tk("compare", str(cmp), str(cmp), cwd=tmp_path), "comparison.json", fragment)
+    assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())  # no empty comparison
 
 
 def test_module_that_does_not_exist(tmp_path: Path) -> None:

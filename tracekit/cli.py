@@ -401,7 +401,7 @@ def compare(
     from tracekit import compare as cmpmod
     from tracekit import timing
     from tracekit.render.compare_html import comparison as render_html
-    from tracekit.rundir import atomic_write, write_json
+    from tracekit.rundir import atomic_write, drop_if_unused, write_json
     from tracekit.runner import StopSignals
 
     try:
@@ -412,6 +412,7 @@ def compare(
         _check_timeout(timeout)
         threshold = _threshold(fail_if_slower) if fail_if_slower is not None else None
         tgts = timing.resolve_targets(targets, name or [])
+        fresh = output is None or not output.exists()  # made now: removed again if nothing is written
         out_dir = timing.prepare_compare_dir(output, force, tgts)
     except TracekitError as exc:
         raise fail(exc) from None
@@ -433,6 +434,8 @@ def compare(
         (out_dir / timing.PARTIAL_TIMINGS).unlink(missing_ok=True)
     except TracekitError as exc:
         status.stop()
+        if fresh:
+            drop_if_unused(out_dir)
         raise fail(exc) from None
     except KeyboardInterrupt as exc:
         status.stop()

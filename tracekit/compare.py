@@ -363,33 +363,43 @@ def _dist(d: Any) -> Distribution:
 
 
 def inputs_from_dict(d: dict[str, Any], run_dir_prefix: str = "") -> list[Input]:
-    """The runs of a comparison.json as Inputs again (KeyError / ValueError / TypeError if malformed).
+    """The runs of a comparison.json as Inputs again (ValueError naming the run and field if malformed).
     `run_dir_prefix` is prepended to each stored run_dir (they are relative to their comparison)."""
     if d.get("schema") != SCHEMA:
         raise ValueError(f"schema {d.get('schema')!r} is not {SCHEMA}")
+    runs = d.get("runs")
+    if not isinstance(runs, list):
+        raise ValueError("its 'runs' is not a list")
     out = []
-    for r in d["runs"]:
-        traced = None
-        if r.get("concurrency") is not None:
-            traced = Traced(
-                run_dir=(run_dir_prefix + r["run_dir"]) if r.get("run_dir") else "",
-                wall_s=float(r["traced_wall_s"] or 0.0),
-                cpu_s=0.0,
-                parallelism=float(r["parallelism"] or 0.0),
-                concurrency_peak=int(r["concurrency"]["peak"]),
-                concurrency_mean=float(r["concurrency"]["mean"]),
-                sum_rss_bytes=int(r["sum_rss_bytes"] or 0),
-                findings=tuple(FindingText(f["kind"], f["severity"], f["message"]) for f in r["findings"]),
-                units=tuple(
-                    Span(u["kind"], u["name"], u["role"], float(u["start_s"]), float(u["end_s"])) for u in r["units"]
-                ),
-            )
-        out.append(
-            Input(
-                name=str(r["name"]), model=str(r["model"]), target=str(r["target"]), kind="comparison",
-                timing=str(r["timing"]), wall_s=_dist(r["wall_s"]), cpu_s=_dist(r["cpu_s"]),
-                user_s=_dist(r["user_s"]), system_s=_dist(r["system_s"]),
-                peak_rss_bytes=int(r["peak_rss_bytes"]), traced=traced,
-            )
-        )  # fmt: skip
+    for i, r in enumerate(runs):
+        try:
+            out.append(_input_from_dict(r, run_dir_prefix))
+        except KeyError as exc:
+            raise ValueError(f"runs[{i}] lacks the field {exc}") from None
+        except (ValueError, TypeError, AttributeError, IndexError, OverflowError) as exc:
+            raise ValueError(f"runs[{i}] has a field of the wrong type ({type(exc).__name__}: {exc})") from None
     return out
+
+
+def _input_from_dict(r: dict[str, Any], run_dir_prefix: str) -> Input:
+    traced = None
+    if r.get("concurrency") is not None:
+        traced = Traced(
+            run_dir=(run_dir_prefix + r["run_dir"]) if r.get("run_dir") else "",
+            wall_s=float(r["traced_wall_s"] or 0.0),
+            cpu_s=0.0,
+            parallelism=float(r["parallelism"] or 0.0),
+            concurrency_peak=int(r["concurrency"]["peak"]),
+            concurrency_mean=float(r["concurrency"]["mean"]),
+            sum_rss_bytes=int(r["sum_rss_bytes"] or 0),
+            findings=tuple(FindingText(f["kind"], f["severity"], f["message"]) for f in r["findings"]),
+            units=tuple(
+                Span(u["kind"], u["name"], u["role"], float(u["start_s"]), float(u["end_s"])) for u in r["units"]
+            ),
+        )
+    return Input(
+        name=str(r["name"]), model=str(r["model"]), target=str(r["target"]), kind="comparison",
+        timing=str(r["timing"]), wall_s=_dist(r["wall_s"]), cpu_s=_dist(r["cpu_s"]),
+        user_s=_dist(r["user_s"]), system_s=_dist(r["system_s"]),
+        peak_rss_bytes=int(r["peak_rss_bytes"]), traced=traced,
+    )  # fmt: skip

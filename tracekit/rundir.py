@@ -150,6 +150,15 @@ def claim_dir(path: Path, force: bool, holds: str, schema: str, files: tuple[str
     return path
 
 
+def drop_if_unused(path: Path) -> None:
+    """Remove a directory this command made when nothing but the marker was written to it (a
+    comparison refused for a damaged input must not leave an empty reports/compare-<time>)."""
+    with contextlib.suppress(OSError):
+        if set(os.listdir(path)) <= {MARKER}:
+            (path / MARKER).unlink(missing_ok=True)
+            path.rmdir()
+
+
 def prepare_output(path: Path, force: bool) -> Path:
     """Use `path` as the run directory (see claim_dir)."""
     return claim_dir(path, force, RUN_JSON, "tracekit.run/", RUN_FILES, "run")

@@ -455,9 +455,7 @@ def read_comparison(path: Path, out_dir: Path) -> list[Input]:
     try:
         inputs = inputs_from_dict(data)
     except (KeyError, ValueError, TypeError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
-        raise RunDirError(
-            f"{file} is malformed ({type(exc).__name__}: {str(exc)[:200]}); rerun `tracekit compare` to recreate it"
-        ) from None
+        raise RunDirError(f"{file} is malformed ({str(exc)[:200]}); rerun `tracekit compare` to recreate it") from None
     from dataclasses import replace
 
     fixed = []
