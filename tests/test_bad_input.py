@@ -536,3 +536,23 @@ def test_report_on_a_read_only_run_directory(a_run: Path) -> None:
     finally:
         run.chmod(0o755)
         shutil.rmtree(root)
+
+
+def test_escapes_in_a_tampered_comparison_json_never_reach_the_terminal(tmp_path: Path) -> None:
+    script = tmp_path / "quick.py"
+    script.write_text("print('hi')\n")
+    p = tk("compare", "--repeat", "1", "--warmup", "0", "-o", str(tmp_path / "c"), str(script))
+    assert p.returncode == 0, p.stderr
+    doc = json.loads((tmp_path / "c" / "comparison.json").read_text())
+    for r in doc["runs"]:
+        r["name"] += ESCAPES
+        r["model"] += ESCAPES
+        r["target"] += ESCAPES
+        for f in r["findings"]:
+            f["message"] += ESCAPES
+    (tmp_path / "c" / "comparison.json").write_text(json.dumps(doc))
+    p = tk("compare", str(tmp_path / "c"), "-o", str(tmp_path / "c2"))
+    assert p.returncode == 0, p.stderr
+    shown = p.stdout + p.stderr
+    assert "]0;pwned" in shown  # the stored names are shown...
+    assert "\x1b" not in shown and "\x07" not in shown, repr(shown)  # ...without their escapes
