@@ -556,3 +556,18 @@ def test_escapes_in_a_tampered_comparison_json_never_reach_the_terminal(tmp_path
     shown = p.stdout + p.stderr
     assert "]0;pwned" in shown  # the stored names are shown...
     assert "\x1b" not in shown and "\x07" not in shown, repr(shown)  # ...without their escapes
+
+
+def test_compare_never_writes_through_a_symlink_planted_in_its_directory(tmp_path: Path) -> None:
+    script = tmp_path / "quick.py"
+    script.write_text("print('hi')\n")
+    cmp = tmp_path / "c"
+    assert tk("compare", "--repeat", "1", "--warmup", "0", "-o", str(cmp), str(script)).returncode == 0
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    shutil.rmtree(cmp / "runs")
+    (cmp / "runs").symlink_to(victim)  # runs/ -> a folder of the user's
+    p = tk("compare", "--repeat", "1", "--warmup", "0", "--force", "-o", str(cmp), str(script))
+    assert p.returncode == 0, p.stderr
+    assert list(victim.iterdir()) == []  # nothing was written into it
+    assert not (cmp / "runs").is_symlink() and (cmp / "runs" / "quick" / "run.json").is_file()

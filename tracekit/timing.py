@@ -405,6 +405,9 @@ def _traced_run(t: Target, run_dir: Path, timeout_s: float | None, progress: Pro
     from tracekit import runner
     from tracekit.rundir import prepare_output
 
+    for planted in (run_dir.parent, run_dir):  # a symlink in a comparison directory is removed, never followed
+        if planted.is_symlink():
+            planted.unlink()
     prepare_output(run_dir, force=True)
     progress(f"traced run: {t.arg}")
     result = runner.run(runner.RunConfig(target=str(t.path), args=(), out_dir=run_dir, timeout_s=timeout_s))
