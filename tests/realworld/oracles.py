@@ -159,7 +159,10 @@ def traced(
 ) -> Traced:
     """`tracekit profile -q -o OUT [OPTIONS] ARGV` as a user runs it."""
     cwd = None
-    cmd = [sys.executable, "-m", "tracekit", "profile", "-q", "-o", str(out), *(options or []), *argv]
+    # TRACEKIT_CORPUS_CAPTURE=--sampled runs the corpus under another capture (where a test does not pick its own)
+    extra = os.environ.get("TRACEKIT_CORPUS_CAPTURE", "").split()
+    options = list(options or []) or extra
+    cmd = [sys.executable, "-m", "tracekit", "profile", "-q", "-o", str(out), *options, *argv]
     proc = subprocess.run(cmd,
                           capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT, env=_env(env))  # fmt: skip
     stats = json.loads((out / "stats.json").read_text())
