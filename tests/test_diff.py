@@ -19,6 +19,7 @@ from tracekit.diff import (
     diff,
     file_key,
     mann_whitney_p,
+    speed_summary,
     wall_gate,
 )
 from tracekit.render.diff_terminal import metric_row
@@ -183,6 +184,22 @@ def test_one_run_a_side_says_it_has_no_noise_estimate() -> None:
         ("MainProcess", "faster?"),
         ("MainProcess/MainThread", "faster?"),
     ]
+
+
+def test_one_wild_run_that_hides_a_change_is_named_in_the_verdict() -> None:
+    # seq vs threads measured on a machine at load 9 (real values): threads' first run took 1.58 s
+    seq = describe([0.903, 0.694, 0.649, 0.692, 0.679])
+    threads = describe([1.581, 0.291, 0.473, 0.27, 0.359])
+    wall = compare_values("wall_s", seq, threads)
+    assert wall.verdict == "no change beyond noise" and wall.p == pytest.approx(38 / 252)  # U = 5
+    text = speed_summary(wall, "seq", "threads", 1.0, 0.0)
+    assert text.startswith("no change beyond noise between seq and threads: median wall 0.692 s → 0.359 s, -48.1%")
+    assert (
+        f"without the one run farthest from its side's median p would be {2 / 126:.3g}: a single run slowed" in text
+    ) and text.endswith("measure with --repeat 7 or more)")
+    # two sides that overlap throughout get no such hint
+    same = compare_values("wall_s", describe([1.0, 1.1, 1.05, 0.98, 1.02]), describe([1.03, 0.99, 1.08, 1.01, 1.04]))
+    assert "farthest" not in speed_summary(same, "a", "b", 1.0, 0.0)
 
 
 def test_a_helper_caught_in_one_run_only_is_not_a_finding_that_appeared() -> None:

@@ -240,7 +240,31 @@ def speed_summary(wall: Metric, a: str, b: str, ratio: float, sd: float) -> str:
     hint = ""
     if wall.p is not None and 2 / math.comb(wall.a.n + wall.b.n, wall.a.n) > ALPHA:
         hint = f"; {wall.a.n} vs {wall.b.n} runs can never show a change at p ≤ {ALPHA}: measure with --repeat 5"
+    elif (
+        wall.p is not None
+        and abs(wall.change) >= MIN_EFFECT
+        and (p_off := one_run_off_p(wall.a.values, wall.b.values)) <= ALPHA
+    ):
+        hint = (
+            f"; without the one run farthest from its side's median p would be {p_off:.3g}: a single"
+            f" run slowed by the machine's load can hide a change with {min(wall.a.n, wall.b.n)} a side,"
+            " measure with --repeat 7 or more"
+        )
     return f"no change beyond noise between {a} and {b}: {medians} ({noise}{hint})"
+
+
+def one_run_off_p(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """The Mann–Whitney p with the one run farthest from its own side's median left out (the smaller
+    p of leaving it out of A or of B): a diagnostic for the hint, never the verdict."""
+    out = 1.0
+    for mine, other, first in ((a, b, True), (b, a, False)):
+        if len(mine) < 3:
+            continue
+        med = statistics.median(mine)
+        far = max(range(len(mine)), key=lambda i: abs(mine[i] - med))
+        kept = tuple(v for i, v in enumerate(mine) if i != far)
+        out = min(out, mann_whitney_p(kept, other) if first else mann_whitney_p(other, kept))
+    return out
 
 
 # ------------------------------------------------------------------------------------------ functions
