@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 
+from tests.conftest import run_tracekit
 from tests.test_analysis_origin import ORIGINS, SAMPLE
 from tracekit.analysis.functions import functions_table
 from tracekit.render.terminal import printable, where_time_went
@@ -33,3 +36,19 @@ def test_own_code_first_then_packages_by_self_time() -> None:
 
 def test_printable_drops_control_characters_and_markup() -> None:
     assert printable("evil\x1b[2J\rname[bold]x[/bold]") == "evil[2Jname\\[bold]x\\[/bold]"
+
+
+def test_the_summary_never_passes_the_programs_control_characters_on(tmp_path: Path) -> None:
+    # a program whose output and thread names carry terminal escapes (set the title, clear the screen)
+    script = tmp_path / "esc.py"
+    script.write_text(
+        "import threading, time\n"
+        "print('\\x1b]0;owned\\x07hello \\x1b[2J world')\n"
+        "t = threading.Thread(target=time.sleep, args=(0.3,), name='w\\x1b[31mred')\n"
+        "t.start(); t.join()\n"
+    )
+    proc = run_tracekit("profile", "-q", "-o", str(tmp_path / "run"), str(script), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    assert "\x1b" not in out and "\x07" not in out, out
+    assert "output order │ ]0;ownedhello" in out  # the text itself survives, without its control bytes

@@ -20,6 +20,11 @@ TOP_PACKAGES = 5
 TOP_CALLS_OUT = 5
 
 
+def plain(text: str) -> str:
+    """Untrusted text for a rich Text (which takes no markup): control characters dropped."""
+    return "".join(c for c in str(text) if unicodedata.category(c) != "Cc")
+
+
 def printable(text: str) -> str:
     """Untrusted text (a function or file name from the traced program) for a terminal: control
     characters (escape sequences, carriage returns) dropped, rich markup escaped."""
@@ -54,7 +59,7 @@ def capture_text(min_duration_us: float | None, stack_interval_us: float | None 
 
 def summary(an: Analysis, run_dir: Path) -> Group:
     s = an.stats
-    t = Table(title=f"tracekit: {escape(s.target)}", show_header=False, title_justify="left")
+    t = Table(title=f"tracekit: {printable(s.target)}", show_header=False, title_justify="left")
     t.add_column("what", style="bold")
     t.add_column("value")
     t.add_row("wall", f"{s.wall_s:.3f} s")
@@ -69,7 +74,7 @@ def summary(an: Analysis, run_dir: Path) -> Group:
         kinds += f", {plural(u.generators, 'generator unit')}"
     t.add_row("units", f"{kinds}; {plural(u.workers, 'worker')}")
     if s.output_order:
-        t.add_row("output order", escape(s.output_order))
+        t.add_row("output order", printable(s.output_order))  # the program's own output: untrusted
     if s.loop_blocked_max_s > 0:
         t.add_row("loop blocked", f"{s.loop_blocked_max_s:.3f} s at most")
     code = s.exit_code
@@ -82,7 +87,7 @@ def summary(an: Analysis, run_dir: Path) -> Group:
     t.add_row("capture", capture_text(s.context.min_duration_us, s.context.stack_interval_us))
     parts: list[Table | Text] = [t]
     for f in s.findings:
-        parts.append(Text.assemble(("• ", SEVERITY_STYLE.get(f.severity, "")), f.message))
+        parts.append(Text.assemble(("• ", SEVERITY_STYLE.get(f.severity, "")), plain(f.message)))
     parts.extend(where_time_went(an.functions))
     files = Text(f"\nRun directory: {run_dir}\n", style="dim")
     files.append(f"  report:  {run_dir / 'report.html'}\n  stats:   {run_dir / 'stats.json'}\n")
