@@ -133,3 +133,9 @@ def test_csp_hashes_are_those_of_the_exact_bodies() -> None:
     for body in (*a.scripts, a.style):
         assert html.sha256_source(body) in a.csp
     assert "unsafe-inline" not in a.csp and "unsafe-eval" not in a.csp
+
+
+def test_units_view_blanks_the_track_id_of_tasks_and_generators() -> None:
+    u = pd.DataFrame({"kind": ["thread", "task", "generator"], "tid": [6442, 1000000001, 2000000001]})
+    _, rows = html.table(html.units_view(u), [html.Column("kind", "kind"), html.Column("tid", "tid", numeric=True)])
+    assert rows == [["thread", "6442"], ["task", ""], ["generator", ""]]

@@ -490,6 +490,16 @@ def table(df: pd.DataFrame, columns: list[Column]) -> tuple[list[Column], list[l
     return cols, rows
 
 
+def units_view(units: pd.DataFrame) -> pd.DataFrame:
+    """Units with a blank tid for tasks and generator units: theirs is tracekit's track id
+    (1000000001), not an OS thread a reader could look up."""
+    u = units.copy()
+    if "tid" in u.columns and "kind" in u.columns:
+        tids = [None if k in ("task", "generator") else int(t) for k, t in zip(u["kind"], u["tid"], strict=True)]
+        u["tid"] = pd.Series(tids, index=u.index, dtype=object)  # ints stay ints (a float column shows "6442.0")
+    return u
+
+
 def functions_view(functions: pd.DataFrame) -> pd.DataFrame:
     """Functions with a short "where" (file name:line; the full path is in the name column's source)."""
     f = functions.copy()
@@ -579,7 +589,7 @@ def report(an: Analysis) -> str:
         "output_dropped": dropped + max(0, len(an.output) - MAX_OUTPUT_LINES),
         "output": out_df.to_dict("records"),
         "output_total": len(an.output),
-        "units": table(an.units.head(MAX_UNIT_ROWS), UNIT_TABLE),
+        "units": table(units_view(an.units.head(MAX_UNIT_ROWS)), UNIT_TABLE),
         "units_total": len(an.units),
         **functions_context(an.functions),
         "flame": flame_of(an),
