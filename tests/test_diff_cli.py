@@ -134,10 +134,16 @@ def test_threads_named_faster_with_uncertainty(work: dict[str, Path]) -> None:
     assert ("main", "<script>", "faster") in changed  # 0.6 s of naps → 0.2 s
     assert ("Thread.join", "threading.py", "new") in changed
     assert doc["unit_counts"]["thread"] == {"a": 1, "b": 4}
-    # the gate, the other way round: seq is slower than threads beyond the noise → exit 1
+    # The gate, the other way round: seq is slower than threads. compare's rule (README, "A regression gate
+    # for CI"): it fails only when every seq run was slower than every threads run, so one threads run
+    # slowed by a load spike past a seq run leaves it undecided ("rerun with more --repeat"), never failed
+    # by chance. Whether the raw repeats separate decides which of the two the gate must say.
     rc, _, stderr = diff(f"{work['naps']}#threads", f"{work['naps']}#seq", "-o", str(out), "--force",
                          "--fail-if-slower", "10%")  # fmt: skip
-    assert rc == 1 and "FAIL: seq is slower than threads" in stderr, stderr
+    if min(wa) > max(wb):
+        assert rc == 1 and "FAIL: seq is slower than threads" in stderr, stderr
+    else:
+        assert rc == 0 and "seq is not reliably slower than threads" in stderr and "--repeat" in stderr, stderr
 
 
 def test_same_script_twice_is_no_change_beyond_noise(work: dict[str, Path]) -> None:
