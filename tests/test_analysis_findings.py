@@ -276,6 +276,25 @@ def test_process_pool_starved_of_cores_is_not_called_waiting() -> None:
     assert fs[0].evidence["hungry_runq_fraction"] == round(1.71 / 1.94, 3)
 
 
+def test_io_pool_on_a_loaded_machine_is_waiting_though_some_threads_queued() -> None:
+    # an I/O thread pool at load ~4 on 2 cores (corpus threads_http, Python 3.12): 5 threads asleep most
+    # of their life, 3 runnable most of it but queued for a core 80% of that, each woken ~30 times a second
+    # (a request at a time, not the GIL's rhythm): waiting, not computing
+    th = [*[sched(i, 0.05, 0.10, 30) for i in (2, 3, 4, 5, 6)], *[sched(i, 0.12, 0.48, 25) for i in (7, 8, 9)]]
+    fs = verdicts(wall_s=1.0, cpu_s=0.3, cores=2, units=thread_units(8), peak=8, blocks=[], loss_warnings=[],
+                  threads=th)  # fmt: skip
+    assert kinds(fs) == ["concurrent-not-parallel"]
+    ev = fs[0].evidence
+    assert (ev["active_threads"], ev["asleep_threads"], ev["hungry_threads"]) == (8, 5, 3)
+    assert ev["hungry_runq_fraction"] == 0.8
+    assert "5 of their 8 active threads asleep" in fs[0].message and "free core 80%" in fs[0].message
+    # one of the hungry threads computing (on a CPU most of its wanted time): no longer only waiting
+    computing = [*th[:7], sched(9, 0.5, 0.1, 5)]
+    fs = verdicts(wall_s=1.0, cpu_s=0.6, cores=2, units=thread_units(8), peak=8, blocks=[], loss_warnings=[],
+                  threads=computing)  # fmt: skip
+    assert "concurrent-not-parallel" not in kinds(fs), kinds(fs)
+
+
 def test_gil_bound_needs_the_group_to_want_most_of_a_core() -> None:
     # four I/O threads, each on a CPU 8%, asleep 90%, woken 80 times a second: GIL-like per thread,
     # but together they wanted 0.4 cores: waiting for I/O, not for the GIL

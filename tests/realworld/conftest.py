@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -55,6 +56,25 @@ def check_common(p: Pair) -> None:
 def no_gil_claim(p: Pair) -> None:
     assert "gil-bound" not in p.t.kinds(), p.t.finding("gil-bound")
     assert "GIL-bound" not in p.t.text()
+
+
+BUSY_OTHERS = 0.25  # cores other programs kept busy on average: enough to queue a run's threads for a core
+
+
+def assert_core_verdict(p: Pair, key: dict[str, Any]) -> None:
+    """A verdict about cores against the load of the run it came from (the corpus shares its machine):
+    "parallel" only where the untraced run used more than a core too, unless other programs held the
+    cores during that oracle run; "short of cores" only where other programs kept the machine busy during
+    the traced run (/proc/stat, less the run's own rusage); "serialised" only with its "unknown", and
+    only where the untraced run stayed near one core or the traced run was short of cores."""
+    u, t = p.u, p.t
+    if key["kind"] == "parallel":
+        assert u.parallelism > 1.0 or u.others_cores >= 2 * BUSY_OTHERS, (u.parallelism, u.others_cores)
+    elif key["kind"] == "core-contention":
+        assert t.others_cores >= BUSY_OTHERS, (t.others_cores, key["message"])
+    else:
+        assert key["kind"] == "serialised" and "unknown" in key["message"], key
+        assert u.parallelism < 1.3 or t.others_cores >= BUSY_OTHERS, (u.parallelism, t.others_cores)
 
 
 def untraced_c_threads(u: Untraced) -> int:

@@ -5,6 +5,10 @@ it from outside: wall time, CPU and the largest process from `os.wait4`'s rusage
 written here (20 ms) for the tree's summed RSS, the processes alive at once and their threads as
 /proc/PID/task lists them. `traced(argv)` runs `tracekit profile` on the same program and returns its
 stats.json and run.json. Each corpus test compares the two.
+
+Both record what the rest of the machine did meanwhile (`others_cores`: the machine's busy CPU from
+/proc/stat less the run's own rusage, per second of wall): the corpus runs on a shared machine, and a
+verdict about cores (parallel, short of cores) is judged against the load of the run it was drawn from.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class Untraced:
     stderr: str
     boot: dict[str, Any]  # oracle_boot.py's facts (loop callbacks, tasks, threads)
     facts: dict[str, Any]  # the program's own facts: JSON on its last stdout line ({} if none)
+    others_cores: float = 0.0  # cores other programs kept busy on average meanwhile (/proc/stat)
 
     @property
     def parallelism(self) -> float:
@@ -53,6 +58,24 @@ class Untraced:
             if t["wall_s"] >= 0.1:
                 out.append(max(0.0, 1 - (t["oncpu_s"] + t["runq_s"]) / t["wall_s"]))
         return out
+
+    def thread_oncpu_fractions(self) -> list[float]:
+        """Per finished thread of at least 0.1 s: the share of its wall time it was on a CPU (whatever
+        the machine's load: a queued thread is not on a CPU, and neither is a sleeping one)."""
+        return [t["oncpu_s"] / t["wall_s"] for t in self.boot.get("threads", []) if t["wall_s"] >= 0.1]
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all of this machine's cores have been busy since boot (/proc/stat: all but idle and
+    iowait)."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def others(busy0: float, own_cpu_s: float, wall_s: float) -> float:
+    """Cores the rest of the machine kept busy on average since busy0, the run's own CPU excluded."""
+    return max(0.0, machine_busy_s() - busy0 - own_cpu_s) / wall_s if wall_s > 0 else 0.0
 
 
 @dataclass
@@ -101,7 +124,7 @@ def untraced(
         boot_out = Path(tmp) / "boot.json"
         out, err = Path(tmp) / "out", Path(tmp) / "err"
         with open(out, "w") as fo, open(err, "w") as fe:
-            t0 = time.monotonic()
+            t0, busy0 = time.monotonic(), machine_busy_s()
             proc = subprocess.Popen([sys.executable, str(BOOT), *argv], stdout=fo, stderr=fe, cwd=cwd or ROOT,
                                     env=_env({**(env or {}), "TK_ORACLE_OUT": str(boot_out)}))  # fmt: skip
             tree = _Tree(psutil.Process(proc.pid))
@@ -117,6 +140,7 @@ def untraced(
                     raise AssertionError(f"untraced run of {argv} exceeded {timeout} s")
                 time.sleep(0.005)
             wall = time.monotonic() - t0
+            other = others(busy0, ru.ru_utime + ru.ru_stime, wall)
             proc.returncode = os.waitstatus_to_exitcode(status)
             tree.stop.set()
             sampler.join()
@@ -126,6 +150,7 @@ def untraced(
         wall_s=wall, cpu_s=ru.ru_utime + ru.ru_stime, max_rss_bytes=ru.ru_maxrss * 1024,
         tree_rss_peak_bytes=tree.rss_peak, max_processes=tree.procs_peak, max_os_threads=tree.threads_peak,
         exit_code=proc.returncode, stdout=stdout, stderr=stderr, boot=boot, facts=last_json(stdout),
+        others_cores=other,
     )  # fmt: skip
 
 
@@ -138,6 +163,7 @@ class Traced:
     stats: dict[str, Any]
     run: dict[str, Any]
     facts: dict[str, Any]  # the program's own facts, printed under the tracer
+    others_cores: float = 0.0  # cores other programs kept busy on average meanwhile (/proc/stat)
 
     def kinds(self) -> list[str]:
         return [f["kind"] for f in self.stats["findings"]]
@@ -158,17 +184,32 @@ def traced(
     timeout: float = 240,
 ) -> Traced:
     """`tracekit profile -q -o OUT [OPTIONS] ARGV` as a user runs it."""
-    cwd = None
     # TRACEKIT_CORPUS_CAPTURE=--sampled runs the corpus under another capture (where a test does not pick its own)
     extra = os.environ.get("TRACEKIT_CORPUS_CAPTURE", "").split()
     options = list(options or []) or extra
     cmd = [sys.executable, "-m", "tracekit", "profile", "-q", "-o", str(out), *options, *argv]
-    proc = subprocess.run(cmd,
-                          capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT, env=_env(env))  # fmt: skip
+    with tempfile.TemporaryFile("w+") as fo, tempfile.TemporaryFile("w+") as fe:
+        t0, busy0 = time.monotonic(), machine_busy_s()
+        proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, text=True, cwd=ROOT, env=_env(env))
+        while True:  # rusage: tracekit, the program and every process they waited for
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - t0 > timeout:
+                proc.kill()
+                proc.wait()
+                raise AssertionError(f"traced run of {argv} exceeded {timeout} s")
+            time.sleep(0.01)
+        wall = time.monotonic() - t0
+        other = others(busy0, ru.ru_utime + ru.ru_stime, wall)
+        fo.seek(0)
+        fe.seek(0)
+        stdout_text, stderr_text = fo.read(), fe.read()
+    proc.returncode = os.waitstatus_to_exitcode(status)
     stats = json.loads((out / "stats.json").read_text())
     run = json.loads((out / "run.json").read_text())
     stdout = "\n".join(line[2] for line in run["output"]["lines"] if line[1] == "stdout")
-    return Traced(out, proc.returncode, proc.stdout, proc.stderr, stats, run, last_json(stdout))
+    return Traced(out, proc.returncode, stdout_text, stderr_text, stats, run, last_json(stdout), other)
 
 
 def workload(name: str) -> str:

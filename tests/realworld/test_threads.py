@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Pair, check_common, no_gil_claim, untraced_c_threads
+from .conftest import Pair, assert_core_verdict, check_common, no_gil_claim, untraced_c_threads
 
 
 def test_python_threads_are_gil_bound_as_the_kernel_saw_untraced(gil: Pair) -> None:
@@ -34,10 +34,9 @@ def test_gil_releasing_threads_are_not_called_gil_bound_or_serialised(
     assert len(sleeps) == 3 and max(sleeps) < 0.2, sleeps
     no_gil_claim(p)
     assert "serialised" not in p.t.kinds() or "unknown" in p.t.finding("serialised")["message"]  # type: ignore[index]
-    key = [k for k in p.t.kinds() if k in ("parallel", "core-contention", "serialised")]
+    key = [f for f in p.t.stats["findings"] if f["kind"] in ("parallel", "core-contention", "serialised")]
     assert key, p.t.text()
-    if key[0] == "parallel":  # the claim that they ran at once: the untraced run used more than a core
-        assert p.u.parallelism > 1.0, p.u.parallelism
+    assert_core_verdict(p, key[0])
 
 
 def test_threads_blas_started_in_c_are_data_loss_not_silence(numpy_threads: Pair) -> None:
@@ -60,10 +59,10 @@ def test_threads_blas_started_in_c_are_data_loss_not_silence(numpy_threads: Pair
 def test_threads_waiting_on_locks_and_queues_are_waiting(waiting: Pair) -> None:
     check_common(waiting)
     # oracle: untraced, the six threads slept most of their lives (a loaded machine queues them a little)
-    # and the program used < 0.1 core
+    # and were on a CPU < 5% of it; the whole run, the interpreter's start-up included, used < 0.2 core
     sleeps = waiting.u.thread_sleep_fractions()
     assert len(sleeps) == 6 and min(sleeps) >= 0.75, sleeps
-    assert waiting.u.parallelism < 0.1
+    assert sum(waiting.u.thread_oncpu_fractions()) < 0.05 and waiting.u.parallelism < 0.2
     no_gil_claim(waiting)
     kinds = waiting.t.kinds()
     assert kinds[:2] == ["concurrent-not-parallel", "mostly-waiting"], kinds
@@ -75,9 +74,10 @@ def test_threads_waiting_on_locks_and_queues_are_waiting(waiting: Pair) -> None:
 
 def test_io_thread_pool_is_concurrent_not_parallel(http_pool: Pair) -> None:
     check_common(http_pool)
-    # oracle: untraced, the pool's 8 threads slept most of their time waiting on the server
-    sleeps = sorted(http_pool.u.thread_sleep_fractions())
-    assert len(sleeps) >= 8 and sleeps[len(sleeps) // 2] >= 0.5, sleeps
+    # oracle: untraced, the pool's 8 threads were hardly on a CPU (they waited on the server, and on a
+    # loaded machine for a core too)
+    oncpu = sorted(http_pool.u.thread_oncpu_fractions())
+    assert len(oncpu) >= 8 and oncpu[len(oncpu) // 2] <= 0.25, oncpu
     assert http_pool.u.parallelism < 0.8
     no_gil_claim(http_pool)
     assert "serialised" not in http_pool.t.kinds()

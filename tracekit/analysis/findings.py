@@ -193,21 +193,40 @@ HUNGRY_FRACTION = 0.5  # a thread on a CPU or queued for one at least half its l
 
 def thread_shape(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding | None:
     """The kernel's view of the OS threads of the tree (each process's threads, a single-threaded
-    process as its one thread). Threads that wanted a core most of their life (hungry) but waited in
-    the run queue a large share of that were short of cores (not of the GIL, not waiting); when no
-    thread was hungry and most active ones slept at least half their life, they were waiting (I/O,
-    locks). None without schedstat for two or more active threads, or when neither holds."""
+    process as its one thread). When most active threads slept at least half their life and none
+    computed most of it (a thread runnable most of its life counts as computing unless it spent
+    RUNQ_FRACTION of that in the run queue), they were waiting (I/O, locks), whatever the machine's
+    load; otherwise threads that wanted a core most of their life (hungry) but waited in the run
+    queue a large share of that were short of cores (not of the GIL, not waiting). None without
+    schedstat for two or more active threads, or when neither holds."""
     active = [t for t in facts.threads if t.span_s > 0 and t.oncpu_s + t.runq_s > ACTIVE_FRACTION * t.span_s]
     if len(active) < 2:
         return None
     p = facts.parallelism
     hungry = [t for t in active if t.oncpu_s + t.runq_s >= HUNGRY_FRACTION * t.span_s]
+    computing = [t for t in hungry if t.runq_s < RUNQ_FRACTION * (t.oncpu_s + t.runq_s)]
     asleep = [t for t in active if t.sleep_s >= ASLEEP_FRACTION * t.span_s]
     wanted = sum(t.oncpu_s + t.runq_s for t in hungry)
     queued = sum(t.runq_s for t in hungry) / wanted if wanted > 0 else 0.0
     ev = {**facts.base_evidence(), "in_flight_at_peak": mix, "active_threads": len(active),
           "hungry_threads": len(hungry), "asleep_threads": len(asleep),
           "hungry_runq_fraction": round(queued, 3)}  # fmt: skip
+    if not computing and 2 * len(asleep) > len(active):
+        also = (
+            f"; {len(hungry)} more were runnable most of their life but waited for a free core {queued * 100:.0f}% "
+            "of that time (other programs used this machine's cores)"
+            if hungry
+            else " and none runnable most of it"
+        )
+        return Finding(
+            "concurrent-not-parallel",
+            "info",
+            f"concurrent, not parallel: up to {label} were in flight at once and the kernel saw {len(asleep)} of "
+            f"their {len(active)} active threads asleep at least half their life{also} (schedstat: waiting for "
+            f"I/O or locks; {p:.2f} cores busy in the traced run, the tracer's cost included): the work "
+            "overlapped its waiting, not its computing.",
+            ev,
+        )
     if len(hungry) >= 2 and queued >= RUNQ_FRACTION:
         return Finding(
             "core-contention",
@@ -216,16 +235,6 @@ def thread_shape(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding | 
             f"kernel saw {len(hungry)} threads runnable most of their life but waiting for a free core "
             f"{queued * 100:.0f}% of that time (schedstat), so they ran in parallel whenever cores were free "
             "(other programs used the rest of this machine).",
-            ev,
-        )
-    if not hungry and 2 * len(asleep) > len(active):
-        return Finding(
-            "concurrent-not-parallel",
-            "info",
-            f"concurrent, not parallel: up to {label} were in flight at once and the kernel saw {len(asleep)} of "
-            f"their {len(active)} active threads asleep at least half their life and none runnable most of it "
-            f"(schedstat: waiting for I/O or locks; {p:.2f} cores busy in the traced run, the tracer's cost "
-            "included): the work overlapped its waiting, not its computing.",
             ev,
         )
     return None
