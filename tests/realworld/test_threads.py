@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Pair, assert_core_verdict, check_common, no_gil_claim, untraced_c_threads
+from .conftest import BUSY_OTHERS, Pair, assert_core_verdict, check_common, no_gil_claim, untraced_c_threads
 
 
 def test_python_threads_are_gil_bound_as_the_kernel_saw_untraced(gil: Pair) -> None:
@@ -16,11 +16,18 @@ def test_python_threads_are_gil_bound_as_the_kernel_saw_untraced(gil: Pair) -> N
     sleeps = gil.u.thread_sleep_fractions()
     assert len(sleeps) == 3 and min(sleeps) >= 0.2, sleeps
     assert gil.u.parallelism <= 1.15
+    assert gil.t.stats["units"]["threads"] == 1 + gil.u.facts["threads"]
     f = gil.t.finding("gil-bound")
-    assert f is not None, gil.t.kinds()
+    if f is None and gil.t.others_cores >= BUSY_OTHERS:
+        # other programs kept the machine busy during the traced run: threads queued for a core show no
+        # GIL rhythm, and tracekit says the GIL is unknown rather than guessing either way
+        key = gil.t.finding("core-contention")
+        assert key is not None, (gil.t.kinds(), gil.t.others_cores)
+        assert "took turns on the GIL is unknown" in key["message"], key["message"]
+        return
+    assert f is not None, (gil.t.kinds(), gil.t.others_cores)
     ev = f["evidence"]
     assert ev["threads"] == 3 and ev["cores_used"] <= 1.15 and ev["wakeups_per_s"] >= 50
-    assert gil.t.stats["units"]["threads"] == 1 + gil.u.facts["threads"]
 
 
 @pytest.mark.parametrize("name", ["numpy_threads", "hashlib_threads"])

@@ -189,6 +189,7 @@ def shape(facts: RunFacts, gil: Finding | None, generators: dict[str, int]) -> F
 
 ACTIVE_FRACTION = 0.05  # a thread runnable less than this share of its life is idle (a pool's helper)
 HUNGRY_FRACTION = 0.5  # a thread on a CPU or queued for one at least half its life wanted a core
+NO_SLEEP_FRACTION = 0.1  # hungry threads asleep less than this share of their life were not waiting for the GIL
 
 
 def thread_shape(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding | None:
@@ -228,14 +229,21 @@ def thread_shape(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding | 
             ev,
         )
     if len(hungry) >= 2 and queued >= RUNQ_FRACTION:
+        slept = sum(t.sleep_s for t in hungry) / sum(t.span_s for t in hungry)
+        # a thread waiting for the GIL sleeps; threads that hardly slept were not waiting for it
+        gil = (
+            "not of the GIL (they hardly slept, and a thread waiting for the GIL sleeps)"
+            if slept < NO_SLEEP_FRACTION
+            else f"and whether they also took turns on the GIL is unknown from this run (they slept {slept * 100:.0f}% "
+            "of their life, and a thread queued for a core shows no GIL rhythm; rerun on a quieter machine)"
+        )
         return Finding(
             "core-contention",
             "info",
-            f"short of cores, not of the GIL: up to {label} were in flight and kept {p:.2f} cores busy; the "
-            f"kernel saw {len(hungry)} threads runnable most of their life but waiting for a free core "
-            f"{queued * 100:.0f}% of that time (schedstat), so they ran in parallel whenever cores were free "
-            "(other programs used the rest of this machine).",
-            ev,
+            f"short of cores, {gil}: up to {label} were in flight and kept {p:.2f} cores busy; the kernel saw "
+            f"{len(hungry)} threads runnable most of their life but waiting for a free core {queued * 100:.0f}% of "
+            "that time (schedstat): other programs used the rest of this machine.",
+            {**ev, "hungry_sleep_fraction": round(slept, 3)},
         )
     return None
 
@@ -306,7 +314,13 @@ def untraced_helpers(helpers: list[str]) -> Finding | None:
 # On a machine other jobs kept busy (load 4.7 on 2 cores) the same threads were on a CPU 18%, queued 35%,
 # asleep 47%, ~135-160 voluntary switches/s: hence the loose per-thread bounds, and the group bound
 # GIL_MIN_DEMAND: with the GIL contended some thread always holds it, on a CPU or queued for one, while
-# threads of an I/O pool are mostly all asleep at once.
+# threads of an I/O pool are mostly all asleep at once. But once the contenders spend RUNQ_FRACTION of
+# their life queued for a core, no verdict is drawn: at load ~9 on 2 cores the traced threads of an I/O
+# pool (corpus threads_http, 3.13) were on a CPU 3-8%, queued 30-50%, asleep 40-60%, woken 50-100
+# times a second, and together "wanted" over a core (the queue): the GIL's signature, though untraced
+# they hardly ran; and three GIL-bound threads at load 6 were asleep only 24% of their life. Then the
+# threads are short of cores (core-contention), and whether they would also contend for the GIL is
+# said to be unknown.
 GIL_MIN_SPAN_S = 0.2
 GIL_MIN_ONCPU = 0.05  # a thread that hardly ran was not competing for the GIL
 GIL_MIN_ASLEEP = 0.3
@@ -339,6 +353,8 @@ def gil_bound(threads: list[ThreadSched]) -> Finding | None:
         demand = (oncpu + sum(t.runq_s for t in grp)) / span
         if len(grp) < 2 or cores_used > PARALLEL_CORES or demand < GIL_MIN_DEMAND:
             continue
+        if sum(t.runq_s for t in grp) >= RUNQ_FRACTION * sum(t.span_s for t in grp):
+            continue  # a machine this busy hides the GIL's rhythm (see GIL_MIN_DEMAND): unknown, not a verdict
         asleep = sum(t.sleep_s for t in grp)
         runq = sum(t.runq_s for t in grp)
         wake = sum(t.voluntary for t in grp) / sum(t.span_s for t in grp)
