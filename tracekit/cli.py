@@ -230,8 +230,8 @@ def _run_and_analyse(cfg: runner.RunConfig) -> tuple[runner.RunResult, Analysis]
         msg = {"saving": "saving the trace", "timeout": "timed out: stopping", "interrupted": "interrupted: stopping"}
         status.start()
         status.update(msg.get(name, f"{name} {cfg.target}"))
-
-    _prefetch_analysis()
+        if name == "running":  # the child has started: the imports no longer hold the GIL before its start
+            _prefetch_analysis()
     stops = runner.StopSignals()
     try:
         result = runner.run(cfg, on_phase=phase)
