@@ -186,6 +186,7 @@ def test_aiohttp_report_code_first_and_tasks_by_coroutine(runs: dict[str, Run], 
     # the hundred request tasks are one folded line under main's task, listed when clicked
     group = page.locator("#task-tree li.kind-group", has_text="main.<locals>.one × 100 tasks")
     assert group.count() == 1 and not group.locator("li").first.is_visible()
+    shot(page, "#task-tree-section", r.shots / "aiohttp-tasks-folded.png")
     group.locator("summary").first.click()
     assert group.locator("li").first.is_visible()
     tracks = page.evaluate("JSON.parse(document.getElementById('tk-flame').textContent).labels")
