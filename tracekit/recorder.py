@@ -67,6 +67,7 @@ from typing import Any
 
 DIR_ENV = "TRACEKIT_STRUCTURE_DIR"
 STACKS_ENV = "TRACEKIT_STACK_INTERVAL_US"  # set: sample every thread's Python stack this often
+SAMPLER_SHARE = 0.02  # the stack sampler's most CPU, as a share of one core
 PLAIN_MIN_NS = 1_000_000  # plain callbacks shorter than 1 ms are counted, not recorded one by one
 FLUSH_EVERY = 2048  # records buffered before a write
 FLUSH_AFTER_NS = 200_000_000  # ...or once the buffer is this old: a process killed by a signal loses less
@@ -163,19 +164,24 @@ class _StackSampler:
         self.current: dict[int, int] = {}  # OS tid -> its last sid
         self.held: dict[int, list[types.FrameType]] = {}  # OS tid -> its frames at the last sample, root first
         self.stopped = False
+        self.cost_ns = 0  # CPU one sample takes, averaged
         start_thread(self._loop, ())
 
     def _loop(self) -> None:
         rec = self.rec
         me = threading.get_ident()
         rec.add(["sampler", _now(), _native_id(), self.interval_ns])
-        sleep, interval = time.sleep, self.interval_ns / 1e9
+        sleep, interval, cpu = time.sleep, self.interval_ns / 1e9, time.thread_time_ns
         while not self.stopped and not rec.ended and _rec is rec:
-            sleep(interval)
+            # Never more than SAMPLER_SHARE of a core: with many threads or deep stacks, sample less often
+            # (each sample holds the GIL while it walks the stacks). The records carry the real times.
+            sleep(max(interval, self.cost_ns / SAMPLER_SHARE / 1e9))
+            t0 = cpu()
             try:
                 self._sample(me)
             except Exception:  # never into the program; a sample lost is a sample lost
                 pass
+            self.cost_ns = (7 * self.cost_ns + cpu() - t0) // 8  # a moving average
 
     def _sample(self, me: int) -> None:
         rec, current, held = self.rec, self.current, self.held
