@@ -3,11 +3,14 @@ steps held the loop, the untraced lower bound, the culprit chain and the finding
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-from tracekit.analysis.loop import LoopBlock, loop_blocks, loop_finding
+from tracekit.analysis.loop import LoopBlock, loop_blocks, loop_finding, sampled_line
 from tracekit.analysis.units import attribute_tasks
+from tracekit.structure import SAMPLE_COLUMNS
 
 from .structure_records import structure, us
 from .test_analysis_units import events, tracks
@@ -102,7 +105,7 @@ def test_sampled_blocks_in_a_coroutine_without_cpu_are_a_call_the_sampler_cannot
     assert f is not None and f.kind == "loop-blocked"
     assert (
         "by a call in count (a.py:7) that the stack sampler cannot see into (C code, such as time.sleep, a lock or "
-        "blocking I/O: 0.01 s CPU in 1.00 s; rerun without --sampled to name it)" in f.message
+        "blocking I/O: 0.01 s CPU in 1.00 s). Nothing" in f.message
     )
     assert "asyncio.to_thread" in f.message  # the fix for a blocking call, not for CPU work
     busy = loop_finding([_block(["count (/s/a.py:7)"], 0.95)], sampled=True)
@@ -111,3 +114,24 @@ def test_sampled_blocks_in_a_coroutine_without_cpu_are_a_call_the_sampler_cannot
     assert unseen is not None and "code the stack sampler did not see (culprit unknown" in unseen.message
     traced = loop_finding([_block(["count (/s/a.py:7)"], 0.01)])
     assert traced is not None and "itself, running without an await" in traced.message  # the tracer saw no call
+
+
+def test_the_line_a_sampled_block_sat_on_longest_is_named(tmp_path: Path) -> None:
+    src = tmp_path / "a.py"
+    src.write_text("import time\nasync def count():\n    x = 1\n    time.sleep(1)  # blocks\n")
+    leaf = f"count ({src}:2)"
+    smp = pd.DataFrame(
+        [(1, 5, 900.0, "run_once (b.py:1)", 7),  # before the block: holds until the next sample
+         (1, 5, 1_010.0, leaf, 3),  # 20 µs on line 3
+         (1, 5, 1_030.0, leaf, 4),  # then line 4 until the block's end
+         (1, 6, 1_100.0, leaf, 3),  # another thread: not this block's
+         (1, 5, 5_000.0, "run_once (b.py:1)", 7)],
+        columns=SAMPLE_COLUMNS,
+    )  # fmt: skip
+    assert sampled_line(smp, 1, 5, 1_000.0, 2_000.0, ["run_once (b.py:1)", leaf]) == "a.py:4: time.sleep(1)"
+    assert sampled_line(smp, 1, 5, 1_000.0, 2_000.0, []) == ""
+    assert sampled_line(smp, 1, 7, 1_000.0, 2_000.0, [leaf]) == ""  # no sample of that thread
+    block = LoopBlock("Task-2", leaf, 1, 5, 0.0, 1.0, 0.0, 1.0, True, [leaf], "a.py:4: time.sleep(1)")
+    f = loop_finding([block], sampled=True)
+    assert f is not None and f.message.count("), at a.py:4: time.sleep(1). Nothing") == 1
+    assert f.evidence["line"] == "a.py:4: time.sleep(1)"

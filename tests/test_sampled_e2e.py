@@ -112,3 +112,4 @@ def test_a_blocked_loop_is_found_and_its_unseen_c_call_said_so(sampled: Any) -> 
     assert f["kind"] == "loop-blocked"
     assert f["evidence"]["chain"][-1].startswith("count (") and "async_blocking.py:" in f["evidence"]["chain"][-1]
     assert "that the stack sampler cannot see into (C code, such as time.sleep" in f["message"]
+    assert f["evidence"]["line"] == "async_blocking.py:9: time.sleep(1)"  # where count sat: the sampled line

@@ -104,3 +104,28 @@ def test_a_deep_stack_does_not_recurse() -> None:
     recs += [(1, ["smp", 1000, 1, depth, 0]), (1, ["smp", 2000, 1, 0, 0])]
     events, _facts = stack_events(_raw(*recs))
     assert len([e for e in events if e["ph"] == "X"]) == depth
+
+
+def test_the_structure_keeps_each_samples_innermost_frame_and_line() -> None:
+    from tracekit import structure
+
+    st = structure.load(
+        _raw(
+            (1, ["proc", 0, 1, 0, "start", "p.py"]),
+            (1, ["sampler", 0, 9, 5_000_000]),
+            (1, ["fn", 1, "main (p.py:1)"]),
+            (1, ["fn", 2, "f (p.py:5)"]),
+            (1, ["stack", 1, 0, 1]),
+            (1, ["stack", 2, 1, 2]),
+            (1, ["smp", 1000, 1, 2, 0, 6]),
+            (1, ["smp", 3000, 1, 1, 1, 2]),
+            (1, ["smp", 4000, 1, 0, 0, 0]),
+        )
+    )
+    assert st.stack_samples.values.tolist() == [
+        [1, 1, 1.0, "f (p.py:5)", 6],
+        [1, 1, 3.0, "main (p.py:1)", 2],
+        [1, 1, 4.0, "", 0],
+    ]
+    assert st.own_threads == frozenset({(1, 9)})
+    assert st.threads.empty  # the sampler's thread is not a unit

@@ -40,11 +40,12 @@ times in CLOCK_MONOTONIC ns (`time.monotonic_ns()`, the clock of viztracer's µs
   ["fn", fn, name]                         a Python function first seen by the sampler: fn a serial
                                            within the process, name "qualname (file:firstline)"
   ["stack", sid, parent, fn]               a call stack first seen: stack `parent` (0: none) + fn
-  ["smp", t, os_tid, sid, keep]           the thread's Python stack changed to `sid` at t (0: the
+  ["smp", t, os_tid, sid, keep, line]     the thread's Python stack changed to `sid` at t (0: the
                                            thread is gone or the process is ending); its first `keep`
                                            frames (from the root) are the same calls as at the
-                                           thread's previous "smp", the rest are new calls; a stack
-                                           holds until the thread's next "smp"
+                                           thread's previous "smp", the rest are new calls; line is
+                                           the innermost frame's current line; a stack holds until
+                                           the thread's next "smp"
   ["end", t]                               the last record of a process that exited normally
 
 Nothing here changes what the program computes: wrappers forward every argument, result and
@@ -161,7 +162,7 @@ class _StackSampler:
         self.interval_ns = interval_ns
         self.fns: dict[Any, int] = {}  # code object -> fn serial
         self.stacks: dict[tuple[int, int], int] = {}  # (parent sid, fn) -> sid
-        self.current: dict[int, int] = {}  # OS tid -> its last sid
+        self.current: dict[int, Any] = {}  # OS tid -> its last (sid, innermost line), 0 when gone
         self.held: dict[int, list[types.FrameType]] = {}  # OS tid -> its frames at the last sample, root first
         self.stopped = False
         self.cost_ns = 0  # CPU one sample takes, averaged
@@ -205,14 +206,15 @@ class _StackSampler:
             # The frames are held until the next sample, so a new call cannot get a returned call's
             # address: `is` tells a function called again from the same call continuing.
             held[tid] = chain
-            if current.get(tid) != sid or keep < len(chain):
-                current[tid] = sid
-                rec.add(["smp", t, tid, sid, keep])
+            line = chain[-1].f_lineno if chain else 0  # where the innermost Python frame is: a C call's line
+            if current.get(tid) != (sid, line) or keep < len(chain):
+                current[tid] = (sid, line)
+                rec.add(["smp", t, tid, sid, keep, line])
         del frames
         for tid in [tid for tid in current if tid not in seen and current[tid]]:
             current[tid] = 0
             held.pop(tid, None)
-            rec.add(["smp", t, tid, 0, 0])
+            rec.add(["smp", t, tid, 0, 0, 0])
 
     def _stack_id(self, chain: list[types.FrameType]) -> int:
         rec, fns, stacks = self.rec, self.fns, self.stacks
@@ -235,7 +237,7 @@ class _StackSampler:
         """The closing records at the process's end: every thread's stack ends now."""
         self.stopped = True
         t = _now()
-        out = [["smp", t, tid, 0, 0] for tid, sid in self.current.items() if sid]
+        out = [["smp", t, tid, 0, 0, 0] for tid, last in self.current.items() if last]
         self.current.clear()
         self.held.clear()
         return out

@@ -13,13 +13,15 @@ Frames of `Structure` (one row each):
   steps    pid, os_tid, task (0 for a plain callback), loop, label, start_us, end_us, dur_us
   threads  pid, os_tid, name, how ("threading" | "_thread"), start_us, end_us (NaN: still running)
   gens     pid, os_tid, gen, func, driver, start_us, end_us, finished: resumes through next()
+  stack_samples  pid, os_tid, t_us, leaf ("qualname (file:line)" of the innermost Python frame, "" when
+           the thread ended), line (its current line): `--sampled` only, one row per change
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ TASK_COLUMNS = [
 STEP_COLUMNS = ["pid", "os_tid", "task", "loop", "label", "start_us", "end_us", "dur_us"]
 THREAD_COLUMNS = ["pid", "os_tid", "name", "how", "start_us", "end_us"]
 GEN_COLUMNS = ["pid", "os_tid", "gen", "func", "driver", "start_us", "end_us", "finished"]
+SAMPLE_COLUMNS = ["pid", "os_tid", "t_us", "leaf", "line"]
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -57,6 +60,7 @@ class Structure:
     gens: pd.DataFrame
     n_contextlib: int  # next() resumes from contextlib (@contextmanager), counted, not units
     own_threads: frozenset[tuple[int, int]] = frozenset()  # (pid, os tid) of tracekit's stack sampler threads
+    stack_samples: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SAMPLE_COLUMNS))
 
     @property
     def empty(self) -> bool:
@@ -137,7 +141,18 @@ def _frames(recs: dict[str, list[tuple[int, list[Any]]]]) -> Structure:
         gens=gens.reset_index(drop=True),
         n_contextlib=n_contextlib,
         own_threads=frozenset((pid, int(r[2])) for pid, r in recs.get("sampler", [])),
+        stack_samples=_stack_samples(recs),
     )
+
+
+def _stack_samples(recs: dict[str, list[tuple[int, list[Any]]]]) -> pd.DataFrame:
+    fns = {(pid, int(r[1])): str(r[2]) for pid, r in recs.get("fn", [])}
+    leaf = {(pid, int(r[1])): fns.get((pid, int(r[3])), "?") for pid, r in recs.get("stack", [])}
+    rows = [
+        (pid, int(r[2]), _us(r[1]), leaf.get((pid, int(r[3])), "") if int(r[3]) else "", int(r[5]) if len(r) > 5 else 0)
+        for pid, r in recs.get("smp", [])
+    ]
+    return pd.DataFrame(rows, columns=SAMPLE_COLUMNS).sort_values("t_us", kind="stable").reset_index(drop=True)
 
 
 def _threads(recs: dict[str, list[tuple[int, list[Any]]]]) -> pd.DataFrame:

@@ -12,6 +12,7 @@ threshold, and "possible" otherwise (the finding says so, with the numbers).
 
 from __future__ import annotations
 
+import linecache
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,7 @@ class LoopBlock:
     min_s: float  # lower bound of the untraced duration: wait + cpu / stretch
     certain: bool  # min_s passes the threshold: blocked even if tracing slowed every call the most
     chain: list[str]  # caller chain from the step's code down to the slowest slice; [] unknown
+    line: str = ""  # --sampled: "file.py:10: time.sleep(1)", where the chain's last frame sat most; "" unknown
 
 
 def loop_blocks(
@@ -91,10 +93,40 @@ def loop_blocks(
                 cpu_s=float(c),
                 min_s=min_s,
                 certain=min_s >= threshold_s,
-                chain=culprit_chain(events, int(s.pid), trace_tid, float(s.start_us), float(s.end_us)),
+                chain=(chain := culprit_chain(events, int(s.pid), trace_tid, float(s.start_us), float(s.end_us))),
+                line=sampled_line(
+                    st.stack_samples, int(s.pid), int(s.os_tid), float(s.start_us), float(s.end_us), chain
+                ),
             )
         )
     return out
+
+
+def sampled_line(smp: pd.DataFrame, pid: int, os_tid: int, start_us: float, end_us: float, chain: list[str]) -> str:
+    """Where the chain's innermost frame sat longest in [start, end], from the stack samples (each
+    holds until the thread's next one): "file.py:LINE: source", or "" if no sample shows it there."""
+    if smp.empty or not chain:
+        return ""
+    th = smp[(smp["pid"] == pid) & (smp["os_tid"] == os_tid)]
+    t = th["t_us"].to_numpy(dtype=np.float64)
+    first = max(int(np.searchsorted(t, start_us, side="right")) - 1, 0)
+    last = int(np.searchsorted(t, end_us, side="left"))
+    part = th.iloc[first:last]
+    if part.empty:
+        return ""
+    begin = np.maximum(part["t_us"].to_numpy(dtype=np.float64), start_us)
+    stop = np.minimum(np.append(part["t_us"].to_numpy(dtype=np.float64)[1:], end_us), end_us)
+    held = pd.Series(np.maximum(stop - begin, 0.0), index=part.index)
+    mine = part["leaf"] == chain[-1]
+    if not mine.any() or held[mine].max() <= 0:
+        return ""
+    line = int(held[mine].groupby(part.loc[mine, "line"]).sum().idxmax())
+    file = chain[-1].rsplit(" (", 1)[-1].rsplit(":", 1)[0]
+    source = linecache.getline(file, line).strip()
+    if "#" in source and not any(q in source for q in "'\""):  # the code, not its comment
+        source = source.split("#", 1)[0].rstrip()
+    source = source if len(source) <= 80 else source[:79] + "…"
+    return f"{file.rsplit('/', 1)[-1]}:{line}" + (f": {source}" if source else "")
 
 
 def culprit_chain(events: pd.DataFrame, pid: int, tid: int, start_us: float, end_us: float) -> list[str]:
@@ -156,6 +188,7 @@ def loop_finding(
         "chain": worst.chain,
         "task": worst.task,
         "culprit": worst.chain[-1] if worst.chain else None,
+        **({"line": worst.line} if worst.line else {}),
     }
     culprit_text, fix = _culprit(worst, call_fix, cpu_fix, sampled)
     if certain:
@@ -194,9 +227,10 @@ def _culprit(worst: LoopBlock, call_fix: str, cpu_fix: str, sampled: bool) -> tu
     leaf = short(worst.chain[-1])
     if sampled and worst.cpu_s == worst.cpu_s and worst.cpu_s < 0.5 * worst.dur_s:
         # samples see Python frames only: a C call (time.sleep, a lock, blocking I/O) shows as its caller
+        at = f", at {worst.line}" if worst.line else ""
         return (
-            f"a call in {leaf} that the stack sampler cannot see into (C code, such as time.sleep, a lock or "
-            f"blocking I/O: {worst.cpu_s:.2f} s CPU in {worst.dur_s:.2f} s; rerun without --sampled to name it)",
+            f"a call in {leaf} that the stack sampler cannot see into (C code, such as time.sleep, a lock "
+            f"or blocking I/O: {worst.cpu_s:.2f} s CPU in {worst.dur_s:.2f} s){at}",
             call_fix,
         )
     # the coroutine's own code ran that long between two awaits: CPU work on the loop
