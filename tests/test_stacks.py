@@ -129,3 +129,15 @@ def test_the_structure_keeps_each_samples_innermost_frame_and_line() -> None:
     ]
     assert st.own_threads == frozenset({(1, 9)})
     assert st.threads.empty  # the sampler's thread is not a unit
+
+
+def test_a_stack_whose_record_was_lost_keeps_what_is_known() -> None:
+    raw = _raw(
+        (1, ["fn", 1, "main (p.py:1)"]),
+        (1, ["stack", 1, 0, 1]),
+        (1, ["smp", 1000, 1, 1, 0, 1]),
+        (1, ["smp", 2000, 1, 7, 1, 1]),  # stack 7 was never written
+        (1, ["smp", 3000, 1, 0, 0, 0]),
+    )
+    events, _facts = stack_events(raw)
+    assert _slices(events) == [(1, "main (p.py:1)", 1.0, 1.0)]  # stack 7 is not main's: main ended there

@@ -416,6 +416,7 @@ def _patch_threads() -> None:
             rec = _rec
             if rec is not None:
                 rec.add(["thread_end", _now(), _native_id()])
+                rec.idents.pop(threading.get_ident(), None)  # the ident may be reused by a later thread
 
     threading.Thread._bootstrap_inner = tk_bootstrap_inner  # type: ignore[attr-defined]
     start_new_thread = _thread.start_new_thread
@@ -434,6 +435,7 @@ def _patch_threads() -> None:
                 rec = _rec
                 if rec is not None:
                     rec.add(["thread_end", _now(), _native_id()])
+                    rec.idents.pop(_thread.get_ident(), None)
 
         return start_new_thread(tk_thread_main, args, *(() if kwargs is None else (kwargs,)))
 

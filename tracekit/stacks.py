@@ -48,7 +48,10 @@ class _Slicer:
         chain: list[int] = []
         cur = sid
         while cur and (pid, cur) not in self.paths:
-            cur, fn = self.parents[(pid, cur)]
+            parent = self.parents.get((pid, cur))
+            if parent is None:  # its record was lost (a process killed mid-write): the known part only
+                break
+            cur, fn = parent
             chain.append(fn)
         got = (*self.paths.get((pid, cur), ()), *reversed(chain))
         self.paths[(pid, sid)] = got
