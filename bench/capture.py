@@ -104,7 +104,8 @@ def measure(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 90
 class Workload:
     name: str
     argv: list[str]  # after `python` (a script with args, or -m module args)
-    setup: str = ""  # "asyncio_copy": a fresh copy of the stdlib's asyncio package for black to check
+    setup: str = ""  # "asyncio_copy": a fresh copy of the stdlib's asyncio package for black to check;
+    # "scratch": a fresh empty directory as {scratch}
 
 
 def workloads(quick: bool) -> list[Workload]:
@@ -116,8 +117,21 @@ def workloads(quick: bool) -> list[Workload]:
     ]
 
 
+CORPUS = ROOT / "tests" / "realworld" / "workloads"
+SCRATCH = ("black_asyncio", "xdist_run")  # the corpus workloads that take a fresh directory as argv[1]
+
+
+def corpus_workloads() -> list[Workload]:
+    """The real-world corpus's programs (tests/realworld/workloads), as its tests run them."""
+    out = []
+    for p in sorted(CORPUS.glob("*.py")):
+        scratch = p.stem in SCRATCH
+        out.append(Workload(p.stem, [str(p), *(["{scratch}"] if scratch else [])], "scratch" if scratch else ""))
+    return out
+
+
 def command(variant: str, w: Workload, tmp: Path, copy: Path | None) -> list[str]:
-    args = [a.replace("{copy}", str(copy)) for a in w.argv]
+    args = [a.replace("{copy}", str(copy)).replace("{scratch}", str(tmp / "scratch")) for a in w.argv]
     module = args[0] == "-m"
     if variant == "untraced":
         return [PY, *args]
@@ -208,11 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--corpus", action="store_true", help="the real-world corpus's workloads instead")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "capture.json")
     a = ap.parse_args(argv)
     rounds = 1 if a.quick else a.rounds
     variants = [v for v in a.variants.split(",") if v]
-    chosen = [w for w in workloads(a.quick) if not a.only or w.name in a.only.split(",")]
+    pool = corpus_workloads() if a.corpus else workloads(a.quick)
+    chosen = [w for w in pool if not a.only or w.name in a.only.split(",")]
     results = []
     with tempfile.TemporaryDirectory(prefix="tk-capture-") as work:
         for w in chosen:
@@ -236,7 +252,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     a.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(table(results))
+    print(medians(results))
     return 0
+
+
+def medians(results: list[dict[str, Any]]) -> str:
+    """Per variant: the median and the largest wall ratio over the workloads."""
+    by: dict[str, list[float]] = {}
+    for r in results:
+        for v, row in r["variants"].items():
+            if isinstance(row.get("wall_ratio"), (int, float)):
+                by.setdefault(v, []).append(float(row["wall_ratio"]))
+    return "\n".join(f"{v}: median x{med(xs):.2f}, max x{max(xs):.2f} over {len(xs)} workloads" for v, xs in by.items())
 
 
 if __name__ == "__main__":
