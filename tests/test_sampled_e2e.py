@@ -113,3 +113,23 @@ def test_a_blocked_loop_is_found_and_its_unseen_c_call_said_so(sampled: Any) -> 
     assert f["evidence"]["chain"][-1].startswith("count (") and "async_blocking.py:" in f["evidence"]["chain"][-1]
     assert "that the stack sampler cannot see into (C code, such as time.sleep" in f["message"]
     assert f["evidence"]["line"] == "async_blocking.py:9: time.sleep(1)"  # where count sat: the sampled line
+
+
+def test_a_script_path_that_is_not_utf8_runs_sampled(tmp_path: Path) -> None:
+    """viztracer 1.1.1 crashes on such a path (so the default capture refuses it); the sampler does not."""
+    import os
+    import subprocess
+    import sys
+
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9"))
+    folder.mkdir()
+    script = folder / "prog.py"
+    script.write_text("import time\ndef work():\n    time.sleep(0.2)\nwork()\nprint('ok')\n")
+    p = subprocess.run(
+        [sys.executable, "-m", "tracekit", "profile", "-q", "--sampled", "-o", str(tmp_path / "run"), str(script)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    an = tracekit.load(str(tmp_path / "run"))
+    names = set(an.events["name"].astype(str))
+    assert any(n.startswith("work (") and "caf?" in n for n in names), names  # undecodable byte shown as '?'
