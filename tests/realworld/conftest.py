@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +95,18 @@ def gil(tmp_path_factory: pytest.TempPathFactory) -> Pair:
 @pytest.fixture(scope="session")
 def numpy_threads(tmp_path_factory: pytest.TempPathFactory) -> Pair:
     return measure(tmp_path_factory, "threads_numpy")
+
+
+@pytest.fixture(scope="session")
+def numpy_beside_a_busy_core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    """threads_numpy while another program keeps one core busy (class 4: numpy threads on a machine whose
+    other core is busy were called GIL-bound): a pure-Python spin loop outside the run's tree."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield measure(tmp_path_factory, "threads_numpy")
+    finally:
+        hog.kill()
+        hog.wait()
 
 
 @pytest.fixture(scope="session")

@@ -46,6 +46,22 @@ def test_gil_releasing_threads_are_not_called_gil_bound_or_serialised(
     assert_core_verdict(p, key[0])
 
 
+def test_numpy_threads_beside_a_busy_core_are_not_gil_bound(numpy_beside_a_busy_core: Pair) -> None:
+    p = numpy_beside_a_busy_core
+    check_common(p)
+    # the spinning program held about a core through both runs
+    assert p.u.others_cores >= 0.6 and p.t.others_cores >= 0.6, (p.u.others_cores, p.t.others_cores)
+    # oracle: untraced, the threads still hardly slept (a thread waiting for the GIL sleeps; these queued)
+    sleeps = p.u.thread_sleep_fractions()
+    assert len(sleeps) == 3 and max(sleeps) < 0.2, sleeps
+    no_gil_claim(p)
+    key = [f for f in p.t.stats["findings"] if f["kind"] in ("parallel", "core-contention", "serialised")]
+    assert key, p.t.text()
+    assert_core_verdict(p, key[0])
+    if key[0]["kind"] == "core-contention":  # they never slept: the GIL is ruled out, and said so
+        assert "not of the GIL" in key[0]["message"], key[0]["message"]
+
+
 def test_threads_blas_started_in_c_are_data_loss_not_silence(numpy_threads: Pair) -> None:
     # oracle: /proc listed more threads than the threading module knew in the untraced run
     hidden = untraced_c_threads(numpy_threads.u)
