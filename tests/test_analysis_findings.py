@@ -310,8 +310,9 @@ def test_io_pool_on_a_loaded_machine_is_waiting_though_some_threads_queued() -> 
     assert (ev["active_threads"], ev["asleep_threads"], ev["hungry_threads"]) == (8, 5, 3)
     assert ev["hungry_runq_fraction"] == 0.8
     assert "5 of their 8 active threads asleep" in fs[0].message and "free core 80%" in fs[0].message
-    # one of the hungry threads computing (on a CPU most of its wanted time): no longer only waiting
-    computing = [*th[:7], sched(9, 0.5, 0.1, 5)]
+    # one of the hungry threads a queued CPU-bound worker (on a CPU 13%, queued 87%, asleep 0%, as a
+    # multiprocessing worker measured at load 6): no longer only waiting
+    computing = [*th[:7], sched(9, 0.13, 0.87, 5)]
     fs = verdicts(wall_s=1.0, cpu_s=0.6, cores=2, units=thread_units(8), peak=8, blocks=[], loss_warnings=[],
                   threads=computing)  # fmt: skip
     assert "concurrent-not-parallel" not in kinds(fs), kinds(fs)

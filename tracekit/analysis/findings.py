@@ -189,23 +189,27 @@ def shape(facts: RunFacts, gil: Finding | None, generators: dict[str, int]) -> F
 
 ACTIVE_FRACTION = 0.05  # a thread runnable less than this share of its life is idle (a pool's helper)
 HUNGRY_FRACTION = 0.5  # a thread on a CPU or queued for one at least half its life wanted a core
+COMPUTE_MIN_SPAN_S = 0.1  # the shortest sampled life a thread is judged computing on
 NO_SLEEP_FRACTION = 0.1  # hungry threads asleep less than this share of their life were not waiting for the GIL
 
 
 def thread_shape(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding | None:
     """The kernel's view of the OS threads of the tree (each process's threads, a single-threaded
     process as its one thread). When most active threads slept at least half their life and none
-    computed most of it (a thread runnable most of its life counts as computing unless it spent
-    RUNQ_FRACTION of that in the run queue), they were waiting (I/O, locks), whatever the machine's
-    load; otherwise threads that wanted a core most of their life (hungry) but waited in the run
-    queue a large share of that were short of cores (not of the GIL, not waiting). None without
+    computed (a thread runnable most of its life computes when, out of the run queue, it was on a CPU
+    at least as long as asleep: a queued CPU-bound worker hardly sleeps, a queued I/O thread sleeps
+    most of the rest), they were waiting (I/O, locks), whatever the machine's load. Otherwise threads
+    that wanted a core most of their life (hungry) but waited in the run queue a large share of that
+    were short of cores (not waiting; the GIL ruled out only if they hardly slept). None without
     schedstat for two or more active threads, or when neither holds."""
     active = [t for t in facts.threads if t.span_s > 0 and t.oncpu_s + t.runq_s > ACTIVE_FRACTION * t.span_s]
     if len(active) < 2:
         return None
     p = facts.parallelism
     hungry = [t for t in active if t.oncpu_s + t.runq_s >= HUNGRY_FRACTION * t.span_s]
-    computing = [t for t in hungry if t.runq_s < RUNQ_FRACTION * (t.oncpu_s + t.runq_s)]
+    # out of the run queue, on a CPU at least as long as asleep: a CPU-bound worker, however long it queued
+    # (over a few samples' span: a thread of 20 ms, seen at two or three samples, is noise either way)
+    computing = [t for t in hungry if t.oncpu_s >= t.sleep_s and t.span_s >= COMPUTE_MIN_SPAN_S]
     asleep = [t for t in active if t.sleep_s >= ASLEEP_FRACTION * t.span_s]
     wanted = sum(t.oncpu_s + t.runq_s for t in hungry)
     queued = sum(t.runq_s for t in hungry) / wanted if wanted > 0 else 0.0
