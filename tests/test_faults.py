@@ -256,7 +256,9 @@ def test_infinite_loop_with_timeout(tmp_path: Path) -> None:
     assert_clean(r)
     assert r.run["timed_out"] is True and r.stats["timed_out"] is True
     assert r.stats["data_loss"]["timed_out"] is True
-    assert r.stats["cpu_s"] > 1.0  # the spinning was sampled
+    # the spinning was sampled: a sanity bound, since on a loaded 2-core machine (four agents) a spinner
+    # got 0.90-0.96 s of CPU in its 2 s, less than the 1.0 asserted before
+    assert r.stats["cpu_s"] > 0.3
 
 
 HUNG_CHILD = """
