@@ -136,7 +136,10 @@ def test_gate_fails_a_slowed_candidate(tiny: dict[str, Path], tmp_path: Path) ->
     )  # fmt: skip
     assert p.returncode == 1, p.stderr
     (line,) = gate_lines(p.stderr)
-    assert line.startswith("FAIL: slow is slower than fast: median 0.6"), line
+    assert line.startswith("FAIL: slow is slower than fast: median "), line
+    # the oracle is the script's own 0.6 s sleep; above it, Python's start-up, which a loaded machine
+    # stretches (0.842 s seen with four agents on two cores)
+    assert 0.6 <= float(line.split("median ")[1].split(" s")[0]) < 1.5, line
     assert "outside the noise" in line and "p = 0.0286" in line  # 1 / C(7, 4)
     cmp = read_json(tmp_path / "c" / "comparison.json")
     assert cmp["reference"] == "fast"
