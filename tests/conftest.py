@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,20 @@ def run_tracekit(*args: str, timeout: float = 120, cwd: Path | None = None) -> s
         timeout=timeout,
         cwd=cwd or ROOT,
     )
+
+
+def scenario_runs(root: Path, *options: str) -> Callable[[str], tuple[subprocess.CompletedProcess[str], Path]]:
+    """get(name): `tracekit profile OPTIONS -o ROOT/NAME scenarios/NAME.py`, run once and kept (for
+    module-scoped fixtures shared by a file's tests)."""
+    cache: dict[str, tuple[subprocess.CompletedProcess[str], Path]] = {}
+
+    def get(name: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+        if name not in cache:
+            out = root / name
+            cache[name] = (run_tracekit("profile", *options, "-o", str(out), str(SCENARIOS / f"{name}.py")), out)
+        return cache[name]
+
+    return get
 
 
 def profile_once(tmp_path_factory: pytest.TempPathFactory, scenario: str, label: str) -> Path:

@@ -13,24 +13,14 @@ from typing import Any
 
 import pytest
 
-from .conftest import SCENARIOS, run_tracekit
+from .conftest import SCENARIOS, run_tracekit, scenario_runs
 
 RUN_FILES = ["run.json", "trace.json", "samples.csv", "stats.json", "report.html"]
-_cache: dict[str, tuple[Any, Path]] = {}
 
 
 @pytest.fixture(scope="module")
 def profiled(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    root = tmp_path_factory.mktemp("runs")
-
-    def get(name: str) -> tuple[Any, Path]:
-        if name not in _cache:
-            out = root / name
-            proc = run_tracekit("profile", "-o", str(out), str(SCENARIOS / f"{name}.py"))
-            _cache[name] = (proc, out)
-        return _cache[name]
-
-    return get
+    return scenario_runs(tmp_path_factory.mktemp("runs"))
 
 
 def stats(out: Path) -> Any:

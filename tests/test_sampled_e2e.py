@@ -14,24 +14,13 @@ import pytest
 
 import tracekit
 
-from .conftest import SCENARIOS, run_tracekit
+from .conftest import SCENARIOS, run_tracekit, scenario_runs
 from .test_profile_e2e import TABLE
-
-_cache: dict[str, tuple[Any, Path]] = {}
 
 
 @pytest.fixture(scope="module")
 def sampled(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    root = tmp_path_factory.mktemp("sampled")
-
-    def get(name: str) -> tuple[Any, Path]:
-        if name not in _cache:
-            out = root / name
-            proc = run_tracekit("profile", "--sampled", "-o", str(out), str(SCENARIOS / f"{name}.py"))
-            _cache[name] = (proc, out)
-        return _cache[name]
-
-    return get
+    return scenario_runs(tmp_path_factory.mktemp("sampled"), "--sampled")
 
 
 def stats(out: Path) -> Any:
