@@ -240,6 +240,13 @@ def test_helpers_are_named_and_untraced_threads_are_data_loss() -> None:
     assert "pid 17 a child of pid 10 seen 1 ms before it exec'd another program" in with_fork.helpers
     # without a record (an older run) the same process cannot be told from a lost fork: it is reported
     assert 17 in data_loss({"processes": forked}, trace, samples, (50.0, 400.0)).untraced_pids
+    # on a loaded machine the copy may be seen for 100 ms and more (sampler ticks stretched): still a
+    # child before its exec; one never recorded for over a second is a lost process
+    long_lost = {"cmdline": ["python", "a.py"], "ppid": 10, "first_seen_ns": 0, "last_seen_ns": 1_500_000_000}
+    slow = {**forked, "17": {**forked["17"], "last_seen_ns": 146_000_000}, "18": long_lost}
+    with_slow = data_loss({"processes": slow}, trace, samples, (50.0, 400.0), rec)
+    assert "pid 17 a child of pid 10 seen 146 ms before it exec'd another program" in with_slow.helpers
+    assert with_slow.untraced_pids == [14, 16, 18]
     fs = verdicts(wall_s=1, cpu_s=0.01, cores=2, units=units([]), peak=1, blocks=[], loss_warnings=loss.warnings,
                   helpers=loss.helpers, untraced_threads=1)  # fmt: skip
     helper = next(f for f in fs if f.kind == "untraced-helpers")

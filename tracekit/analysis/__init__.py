@@ -262,6 +262,10 @@ def data_loss(
 
 
 SHORT_LIVED_NS = 50e6  # a traced Python process cannot start, run and save in less
+# A Python fork writes its structure record at once, so a copy of its parent never recorded is a child
+# before its exec for this long: on a loaded machine that phase, between two sampler ticks, was seen
+# to span 100-146 ms (ldconfig run by trio's import), well over SHORT_LIVED_NS.
+EXEC_CHILD_NS = 1e9
 
 
 def cpu_gap(samples: pd.DataFrame, window_ns: tuple[float, float]) -> bool:
@@ -329,7 +333,7 @@ def untraced_processes(
         name = helper_name(
             [str(c) for c in info.get("cmdline", [])], seen if "first_seen_ns" in info else SHORT_LIVED_NS
         )
-        if name is None and recorded is not None and pid not in recorded and seen < SHORT_LIVED_NS:
+        if name is None and recorded is not None and pid not in recorded and seen < EXEC_CHILD_NS:
             name = exec_child_name(run, info, seen)
         if name is None:
             lost.append(pid)
