@@ -158,6 +158,23 @@ def test_black_flame_graph_shows_the_workers_formatting(runs: dict[str, Run], co
     # the one asyncio task black runs, by its coroutine
     tree = page.locator("#task-tree .tl").all_text_contents()
     assert "schedule_formatting (Task-1)" in tree, tree
+    # the Gantt: each unit's running parts (a task's steps, sampled CPU) inside its own bar, and no bar
+    # over the labels (the main process starts 0.2-0.3 s before the script, at a negative time)
+    rows = page.eval_on_selector_all(
+        "#gantt g.unit",
+        """gs => gs.map(g => { const s = g.querySelector('rect.span');
+             return {label: g.querySelector('text.label').textContent, x: +s.getAttribute('x'),
+                     w: +s.getAttribute('width'),
+                     runs: Array.from(g.querySelectorAll('rect.run')).map(r => [+r.getAttribute('x'),
+                                                                              +r.getAttribute('width')])}; })""",
+    )
+    assert min(row["x"] for row in rows) >= 230 - 0.1  # the plot area starts after the 230 px label column
+    for row in rows:
+        for x, w in row["runs"]:
+            assert row["x"] - 1.5 <= x and x + w <= row["x"] + row["w"] + 1.5, (row, x, w)
+    task = next(row for row in rows if row["label"].startswith("task · schedule_formatting"))
+    assert task["runs"] and task["runs"][0][0] <= task["x"] + 2  # its first step is at its creation
+    shot(page, "#gantt-section", r.shots / "black-gantt.png")
 
 
 def test_aiohttp_report_code_first_and_tasks_by_coroutine(runs: dict[str, Run], context: BrowserContext) -> None:

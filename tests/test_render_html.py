@@ -78,6 +78,7 @@ def test_scale_maps_seconds_to_plot_pixels() -> None:
     s = html.Scale(0.0, 2.0, x0=100, width=200)
     assert (s.px(0.0), s.px(0.5), s.px(2.0)) == (100.0, 150.0, 300.0)
     assert s.ticks() == [(100.0, "0"), (150.0, "0.5"), (200.0, "1"), (250.0, "1.5"), (300.0, "2")]
+    assert (s.px(-0.257), s.px(2.5)) == (100.0, 300.0)  # held at the plot's edges, never over the labels
 
 
 def test_segments_quantise_merge_and_drop_idle() -> None:

@@ -245,7 +245,9 @@ def fmt_s(x: float) -> str:
 
 @dataclass(frozen=True)
 class Scale:
-    """Seconds → px across the plot area [x0, x0 + width]."""
+    """Seconds → px across the plot area [x0, x0 + width]; times outside [t0, t1] are held at its
+    edges (the main process starts before the script, at a negative time: its bar must not run into
+    the labels)."""
 
     t0: float
     t1: float
@@ -254,6 +256,7 @@ class Scale:
 
     def px(self, t: float) -> float:
         span = self.t1 - self.t0
+        t = min(max(t, self.t0), self.t1)
         return round(self.x0 + (0.0 if span <= 0 else (t - self.t0) / span * self.width), 1)
 
     def ticks(self) -> list[tuple[float, str]]:
@@ -380,13 +383,23 @@ def gantt_rows(an: Analysis, scale: Scale, max_rows: int = MAX_GANTT_ROWS) -> li
 
 
 def _script_start_us(an: Analysis) -> float:
-    """The script's start on the trace clock (units' start_s is relative to it)."""
+    """The script's start on the trace clock (units' start_s is relative to it), as the analysis
+    defines it: the main process's first traced call, or its recorded start when nothing was traced.
+    Not "first call minus the main process unit's start_s": the unit starts when the structure
+    recorder saw the process (interpreter start-up, 0.26 s before black's first call), and that
+    offset drew every task step 0.26 s early."""
     u = an.units
-    if len(u) and len(an.events):
-        main = u[(u["kind"] == "process") & (u["role"] == "main")]
-        if len(main):
-            ev = an.events[an.events["pid"] == int(main.iloc[0]["pid"])]
-            return float(ev["start_us"].min()) - float(main.iloc[0]["start_s"]) * 1e6
+    main = u[(u["kind"] == "process") & (u["role"] == "main")] if len(u) else u
+    if not len(main):
+        return 0.0
+    pid = int(main.iloc[0]["pid"])
+    ev = an.events[an.events["pid"] == pid] if len(an.events) else an.events
+    if len(ev):
+        return float(ev["start_us"].min())
+    procs = an.structure.procs
+    mine = procs[procs["pid"] == pid] if len(procs) else procs
+    if len(mine):
+        return float(mine.iloc[0]["start_us"])
     return 0.0
 
 
