@@ -152,9 +152,13 @@ def test_async_count_report_shows_three_in_flight_while_idle(runs: dict[str, Pat
     ld.page.wait_for_selector("html[data-ready='1']")
     data = ld.page.evaluate("JSON.parse(document.getElementById('tk-data').textContent)")
     f = data["flight"]
-    t, flight, busy = f["t"], f["in_flight"], [b for b in f["cores_busy"] if b is not None]
+    t, flight, w = f["t"], f["in_flight"], f["window_s"]
     held3 = sum(t2 - t1 for t1, t2, v in zip(t, t[1:], flight, strict=False) if v == 3)
-    assert held3 > 0.9 and max(busy) < 0.5
+    # idle while the three tasks sleep: every CPU window wholly inside that stretch (the windows before
+    # it hold the interpreter's start-up and imports, really busy: 0.5-0.7 of a core)
+    three = [x for x, v in zip(t, flight, strict=True) if v == 3]
+    busy = [b for x, b in zip(t, f["cores_busy"], strict=True) if b is not None and three[0] <= x <= three[-1] - w]
+    assert held3 > 0.9 and len(busy) >= 10 and max(busy) < 0.5, busy
     assert ld.page.locator("#gantt g.kind-task.role-worker").count() == 3
     assert (ld.page.text_content("#output-order") or "").startswith("One One One Two Two Two")
 
