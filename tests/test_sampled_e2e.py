@@ -122,3 +122,25 @@ def test_a_script_path_that_is_not_utf8_runs_sampled(tmp_path: Path) -> None:
     an = tracekit.load(str(tmp_path / "run"))
     names = set(an.events["name"].astype(str))
     assert any(n.startswith("work (") and "caf?" in n for n in names), names  # undecodable byte shown as '?'
+
+
+def test_code_the_tracer_crashes_on_is_named_and_runs_sampled(tmp_path: Path) -> None:
+    """viztracer 1.1.1 segfaults on a module imported from a folder whose name is not UTF-8; the run
+    says so and points to --sampled, which runs it."""
+    import os
+
+    folder = os.fsdecode(bytes(tmp_path) + b"/m\xe9od")
+    os.makedirs(folder)
+    Path(folder, "modx.py").write_text("def f():\n    return 41 + 1\n")
+    script = tmp_path / "prog.py"
+    where = os.fsencode(folder)
+    script.write_text(f"import os, sys\nsys.path.insert(0, os.fsdecode({where!r}))\nimport modx\nprint(modx.f())\n")
+    traced = run_tracekit("profile", "-q", "-o", str(tmp_path / "t"), str(script))
+    assert traced.returncode == 139, traced.stderr  # the crash is the program's exit, as a shell shows it
+    warnings = stats(tmp_path / "t")["data_loss"]["warnings"]
+    assert any("crashed (SIGSEGV)" in w and "`--sampled` runs without the tracer" in w for w in warnings), warnings
+    sampled = run_tracekit("profile", "-q", "--sampled", "-o", str(tmp_path / "s"), str(script))
+    assert sampled.returncode == 0, sampled.stderr
+    run = json.loads((tmp_path / "s" / "run.json").read_text())
+    assert [t for _t, stream, t in run["output"]["lines"] if stream == "stdout"] == ["42"]
+    assert stats(tmp_path / "s")["data_loss"]["warnings"] == []

@@ -191,7 +191,14 @@ def data_loss(
         # and loop steps come from the structure record, so nothing was lost
         status = "not traced"
     elif trace is None:
-        warnings.append(f"no usable trace ({status}: {tinfo.get('detail', 'trace.json is missing')})")
+        crashed = run.get("exit_code") == -11 and run.get("traced", True)  # SIGSEGV under viztracer
+        hint = (
+            "; the traced process crashed (SIGSEGV), as viztracer 1.1.1 does on some code (a module imported from a "
+            "folder whose name is not valid UTF-8): `--sampled` runs without the tracer"
+            if crashed
+            else ""
+        )
+        warnings.append(f"no usable trace ({status}: {tinfo.get('detail', 'trace.json is missing')}){hint}")
     overflow = bool(trace.overflow) if trace is not None else False
     entries = int(run.get("tracer_entries") or 0)
     full = sorted(p for p, n in (trace.events_per_pid.items() if trace is not None else []) if entries and n >= entries)
