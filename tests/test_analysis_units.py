@@ -182,7 +182,7 @@ def test_fork_child_main_thread_with_stale_tid() -> None:
         ("process", 5, 0): "main",
         ("process", 7, 0): "worker",
         ("thread", 5, 5): "main",
-        ("thread", 7, 5): "main",
+        ("thread", 7, 7): "main",  # its OS tid, the pid; the stale 5 is only its trace track
         ("thread", 7, 8): "worker",
     }
     assert u.loc[(u["kind"] == "process") & (u["pid"] == 7), "parent"].item() == 5

@@ -225,7 +225,7 @@ def _thread_rows(
                 "thread",
                 "MainThread",
                 pid,
-                mt,
+                pid,  # its OS tid is the pid (a fork child's trace track keeps its parent's stale tid: trace_tid)
                 pid,
                 "main",
                 t0,
