@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from tracekit.structure import Structure
 
 RUN_SCHEMA = "tracekit.run/1"
-STATS_SCHEMA = "tracekit.stats/1"
 RUN_JSON = "run.json"
 TRACE_JSON = "trace.json"
 STRUCTURE_JSONL = "structure.jsonl"  # raw: the structure recorder's records of every process (tracekit/recorder.py)

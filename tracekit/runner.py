@@ -36,7 +36,6 @@ from tracekit.rundir import (
 )
 from tracekit.trace import TraceError, enrich_to_trace, save_columns
 
-VIZTRACER_VERSION = "1.1.1"
 DEFAULT_TRACER_ENTRIES = 1_000_000
 DEFAULT_MIN_DURATION_US = 100.0  # function slices shorter than this are not kept (--min-duration; --full keeps all)
 GRACE_S = 6.0  # after SIGINT, how long viztracer may take to save before the group is killed
@@ -241,7 +240,7 @@ def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> Ru
         "load_avg_before": list(sampling.load_average()),
         "start_method": _start_method(),
         "tracekit_version": __version__,
-        "viztracer_version": VIZTRACER_VERSION if cfg.trace else None,
+        "viztracer_version": _viztracer_version() if cfg.trace else None,
         "wall_clock_offset_ns": time.time_ns() - time.monotonic_ns(),
         "started_ns": time.monotonic_ns(),
         "ended_ns": None,
@@ -590,6 +589,16 @@ def _finish_structure(out: Path) -> dict[str, Any]:
         with contextlib.suppress(OSError):
             directory.rmdir()
     return {"status": "ok", "records": merged.count(b"\n"), "bytes": len(merged)}
+
+
+def _viztracer_version() -> str:
+    """The installed viztracer's version (pyproject pins it; this says what ran)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("viztracer")
+    except PackageNotFoundError:
+        return "?"
 
 
 def _start_method() -> str:

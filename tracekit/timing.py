@@ -169,12 +169,6 @@ class Spawner:
         )  # fmt: skip
 
 
-def measure(argv: Sequence[str], cwd: Path | None = None) -> Measurement:
-    """One measured run through a fresh spawner (measure_round_robin keeps one for all runs)."""
-    with Spawner() as sp:
-        return sp.measure(argv, cwd)
-
-
 def _killpg(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)

@@ -205,20 +205,11 @@ class TraceServer:
         self.trace = trace
         self.port = int(self.httpd.server_address[1])
         self.url = f"http://{HOST}:{self.port}/"
-        self._thread: threading.Thread | None = None
 
     def serve_forever(self) -> None:
         self.httpd.serve_forever(poll_interval=0.2)
 
-    def start_in_thread(self) -> threading.Thread:
-        self._thread = threading.Thread(target=self.serve_forever, name="tracekit-viewer", daemon=True)
-        self._thread.start()
-        return self._thread
-
     def close(self) -> None:
-        if self._thread is not None:
-            self.httpd.shutdown()
-            self._thread.join()
         self.httpd.server_close()
 
 
