@@ -191,7 +191,10 @@ class Input:
 
 
 @dataclass(frozen=True)
-class RunResult:
+class ModelResult:
+    """One model's row of a comparison: its untraced timings and its traced run's analysis (not to be
+    confused with runner.RunResult, the outcome of one supervised run)."""
+
     name: str
     model: str
     target: str
@@ -229,11 +232,11 @@ class Comparison:
     work: dict[str, Any]  # {"bound": "cpu" | "waiting", "cpu_fraction": f}
     repeat: int
     warmup: int
-    runs: tuple[RunResult, ...]
+    runs: tuple[ModelResult, ...]
     warnings: tuple[str, ...]
     context: dict[str, Any] = field(default_factory=dict)
 
-    def run(self, name: str) -> RunResult:
+    def run(self, name: str) -> ModelResult:
         return next(r for r in self.runs if r.name == name)
 
     def to_dict(self) -> dict[str, Any]:
@@ -316,7 +319,7 @@ def compare(
             w.extend(f"{inp.name}: {x}" for x in tr.warnings)
         warnings.extend(w)
         runs.append(
-            RunResult(
+            ModelResult(
                 name=inp.name, model=inp.model, target=inp.target, kind=inp.kind, timing=inp.timing,
                 wall_s=inp.wall_s, cpu_s=inp.cpu_s, user_s=inp.user_s, system_s=inp.system_s,
                 speedup=s, speedup_stdev=s_sd, ideal_speedup=ideal, efficiency=eff,
@@ -340,7 +343,7 @@ def compare(
     )
 
 
-def relation(r: RunResult, reference: str) -> str:
+def relation(r: ModelResult, reference: str) -> str:
     """hyperfine's sentence: "2.98 ± 0.03 times faster than sync_count" (or slower)."""
     if r.name == reference:
         return "reference"

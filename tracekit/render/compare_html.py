@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from tracekit.compare import Comparison, RunResult, relation
+from tracekit.compare import Comparison, ModelResult, relation
 from tracekit.render.compare_terminal import HEADERS, cells
 from tracekit.render.templating import env
 
@@ -105,7 +105,7 @@ class Timeline:
     rows: list[Row]
 
 
-def _shown_units(r: RunResult) -> list[Any]:
+def _shown_units(r: ModelResult) -> list[Any]:
     workers = [u for u in r.units if u.role == "worker"]
     return workers or list(r.units)
 

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from tracekit.compare import Comparison, RunResult, relation
+from tracekit.compare import Comparison, ModelResult, relation
 from tracekit.render.terminal import SEVERITY_STYLE, fmt_bytes
 
 
@@ -57,7 +57,7 @@ def rows(cmp: Comparison) -> list[dict[str, Any]]:
     return out
 
 
-def cells(r: RunResult, ref: str) -> list[str]:
+def cells(r: ModelResult, ref: str) -> list[str]:
     w = r.wall_s
     return [
         r.name + (" (ref)" if r.name == ref else ""),
