@@ -318,18 +318,18 @@ def untraced_helpers(helpers: list[str]) -> Finding | None:
 # On a machine other jobs kept busy (load 4.7 on 2 cores) the same threads were on a CPU 18%, queued 35%,
 # asleep 47%, ~135-160 voluntary switches/s: hence the loose per-thread bounds, and the group bound
 # GIL_MIN_DEMAND: with the GIL contended some thread always holds it, on a CPU or queued for one, while
-# threads of an I/O pool are mostly all asleep at once. But once the contenders spend RUNQ_FRACTION of
-# their life queued for a core, no verdict is drawn: at load ~9 on 2 cores the traced threads of an I/O
-# pool (corpus threads_http, 3.13) were on a CPU 3-8%, queued 30-50%, asleep 40-60%, woken 50-100
-# times a second, and together "wanted" over a core (the queue): the GIL's signature, though untraced
-# they hardly ran; and three GIL-bound threads at load 6 were asleep only 24% of their life. Then the
-# threads are short of cores (core-contention), and whether they would also contend for the GIL is
-# said to be unknown.
+# threads of an I/O pool are mostly all asleep at once. A GIL waiter sleeps in waits of at most the 5 ms
+# switch interval (it wakes when the GIL is dropped, or times out and asks for it), so a group asleep
+# longer than that per voluntary switch on average was waiting on something else: at load ~9 on 2 cores
+# the traced threads of an I/O pool (corpus threads_http, 3.13) were on a CPU 3-8%, queued 30-50%,
+# asleep 40-60%, woken 60-110 times a second, and with the queue "wanted" over a core: every other
+# criterion met, but asleep 6.4 ms per wake-up; GIL threads measured 2.3 ms (quiet) to 3.8 ms (load 6).
 GIL_MIN_SPAN_S = 0.2
 GIL_MIN_ONCPU = 0.05  # a thread that hardly ran was not competing for the GIL
 GIL_MIN_ASLEEP = 0.3
 GIL_MIN_WAKEUPS_PER_S = 50.0
 GIL_MIN_DEMAND = 0.8  # the lower bound on CPU: Σ (on a CPU + queued) of the contenders, in cores
+GIL_MAX_SLEEP_PER_WAKEUP_S = 0.005  # sys.getswitchinterval(): the longest a GIL waiter sleeps at a time
 
 
 def gil_contender(t: ThreadSched) -> bool:
@@ -357,8 +357,8 @@ def gil_bound(threads: list[ThreadSched]) -> Finding | None:
         demand = (oncpu + sum(t.runq_s for t in grp)) / span
         if len(grp) < 2 or cores_used > PARALLEL_CORES or demand < GIL_MIN_DEMAND:
             continue
-        if sum(t.runq_s for t in grp) >= RUNQ_FRACTION * sum(t.span_s for t in grp):
-            continue  # a machine this busy hides the GIL's rhythm (see GIL_MIN_DEMAND): unknown, not a verdict
+        if sum(t.sleep_s for t in grp) > GIL_MAX_SLEEP_PER_WAKEUP_S * sum(t.voluntary for t in grp):
+            continue  # they slept longer per wake-up than a GIL waiter can: on I/O or locks
         asleep = sum(t.sleep_s for t in grp)
         runq = sum(t.runq_s for t in grp)
         wake = sum(t.voluntary for t in grp) / sum(t.span_s for t in grp)
