@@ -13,20 +13,16 @@ stack). Pure: no pandas, no I/O.
 from __future__ import annotations
 
 import bisect
-import json
 from typing import Any
 
 import orjson
+
+from tracekit import records
 
 # The frames that run one loop step: what is called below them belongs to the step (asyncio's
 # Handle._run runs every callback and task step; trio's run loop resumes its tasks itself).
 LOOP_FRAMES = ("Handle._run (", "unrolled_run (")
 NEST_NS = 1  # each depth starts 1 ns later and ends 1 ns earlier, so a callee nests strictly in its caller
-
-
-def _text(value: Any) -> str:
-    """Valid UTF-8 text: lone surrogates (undecodable file or thread names) become '?'."""
-    return str(value).encode("utf-8", "replace").decode("utf-8")
 
 
 class _Slicer:
@@ -97,8 +93,7 @@ def stack_events(raw: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
     Facts: samples (stack changes seen), interval_us (the sampler's, None if it never ran),
     sampler_tids ([pid, os tid] of tracekit's sampler threads, which are not the program's)."""
-    # not orjson: a program's undecodable names arrive as lone surrogates, which it refuses
-    recs = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    recs = records.parse(raw, strict=False)  # strings arrive valid UTF-8 (records mends them)
     steps: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for pid, r in recs:
         if r[0] == "step":
@@ -120,11 +115,11 @@ def stack_events(raw: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             same = int(rec[4]) if len(rec) > 4 else len(sl.path(pid, sid))  # frames that are the same calls
             sl.sample(pid, int(rec[2]), int(rec[1]), sid, same)
         elif kind == "fn":
-            sl.fns[(pid, int(rec[1]))] = _text(rec[2])
+            sl.fns[(pid, int(rec[1]))] = str(rec[2])
         elif kind == "stack":
             sl.parents[(pid, int(rec[1]))] = (int(rec[2]), int(rec[3]))
         elif kind == "thread":
-            names[(pid, int(rec[2]))] = _text(rec[3])
+            names[(pid, int(rec[2]))] = str(rec[3])
         elif kind == "proc":
             procs[pid] = "MainProcess" if int(rec[3]) not in procs else "Process"  # enrich adds "(pid N)"
             names.setdefault((pid, pid), "MainThread")
