@@ -46,6 +46,7 @@ class Untraced:
     boot: dict[str, Any]  # oracle_boot.py's facts (loop callbacks, tasks, threads)
     facts: dict[str, Any]  # the program's own facts: JSON on its last stdout line ({} if none)
     others_cores: float = 0.0  # cores other programs kept busy on average meanwhile (/proc/stat)
+    machine_cores: float = 0.0  # cores the whole machine kept busy on average meanwhile (/proc/stat)
 
     @property
     def parallelism(self) -> float:
@@ -140,7 +141,7 @@ def untraced(
                     raise AssertionError(f"untraced run of {argv} exceeded {timeout} s")
                 time.sleep(0.005)
             wall = time.monotonic() - t0
-            other = others(busy0, ru.ru_utime + ru.ru_stime, wall)
+            other, machine = others(busy0, ru.ru_utime + ru.ru_stime, wall), (machine_busy_s() - busy0) / wall
             proc.returncode = os.waitstatus_to_exitcode(status)
             tree.stop.set()
             sampler.join()
@@ -150,7 +151,7 @@ def untraced(
         wall_s=wall, cpu_s=ru.ru_utime + ru.ru_stime, max_rss_bytes=ru.ru_maxrss * 1024,
         tree_rss_peak_bytes=tree.rss_peak, max_processes=tree.procs_peak, max_os_threads=tree.threads_peak,
         exit_code=proc.returncode, stdout=stdout, stderr=stderr, boot=boot, facts=last_json(stdout),
-        others_cores=other,
+        others_cores=other, machine_cores=machine,
     )  # fmt: skip
 
 
@@ -164,6 +165,7 @@ class Traced:
     run: dict[str, Any]
     facts: dict[str, Any]  # the program's own facts, printed under the tracer
     others_cores: float = 0.0  # cores other programs kept busy on average meanwhile (/proc/stat)
+    machine_cores: float = 0.0  # cores the whole machine kept busy on average meanwhile (/proc/stat)
 
     def kinds(self) -> list[str]:
         return [f["kind"] for f in self.stats["findings"]]
@@ -201,7 +203,7 @@ def traced(
                 raise AssertionError(f"traced run of {argv} exceeded {timeout} s")
             time.sleep(0.01)
         wall = time.monotonic() - t0
-        other = others(busy0, ru.ru_utime + ru.ru_stime, wall)
+        other, machine = others(busy0, ru.ru_utime + ru.ru_stime, wall), (machine_busy_s() - busy0) / wall
         fo.seek(0)
         fe.seek(0)
         stdout_text, stderr_text = fo.read(), fe.read()
@@ -209,7 +211,7 @@ def traced(
     stats = json.loads((out / "stats.json").read_text())
     run = json.loads((out / "run.json").read_text())
     stdout = "\n".join(line[2] for line in run["output"]["lines"] if line[1] == "stdout")
-    return Traced(out, proc.returncode, stdout_text, stderr_text, stats, run, last_json(stdout), other)
+    return Traced(out, proc.returncode, stdout_text, stderr_text, stats, run, last_json(stdout), other, machine)
 
 
 def workload(name: str) -> str:

@@ -244,13 +244,20 @@ def thread_shape(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding | 
             else f"and whether they also took turns on the GIL is unknown from this run (they slept {slept * 100:.0f}% "
             "of their life, and a thread queued for a core shows no GIL rhythm; rerun on a quieter machine)"
         )
+        # schedstat says that they queued, not who held the cores
+        holders = (
+            f"more of its threads wanted a core than this {facts.cores}-core machine has, and other programs "
+            "(tracekit's sampler among them) may have held cores too"
+            if len(hungry) > facts.cores
+            else "other threads or programs held the cores (tracekit's sampler among them)"
+        )
         return Finding(
             "core-contention",
             "info",
             f"short of cores, {gil}: up to {label} were in flight and kept {p:.2f} cores busy; the kernel saw "
             f"{len(hungry)} threads runnable most of their life but waiting for a free core {queued * 100:.0f}% of "
-            "that time (schedstat): other programs used the rest of this machine.",
-            {**ev, "hungry_sleep_fraction": round(slept, 3)},
+            f"that time (schedstat): {holders}.",
+            {**ev, "hungry_sleep_fraction": round(slept, 3), "cores": facts.cores},
         )
     return None
 
