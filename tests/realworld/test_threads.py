@@ -27,7 +27,9 @@ def test_python_threads_are_gil_bound_as_the_kernel_saw_untraced(gil: Pair) -> N
         return
     assert f is not None, (gil.t.kinds(), gil.t.others_cores)
     ev = f["evidence"]
-    assert ev["threads"] == 3 and ev["cores_used"] <= 1.15 and ev["wakeups_per_s"] >= 50
+    # all three threads; on a busy machine one may have queued more than it slept and is left out
+    assert ev["threads"] == 3 or (ev["threads"] == 2 and gil.t.others_cores >= BUSY_OTHERS), (ev, gil.t.others_cores)
+    assert ev["cores_used"] <= 1.15 and ev["wakeups_per_s"] >= 50
 
 
 @pytest.mark.parametrize("name", ["numpy_threads", "hashlib_threads"])

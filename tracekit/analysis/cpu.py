@@ -208,17 +208,28 @@ def slice_cpu(events: pd.DataFrame, samples: pd.DataFrame, os_tid: dict[tuple[in
 
 
 def window_cpu(
-    samples: pd.DataFrame, pids: np.ndarray, os_tids: np.ndarray, starts_us: np.ndarray, ends_us: np.ndarray
+    samples: pd.DataFrame,
+    pids: np.ndarray,
+    os_tids: np.ndarray,
+    starts_us: np.ndarray,
+    ends_us: np.ndarray,
+    column: str = "",
 ) -> np.ndarray:
     """CPU seconds OS thread (pid, os_tid) used in each window [start, end] (µs, trace clock),
     interpolated from its cumulative samples (meaningful for windows of tens of ms and more); NaN
-    where the thread was not sampled. A process's main thread is sampled as tid == pid."""
+    where the thread was not sampled. A process's main thread is sampled as tid == pid. With
+    `column` ("runq_s"), that cumulative schedstat column instead: seconds queued for a core."""
     out = np.full(len(pids), np.nan)
     th = samples[samples["kind"] == "t"]
+    if column:
+        th = th[th[column].notna()] if column in th.columns else th.iloc[0:0]
     if th.empty or not len(pids):
         return out
     series = {
-        (int(pid), int(tid)): (g["t_ns"].to_numpy(dtype=np.float64) / 1e3, (g["user_s"] + g["system_s"]).to_numpy())
+        (int(pid), int(tid)): (
+            g["t_ns"].to_numpy(dtype=np.float64) / 1e3,
+            (g[column] if column else g["user_s"] + g["system_s"]).to_numpy(dtype=np.float64),
+        )
         for (pid, tid), g in th.sort_values("t_ns").groupby(["pid", "tid"])
     }
     keys = pd.Series(np.arange(len(pids))).groupby([np.asarray(pids), np.asarray(os_tids)]).indices

@@ -6,6 +6,7 @@ A loop step exists only where an event loop ran it (the recorder wraps `Handle._
 workers, threads and processes that run no loop have none. Durations are measured under the
 tracer, which slows Python calls (about 5x on call-heavy code, `TRACER_STRETCH_MAX`) but not
 waiting (sleep, blocking I/O). So each block gets a lower bound on its untraced duration: its wait
+(less the time the loop thread was queued for a core, schedstat: a busy machine's, not the program's)
 plus its CPU time divided by that stretch; a block is certain when even the lower bound passes the
 threshold, and "possible" otherwise (the finding says so, with the numbers).
 """
@@ -58,23 +59,26 @@ def loop_blocks(
     steps = st.steps[st.steps["dur_us"] >= threshold_s * 1e6]
     if steps.empty:
         return []
-    cpu = window_cpu(
+    where = (
         samples,
         steps["pid"].to_numpy(),
         steps["os_tid"].to_numpy(),
         steps["start_us"].to_numpy(dtype=np.float64),
         steps["end_us"].to_numpy(dtype=np.float64),
     )
+    cpu = window_cpu(*where)
+    queued = window_cpu(*where, column="runq_s")  # waiting for a core is the machine's, not the program's
     tasks = {
         (int(p), int(t)): (str(n), str(c))
         for p, t, n, c in st.tasks[["pid", "task", "name", "coro"]].itertuples(index=False)
     }
     mains = main_threads(events, tracks)
     out = []
-    for s, c in zip(steps.itertuples(index=False), cpu.tolist(), strict=True):
+    for s, c, q in zip(steps.itertuples(index=False), cpu.tolist(), queued.tolist(), strict=True):
         dur = float(s.dur_us) / 1e6
         used = dur if c != c else min(max(c, 0.0), dur)  # unknown CPU: assume all of it was CPU
-        min_s = (dur - used) + used / stretch
+        runq = 0.0 if q != q else min(max(q, 0.0), dur - used)
+        min_s = (dur - used - runq) + used / stretch
         name, coro = (
             tasks.get((int(s.pid), int(s.task)), ("callback", str(s.label))) if s.task else ("callback", str(s.label))
         )
