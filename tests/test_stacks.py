@@ -141,3 +141,11 @@ def test_a_stack_whose_record_was_lost_keeps_what_is_known() -> None:
     )
     events, _facts = stack_events(raw)
     assert _slices(events) == [(1, "main (p.py:1)", 1.0, 1.0)]  # stack 7 is not main's: main ended there
+
+
+def test_a_sample_without_a_line_number_is_line_0() -> None:
+    """A frame at an instruction without a line (f_lineno None) must not make the record corrupt."""
+    from tracekit import structure
+
+    st = structure.load(_raw((1, ["fn", 1, "f (p.py:5)"]), (1, ["stack", 1, 0, 1]), (1, ["smp", 1000, 1, 1, 0, None])))
+    assert st.stack_samples.values.tolist() == [[1, 1, 1.0, "f (p.py:5)", 0]]

@@ -206,7 +206,8 @@ class _StackSampler:
             # The frames are held until the next sample, so a new call cannot get a returned call's
             # address: `is` tells a function called again from the same call continuing.
             held[tid] = chain
-            line = chain[-1].f_lineno if chain else 0  # where the innermost Python frame is: a C call's line
+            # where the innermost Python frame is (a C call's line); None at an instruction without a line
+            line = (chain[-1].f_lineno or 0) if chain else 0
             if current.get(tid) != (sid, line) or keep < len(chain):
                 current[tid] = (sid, line)
                 rec.add(["smp", t, tid, sid, keep, line])

@@ -137,8 +137,9 @@ def _stack_samples(recs: dict[str, list[tuple[int, list[Any]]]]) -> pd.DataFrame
     fns = {(pid, int(r[1])): str(r[2]) for pid, r in recs.get("fn", [])}
     leaf = {(pid, int(r[1])): fns.get((pid, int(r[3])), "?") for pid, r in recs.get("stack", [])}
     rows = [
-        (pid, int(r[2]), _us(r[1]), leaf.get((pid, int(r[3])), "") if int(r[3]) else "", int(r[5]) if len(r) > 5 else 0)
+        (pid, int(r[2]), _us(r[1]), leaf.get((pid, int(r[3])), "") if int(r[3]) else "", int(r[5] or 0))
         for pid, r in recs.get("smp", [])
+        if len(r) > 5
     ]
     return pd.DataFrame(rows, columns=SAMPLE_COLUMNS).sort_values("t_us", kind="stable").reset_index(drop=True)
 
