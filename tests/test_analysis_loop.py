@@ -149,3 +149,12 @@ def test_the_line_a_sampled_block_sat_on_longest_is_named(tmp_path: Path) -> Non
     f = loop_finding([block], sampled=True)
     assert f is not None and f.message.count("), at a.py:4: time.sleep(1). Nothing") == 1
     assert f.evidence["line"] == "a.py:4: time.sleep(1)"
+
+
+def test_a_block_after_the_tracer_stopped_points_to_the_sampler_not_to_full() -> None:
+    stopped = loop_finding([_block([], 0.01)], tracer_stopped=True)
+    assert stopped is not None
+    assert "culprit unknown: viztracer had stopped; rerun with --sampled" in stopped.message
+    assert "--full" not in stopped.message  # the tracer would stop at the same place with every call kept
+    filtered = loop_finding([_block([], 0.01)])
+    assert filtered is not None and "rerun with --full to see every call" in filtered.message

@@ -108,6 +108,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
         untraced_threads=len(loss.untraced_threads), helpers=loss.helpers,
         cpu_known=not samples.empty and not cpu_gap(samples, (start_ns, end_ns)),
         sampled=bool(run.get("stack_interval_us")),
+        tracer_stopped=loss.tracer_stopped_s is not None,
     )  # fmt: skip
     output = output_frame(run, start_ns)
     procs = cpu.process_series(samples)

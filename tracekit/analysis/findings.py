@@ -70,12 +70,13 @@ def verdicts(
     helpers: list[str] | None = None,
     cpu_known: bool = True,
     sampled: bool = False,
+    tracer_stopped: bool = False,
 ) -> list[Finding]:
     certain = [b for b in blocks if b.certain]  # blocks tracing cannot explain (see analysis/loop.py)
     facts = RunFacts(wall_s, cpu_s, cores, units, peak, certain, threads or [], framework, untraced_threads, cpu_known)
     out: list[Finding] = [Finding("data-loss", "warning", w) for w in loss_warnings]
     gil = gil_bound(facts.threads)
-    found = [loop_finding(blocks, framework, sampled=sampled), gil, parallel(facts, gil)]
+    found = [loop_finding(blocks, framework, sampled=sampled, tracer_stopped=tracer_stopped), gil, parallel(facts, gil)]
     found.append(None if found[-1] else shape(facts, gil, generators or {}))
     found += [generator_coroutines(generators or {}), mostly_waiting(facts), untraced_helpers(helpers or [])]
     out += [f for f in found if f is not None]

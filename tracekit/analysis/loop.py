@@ -167,7 +167,11 @@ FIXES = {  # (a blocking call inside the step, the step's own CPU work) → what
 
 
 def loop_finding(
-    blocks: list[LoopBlock], framework: str = "", threshold_s: float = LOOP_BLOCK_THRESHOLD_S, sampled: bool = False
+    blocks: list[LoopBlock],
+    framework: str = "",
+    threshold_s: float = LOOP_BLOCK_THRESHOLD_S,
+    sampled: bool = False,
+    tracer_stopped: bool = False,
 ) -> Finding | None:
     """The loop-blocked finding (certain blocks), or loop-maybe-blocked (only blocks that tracing
     may have stretched past the threshold), with the worst block's culprit and the fix for its kind.
@@ -194,7 +198,7 @@ def loop_finding(
         "culprit": worst.chain[-1] if worst.chain else None,
         **({"line": worst.line} if worst.line else {}),
     }
-    culprit_text, fix = _culprit(worst, call_fix, cpu_fix, sampled)
+    culprit_text, fix = _culprit(worst, call_fix, cpu_fix, sampled, tracer_stopped)
     if certain:
         return Finding(
             "loop-blocked",
@@ -216,9 +220,15 @@ def loop_finding(
     )
 
 
-def _culprit(worst: LoopBlock, call_fix: str, cpu_fix: str, sampled: bool) -> tuple[str, str]:
+def _culprit(
+    worst: LoopBlock, call_fix: str, cpu_fix: str, sampled: bool, tracer_stopped: bool = False
+) -> tuple[str, str]:
     """What held the loop in the worst block, in words, and the fix for that kind."""
     if not worst.chain:
+        if tracer_stopped:  # --full would stop at the same place; the sampler does not depend on viztracer
+            return "code the tracer did not record (culprit unknown: viztracer had stopped; rerun with --sampled)", (
+                "find the call that does not await"
+            )
         if sampled:
             return "code the stack sampler did not see (culprit unknown: rerun without --sampled)", (
                 "find the call that does not await"
