@@ -162,3 +162,21 @@ def test_thread_rows_carry_the_kernels_schedstat_and_context_switches(tmp_path: 
         assert main["oncpu_s"].notna().all() and main["oncpu_s"].iloc[-1] < 0.5
     finally:
         kill(proc)
+
+
+def test_idle_cores_spinning_takes_a_core_away() -> None:
+    """What the analysis prefetch waits on: a busy-looping child leaves about one core fewer idle."""
+    import subprocess
+    import sys
+
+    from tracekit.sampler import cpu_count, idle_cores
+
+    quiet = idle_cores(0.3)
+    assert 0.0 <= quiet <= cpu_count() + 0.05
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        busy = idle_cores(0.5)
+    finally:
+        spin.kill()
+        spin.wait()
+    assert busy <= quiet - 0.5, (quiet, busy)  # the spinner took (most of) a core

@@ -348,5 +348,15 @@ def cpu_count() -> int:
     return psutil.cpu_count(logical=True) or os.cpu_count() or 1
 
 
+def idle_cores(window_s: float = 0.1) -> float:
+    """How many cores the whole machine left idle over the next `window_s` seconds (0 .. cores)."""
+    a = psutil.cpu_times()
+    time.sleep(window_s)
+    b = psutil.cpu_times()
+    total = sum(b) - sum(a)
+    idle = (b.idle - a.idle) + (getattr(b, "iowait", 0.0) - getattr(a, "iowait", 0.0))
+    return cpu_count() * idle / total if total > 0 else 0.0
+
+
 def load_average() -> tuple[float, float, float]:
     return psutil.getloadavg()
