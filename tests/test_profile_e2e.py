@@ -66,16 +66,20 @@ TABLE = [
 ]
 
 
-@pytest.mark.parametrize(("name", "peak", "par", "finding"), TABLE)
-def test_concurrency_table(profiled: Any, name: str, peak: int, par: tuple[str, float], finding: str) -> None:
-    proc, out = profiled(name)
-    assert proc.returncode == 0, proc.stderr
-    s = stats(out)
+def assert_table_row(s: Any, peak: int, par: tuple[str, float], finding: str) -> None:
+    """stats.json s holds one row of TABLE."""
     assert s["concurrency"]["peak"] == peak
     op, bound = par
     value = s["parallelism"]
     assert value < bound if op == "<" else value <= bound if op == "<=" else value > bound
     assert s["findings"][0]["kind"] == finding, s["findings"]
+
+
+@pytest.mark.parametrize(("name", "peak", "par", "finding"), TABLE)
+def test_concurrency_table(profiled: Any, name: str, peak: int, par: tuple[str, float], finding: str) -> None:
+    proc, out = profiled(name)
+    assert proc.returncode == 0, proc.stderr
+    assert_table_row(stats(out), peak, par, finding)
 
 
 def test_generator_coroutines_are_three_units_in_flight(profiled: Any) -> None:

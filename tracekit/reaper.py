@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 TOKEN_ENV = "TRACEKIT_RUN_ID"
 _PR_SET_PDEATHSIG = 1
@@ -99,9 +99,8 @@ def kill_token(token: str, skip: Iterable[int] = (), rounds: int = 50) -> list[i
     return killed
 
 
-def _parents() -> dict[int, int]:
-    """pid -> ppid of every live process (zombies left out)."""
-    out = {}
+def _procs() -> Iterator[tuple[int, bytes, int]]:
+    """(pid, state, ppid) of every process in /proc now (those gone meanwhile left out)."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -110,9 +109,13 @@ def _parents() -> dict[int, int]:
                 fields = fh.read().rsplit(b")", 1)[-1].split()
         except OSError:
             continue
-        if len(fields) > 1 and fields[0] not in (b"Z", b"X"):
-            out[int(name)] = int(fields[1])
-    return out
+        if len(fields) > 1:
+            yield int(name), fields[0], int(fields[1])
+
+
+def _parents() -> dict[int, int]:
+    """pid -> ppid of every live process (zombies left out)."""
+    return {pid: ppid for pid, state, ppid in _procs() if state not in (b"Z", b"X")}
 
 
 def my_children() -> set[int]:
@@ -149,18 +152,11 @@ def kill_orphans(keep: Iterable[int], rounds: int = 50) -> list[int]:
 def reap_zombies(keep: Iterable[int] = ()) -> None:
     """Collect this process's dead children that nobody else waits for (orphans re-parented to
     tracekit as the subreaper), except `keep`: pids a subprocess.Popen will wait for itself."""
-    me, keep_set = str(os.getpid()), set(keep)
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) in keep_set:
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[-1].split()
-        except OSError:
-            continue
-        if len(fields) > 1 and fields[0] == b"Z" and fields[1].decode() == me:
+    me, keep_set = os.getpid(), set(keep)
+    for pid, state, ppid in _procs():
+        if state == b"Z" and ppid == me and pid not in keep_set:
             with contextlib.suppress(ChildProcessError):
-                os.waitpid(int(name), os.WNOHANG)
+                os.waitpid(pid, os.WNOHANG)
 
 
 def run_token() -> str:
