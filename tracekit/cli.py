@@ -277,6 +277,8 @@ def _prefetch_analysis() -> None:
         while idle_cores(0.1) < 0.9:  # the program (or others) keeps every core busy: wait, or give up
             if _RUN_OVER.is_set():
                 return
+        if _RUN_OVER.is_set():  # too late to help: the main thread imports them itself, not both at once
+            return
         with contextlib.suppress(OSError, AttributeError):  # lowest priority too (Linux nice is per thread)
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         try:
