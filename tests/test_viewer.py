@@ -181,14 +181,18 @@ def test_profile_open_serves_after_the_run(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
     )  # fmt: skip
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-    assert m and str(out / "trace.json") in line, line
-    status, body = get(int(m.group(1)), "/localtrace")
-    assert status == 200 and body == (out / "trace.json").read_bytes()
-    assert (out / "report.html").is_file()  # written before serving
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=10) == 0  # the script's own exit code
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert m and str(out / "trace.json") in line, line
+        status, body = get(int(m.group(1)), "/localtrace")
+        assert status == 200 and body == (out / "trace.json").read_bytes()
+        assert (out / "report.html").is_file()  # written before serving
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0  # the script's own exit code
+    finally:  # a failed check must not leave the server running for the rest of the suite
+        proc.kill()
+        proc.wait()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,12 +101,14 @@ def numpy_threads(tmp_path_factory: pytest.TempPathFactory) -> Pair:
 
 
 @pytest.fixture(scope="session")
-def numpy_beside_a_busy_core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+def numpy_beside_a_busy_core(tmp_path_factory: pytest.TempPathFactory) -> Pair:
     """threads_numpy while another program keeps one core busy (class 4: numpy threads on a machine whose
-    other core is busy were called GIL-bound): a pure-Python spin loop outside the run's tree."""
+    other core is busy were called GIL-bound): a pure-Python spin loop outside the run's tree, stopped as
+    soon as both runs are measured (a session fixture that yielded kept it spinning through every later
+    test, and took a core from the parallel ones: process_cpu, compare's CPU set, the viewer's timeout)."""
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        yield measure(tmp_path_factory, "threads_numpy")
+        return measure(tmp_path_factory, "threads_numpy")
     finally:
         hog.kill()
         hog.wait()
