@@ -479,46 +479,18 @@ def _patch_next() -> None:
 
 
 class _ImportHook:
-    """A meta-path finder that patches a module the moment it is first imported, so programs that
-    never use it pay nothing and the program's own import stays its own."""
+    """A meta-path finder that acts on a module the moment it is first imported, so programs that
+    never use it pay nothing and the program's own import stays its own: `patch` runs right after the
+    module executes; `hidden` is a module made unimportable while it executes, then importable again.
 
-    def __init__(self, name: str, patch: Any) -> None:
+    The hiding is for viztracer's C module, which imports trio at its own import whenever trio is
+    installed (~0.1 s, and trio's import runs /sbin/ldconfig) only to read trio's current task for
+    `--log_async`, which tracekit does not use: trio's tasks come from this recorder's Instrument. A
+    program that imports trio gets it."""
+
+    def __init__(self, name: str, patch: Any = None, hidden: str = "") -> None:
         self.name = name
         self.patch = patch
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != self.name:
-            return None
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
-        import importlib.util
-
-        spec = importlib.util.find_spec(name)
-        loader = getattr(spec, "loader", None)
-        if spec is None or loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        exec_module = loader.exec_module
-        patch = self.patch
-
-        def exec_and_patch(module: types.ModuleType) -> None:
-            exec_module(module)
-            try:
-                patch()
-            except Exception:
-                pass
-
-        loader.exec_module = exec_and_patch
-        return spec
-
-
-class _ShieldHook:
-    """A meta-path finder that hides `hidden` while `name` is first imported, then unhides it.
-    viztracer's C module imports trio at its own import whenever trio is installed (~0.1 s, and trio's
-    import runs /sbin/ldconfig), only to read trio's current task for `--log_async`, which tracekit does
-    not use: trio's tasks come from this recorder's Instrument. A program that imports trio gets it."""
-
-    def __init__(self, name: str, hidden: str) -> None:
-        self.name = name
         self.hidden = hidden
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
@@ -526,7 +498,7 @@ class _ShieldHook:
             return None
         if self in sys.meta_path:
             sys.meta_path.remove(self)
-        if self.hidden in sys.modules:
+        if self.hidden and self.hidden in sys.modules:
             return None
         import importlib.util
 
@@ -534,23 +506,35 @@ class _ShieldHook:
         loader = getattr(spec, "loader", None)
         if spec is None or loader is None or not hasattr(loader, "exec_module"):
             return spec
+        if self.hidden:
+            # an extension module with single-phase init runs its init in create_module, others in exec_module
+            loader.create_module = self._hiding(loader.create_module)
+            loader.exec_module = self._hiding(loader.exec_module)
+        if self.patch is not None:
+            exec_module, patch = loader.exec_module, self.patch
+
+            def exec_and_patch(module: types.ModuleType) -> None:
+                exec_module(module)
+                try:
+                    patch()
+                except Exception:
+                    pass
+
+            loader.exec_module = exec_and_patch
+        return spec
+
+    def _hiding(self, step: Any) -> Any:
         hidden = self.hidden
 
-        def hiding(step: Any) -> Any:
-            def run(arg: Any) -> Any:
-                sys.modules[hidden] = None  # type: ignore[assignment]  # `import hidden` raises ImportError
-                try:
-                    return step(arg)
-                finally:
-                    if hidden in sys.modules and sys.modules[hidden] is None:
-                        del sys.modules[hidden]
+        def run(arg: Any) -> Any:
+            sys.modules[hidden] = None  # type: ignore[assignment]  # `import hidden` raises ImportError
+            try:
+                return step(arg)
+            finally:
+                if hidden in sys.modules and sys.modules[hidden] is None:
+                    del sys.modules[hidden]
 
-            return run
-
-        # An extension module with single-phase init runs its init in create_module, others in exec_module.
-        loader.create_module = hiding(loader.create_module)
-        loader.exec_module = hiding(loader.exec_module)
-        return spec
+        return run
 
 
 def _patch_trio() -> None:
@@ -652,7 +636,7 @@ def install() -> None:
     _patch_threads()
     _patch_next()
     if "viztracer.snaptrace" not in sys.modules:
-        sys.meta_path.insert(0, _ShieldHook("viztracer.snaptrace", "trio"))
+        sys.meta_path.insert(0, _ImportHook("viztracer.snaptrace", hidden="trio"))
     for name, patch in (("asyncio", _patch_asyncio), ("trio", _patch_trio)):
         if name in sys.modules:
             patch()
