@@ -319,15 +319,17 @@ def test_process_pool_starved_of_cores_is_not_called_waiting() -> None:
 def test_io_pool_on_a_loaded_machine_is_waiting_though_some_threads_queued() -> None:
     # an I/O thread pool at load ~4 on 2 cores (corpus threads_http, Python 3.12): 5 threads asleep most
     # of their life, 3 runnable most of it but queued for a core 80% of that, each woken ~30 times a second
-    # (a request at a time, not the GIL's rhythm): waiting, not computing
+    # (a request at a time, not the GIL's rhythm): waiting, not computing; the 3 queued ones asleep 40% of
+    # their life, 77% of their time out of the queue, 16 ms a wake-up, count as waiting too
     th = [*[sched(i, 0.05, 0.10, 30) for i in (2, 3, 4, 5, 6)], *[sched(i, 0.12, 0.48, 25) for i in (7, 8, 9)]]
     fs = verdicts(wall_s=1.0, cpu_s=0.3, cores=2, units=thread_units(8), peak=8, blocks=[], loss_warnings=[],
                   threads=th)  # fmt: skip
     assert kinds(fs) == ["concurrent-not-parallel"]
     ev = fs[0].evidence
-    assert (ev["active_threads"], ev["asleep_threads"], ev["hungry_threads"]) == (8, 5, 3)
+    assert (ev["active_threads"], ev["asleep_threads"], ev["hungry_threads"]) == (8, 8, 3)
     assert ev["hungry_runq_fraction"] == 0.8
-    assert "5 of their 8 active threads asleep" in fs[0].message and "free core 80%" in fs[0].message
+    assert "8 of their 8 active threads asleep" in fs[0].message
+    assert "3 of them were runnable most of their life but waited for a free core 80%" in fs[0].message
     # one of the hungry threads a queued CPU-bound worker (on a CPU 13%, queued 87%, asleep 0%, as a
     # multiprocessing worker measured at load 6): no longer only waiting
     computing = [*th[:7], sched(9, 0.13, 0.87, 5)]
@@ -376,3 +378,21 @@ def test_a_starved_sampler_is_data_loss_and_withholds_cpu_verdicts() -> None:
     fs = verdicts(wall_s=1.5, cpu_s=0.0, cores=2, units=thread_units(3), peak=3, blocks=[], loss_warnings=loss.warnings,
                   cpu_known=False)  # fmt: skip
     assert kinds(fs) == ["data-loss"]  # neither "concurrent, not parallel" nor "mostly waiting" from 0 CPU
+
+
+def test_io_pool_queued_for_cores_is_waiting_not_short_of_cores() -> None:
+    # measured (corpus threads_http traced, Python 3.13, load ~1.5 on 2 cores): five pool threads each on
+    # a CPU ~10% of their life, queued for a core ~43%, asleep ~47% at ~14 ms a wake-up: asleep less than
+    # half their life, but most of their time out of the queue, and longer per wake-up than a GIL waiter
+    th = [sched(i, 0.045, 0.182, 14, span=0.427) for i in (2, 3, 4, 5, 6)]
+    fs = verdicts(wall_s=2.3, cpu_s=0.8, cores=2, units=thread_units(5), peak=5, blocks=[], loss_warnings=[],
+                  threads=th)  # fmt: skip
+    assert kinds(fs) == ["concurrent-not-parallel"], [f.message for f in fs]
+    assert (fs[0].evidence["asleep_threads"], fs[0].evidence["hungry_threads"]) == (5, 5)
+    assert "5 of their 5 active threads asleep" in fs[0].message
+    assert "5 of them were runnable most of their life but waited for a free core 80%" in fs[0].message
+    # the same shares woken every 2 ms (a GIL waiter's rhythm, not I/O): not called waiting
+    gil_like = [sched(i, 0.045, 0.182, 100, span=0.427) for i in (2, 3, 4, 5, 6)]
+    fs = verdicts(wall_s=2.3, cpu_s=0.8, cores=2, units=thread_units(5), peak=5, blocks=[], loss_warnings=[],
+                  threads=gil_like)  # fmt: skip
+    assert "concurrent-not-parallel" not in kinds(fs), [f.message for f in fs]
