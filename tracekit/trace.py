@@ -52,7 +52,9 @@ TRACK_COLUMNS = ["pid", "tid", "name", "kind", "process_name"]
 EVENTS_PER_LINE = 8192
 _HEAD = b'{"traceEvents":[\n'
 _X_FIELDS = itemgetter("ph", "pid", "tid", "ts", "dur", "name", "cat")
-RECORDER_MARK = "/tracekit/recorder.py:"  # in the names of the structure recorder's own frames
+# in the names of tracekit's own frames in the traced program: the structure recorder's wrappers and
+# vizboot's Thread._bootstrap_inner (it keeps a thread's name valid UTF-8 for the tracer)
+OWN_MARKS = ("/tracekit/recorder.py:", "/tracekit/vizboot.py:")
 VIEW_CAT = "tracekit"  # tracekit's own events in trace.json (task and generator tracks, counters): for the
 # viewer only; the analysis reads structure.jsonl and never takes them for function calls
 
@@ -315,9 +317,12 @@ def _build(cols: _Columns, kinds: dict[tuple[int, int], str], vmeta: dict[str, A
         pid = tid = code = np.zeros(0, dtype=np.int64)
         start = dur = np.zeros(0, dtype=np.float64)
     cols.parts.clear()
-    # tracekit's own recorder frames (its thin wrappers of next(), Handle._run, ...) are instrumentation, not
-    # the program: dropped before nesting, so their callees nest under the program's own callers
-    ours = np.fromiter((RECORDER_MARK in n for n in cols.name_codes), dtype=bool, count=len(cols.name_codes))
+    # tracekit's own frames (the recorder's thin wrappers of next(), Handle._run, ...; vizboot's thread
+    # bootstrap) are instrumentation, not the program: dropped before nesting, so their callees nest under
+    # the program's own callers
+    ours = np.fromiter(
+        (any(m in n for m in OWN_MARKS) for n in cols.name_codes), dtype=bool, count=len(cols.name_codes)
+    )
     if ours.any() and len(code):
         keep = ~ours[code]
         pid, tid, start, dur, code = pid[keep], tid[keep], start[keep], dur[keep], code[keep]
@@ -499,7 +504,7 @@ def _stack_walk(
 # Columnar cache: parsing a million-event trace.json costs about what json.load costs; a second
 # analysis of the same run (`tracekit report`, `tracekit.load`) reads the columns instead.
 
-CACHE_VERSION = 2  # 2: the recorder's frames are dropped at load
+CACHE_VERSION = 3  # 2: the recorder's frames are dropped at load; 3: vizboot's too
 _NUMERIC = [c for c in EVENT_COLUMNS if c != "name"]
 
 
