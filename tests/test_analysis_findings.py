@@ -177,7 +177,7 @@ def test_generator_coroutines_finding_counts_instances() -> None:
 
 def test_data_loss_is_recorded_with_its_fix() -> None:
     from tracekit.analysis import data_loss
-    from tracekit.trace import EVENT_COLUMNS, TRACK_COLUMNS, Trace
+    from tracekit.trace.frames import EVENT_COLUMNS, TRACK_COLUMNS, Trace
 
     trace = Trace(
         events=pd.DataFrame(columns=EVENT_COLUMNS), tracks=pd.DataFrame(columns=TRACK_COLUMNS),
@@ -197,7 +197,7 @@ def test_data_loss_is_recorded_with_its_fix() -> None:
 
 def test_helpers_are_named_and_untraced_threads_are_data_loss() -> None:
     from tracekit.analysis import data_loss
-    from tracekit.trace import EVENT_COLUMNS, Trace
+    from tracekit.trace.frames import EVENT_COLUMNS, Trace
 
     ev = events([(10, 10, 0, 1000, "main (a.py:1)", -1), (10, 11, 10, 500, "work (a.py:5)", -1)])
     tr = tracks([(10, 10, "MainThread", "thread"), (10, 11, "Thread-1", "thread")])
@@ -365,7 +365,7 @@ def test_numpy_threads_beside_a_sleeping_main_thread_and_an_idle_blas_thread() -
 
 def test_a_starved_sampler_is_data_loss_and_withholds_cpu_verdicts() -> None:
     from tracekit.analysis import data_loss
-    from tracekit.trace import EVENT_COLUMNS, TRACK_COLUMNS, Trace
+    from tracekit.trace.frames import EVENT_COLUMNS, TRACK_COLUMNS, Trace
 
     trace = Trace(events=pd.DataFrame(columns=EVENT_COLUMNS), tracks=pd.DataFrame(columns=TRACK_COLUMNS),
                   overflow=False, version="1.1.1", events_per_pid={10: 5})  # fmt: skip

@@ -12,7 +12,7 @@ import pytest
 from tracekit.analysis import units as U
 from tracekit.analysis.functions import functions_table, split_name
 from tracekit.structure import TASK_TID_BASE, Structure, empty
-from tracekit.trace import EVENT_COLUMNS, TRACK_COLUMNS
+from tracekit.trace.frames import EVENT_COLUMNS, TRACK_COLUMNS
 
 from .structure_records import structure, us
 

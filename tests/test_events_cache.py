@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 import tracekit
-from tracekit import trace as tr
 from tracekit.rundir import EVENTS_CACHE
+from tracekit.trace.cache import load_columns, save_columns
+from tracekit.trace.frames import load_path
 
 from .conftest import profile_once
 
@@ -24,8 +25,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_profile_leaves_a_cache_that_round_trips_exactly(run_dir: Path) -> None:
     cache, source = run_dir / EVENTS_CACHE, run_dir / "trace.json"
     assert cache.is_file()
-    parsed = tr.load_path(source)
-    cached = tr.load_columns(cache, source)
+    parsed = load_path(source)
+    cached = load_columns(cache, source)
     assert cached is not None
     pd.testing.assert_frame_equal(cached.events, parsed.events)
     pd.testing.assert_frame_equal(cached.tracks, parsed.tracks)
@@ -38,15 +39,15 @@ def test_cache_is_ignored_when_trace_json_changes(run_dir: Path, tmp_path: Path)
     source = tmp_path / "trace.json"
     source.write_bytes((run_dir / "trace.json").read_bytes())
     cache = tmp_path / EVENTS_CACHE
-    tr.save_columns(tr.load_path(source), cache, source)
-    assert tr.load_columns(cache, source) is not None
+    save_columns(load_path(source), cache, source)
+    assert load_columns(cache, source) is not None
     st = source.stat()
     os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # same bytes, touched
-    assert tr.load_columns(cache, source) is None
+    assert load_columns(cache, source) is None
     cache.write_bytes(b"PK\x03\x04 not really a zip")
-    assert tr.load_columns(cache, source) is None
+    assert load_columns(cache, source) is None
     cache.unlink()
-    assert tr.load_columns(cache, source) is None
+    assert load_columns(cache, source) is None
 
 
 def test_analysis_is_the_same_with_and_without_the_cache(run_dir: Path) -> None:

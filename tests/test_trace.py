@@ -1,4 +1,5 @@
-"""trace.py on tiny hand-built traces: exact depth, parent, self time, tracks, and the fallbacks."""
+"""tracekit.trace (format, frames, nesting) on tiny hand-built traces: exact depth, parent, self time,
+tracks, and the fallbacks."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import orjson
 import pandas as pd
 import pytest
 
-from tracekit import trace
-from tracekit.trace import TraceError, enrich, load, load_path, nesting, parse
+from tracekit.trace import format as fmt
+from tracekit.trace import nesting as nesting_mod
+from tracekit.trace.format import TraceError, enrich, parse
+from tracekit.trace.frames import EVENT_COLUMNS, load, load_path
+from tracekit.trace.nesting import nesting
 
 
 def x(name: str, ts: float, dur: float, pid: int = 1, tid: int = 1) -> dict[str, Any]:
@@ -45,7 +49,7 @@ TINY = [
 def test_load_tiny_exact() -> None:
     t = load(doc(TINY))
     ev = t.events
-    assert list(ev.columns) == trace.EVENT_COLUMNS
+    assert list(ev.columns) == EVENT_COLUMNS
     # sorted by start (ties: longer first); tid 2's call starts at 5
     assert ev["name"].astype(str).tolist() == ["main", "w", "a", "b", "c", "b", "d"]
     assert ev["start_us"].tolist() == [0, 5, 10, 15, 50, 60, 61]
@@ -145,7 +149,7 @@ def test_nesting_matches_reference_on_random_call_trees(seed: int, monkeypatch: 
         def no_walk(*_a: object) -> None:
             raise AssertionError("fell back to the stack walk on a properly nested trace")
 
-        monkeypatch.setattr(trace, "_stack_walk", no_walk)
+        monkeypatch.setattr(nesting_mod, "_stack_walk", no_walk)
     df = frame(rows).sort_values(["pid", "tid", "start_us", "dur_us"], ascending=[True, True, True, False])
     df = df.reset_index(drop=True)
     depth, parent = nesting(df)
@@ -196,12 +200,12 @@ def test_parse_rejects_unusable_traces(raw: bytes) -> None:
 
 def test_load_empty_trace_gives_empty_frames() -> None:
     t = load(doc([m("process_name", "MainProcess")]))
-    assert t.events.empty and list(t.events.columns) == trace.EVENT_COLUMNS
+    assert t.events.empty and list(t.events.columns) == EVENT_COLUMNS
     assert t.events_per_pid == {}
 
 
 def test_enrich_writes_the_line_layout_and_load_reads_it_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(trace, "EVENTS_PER_LINE", 3)
+    monkeypatch.setattr(fmt, "EVENTS_PER_LINE", 3)
     compact = doc(TINY)
     data, _ = enrich(compact)
     lines = data.split(b"\n")
@@ -227,7 +231,7 @@ def test_line_layout_with_no_events_and_a_truncated_file() -> None:
 def test_load_path_streams_the_line_layout_and_reads_other_layouts_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(trace, "EVENTS_PER_LINE", 2)
+    monkeypatch.setattr(fmt, "EVENTS_PER_LINE", 2)
     data, _ = enrich(doc(TINY))
     for name, raw in [("lines.json", data), ("compact.json", doc(TINY)), ("empty.json", enrich(doc([]))[0])]:
         path = tmp_path / name

@@ -315,7 +315,9 @@ def load_inputs(raw: RawRun) -> Inputs:
 
     from tracekit.analysis import Inputs
     from tracekit.analysis.cpu import SAMPLE_DTYPES
-    from tracekit.trace import TraceError, load_columns, load_path, save_columns
+    from tracekit.trace.cache import load_columns, save_columns
+    from tracekit.trace.format import TraceError
+    from tracekit.trace.frames import load_path
 
     trace = None
     if raw.trace_path is not None:

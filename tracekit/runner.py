@@ -34,7 +34,9 @@ from tracekit.rundir import (
     atomic_write,
     write_json,
 )
-from tracekit.trace import TraceError, enrich_to_trace, save_columns
+from tracekit.trace.cache import save_columns
+from tracekit.trace.format import TraceError
+from tracekit.trace.frames import enrich_to_trace
 
 DEFAULT_TRACER_ENTRIES = 1_000_000
 DEFAULT_MIN_DURATION_US = 100.0  # function slices shorter than this are not kept (--min-duration; --full keeps all)
@@ -610,7 +612,7 @@ def _start_method() -> str:
 def structure_view(structure_jsonl: Path) -> list[dict[str, Any]]:
     """The structure record as Perfetto tracks (tasks, generator units, loop callbacks); [] if unreadable."""
     from tracekit import structure as structure_mod
-    from tracekit.trace import VIEW_CAT
+    from tracekit.trace.format import VIEW_CAT
 
     try:
         return structure_mod.view_events(structure_jsonl.read_bytes(), VIEW_CAT)

@@ -2,7 +2,7 @@
 reads the files).
 
 `Analysis` holds the frames notebook users get from `tracekit.load()`:
-  events     Events frame (tracekit.trace)          samples   Samples frame (tracekit.sampler)
+  events     Events frame (tracekit.trace.frames)   samples   Samples frame (tracekit.sampler)
   units      Units frame (analysis.units)           timeline  Timeline frame (analysis.cpu)
   concurrency  step series t_s, in_flight           functions Functions frame (analysis.functions)
   processes  per process and sample: t_s, pid, cpu_pct, rss_bytes
@@ -29,7 +29,7 @@ from tracekit.analysis.model import Concurrency, Context, DataLoss, Stats, UnitC
 from tracekit.analysis.origin import Origins, program_origins
 from tracekit.structure import Structure
 from tracekit.structure import empty as empty_structure
-from tracekit.trace import EVENT_COLUMNS, TRACK_COLUMNS, Trace
+from tracekit.trace.frames import EVENT_COLUMNS, TRACK_COLUMNS, Trace
 
 STATS_SCHEMA = "tracekit.stats/1"
 

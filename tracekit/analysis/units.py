@@ -455,7 +455,7 @@ def attribute_tasks(events: pd.DataFrame, tracks: pd.DataFrame, st: Structure) -
     moved = new_tid != events["tid"].to_numpy(dtype=np.int64)
     if not moved.any():
         return events, tracks
-    from tracekit.trace import renest
+    from tracekit.trace.frames import renest
 
     events = renest(events.assign(tid=new_tid))
     pnames = dict(zip(tracks["pid"], tracks["process_name"], strict=True))
