@@ -353,9 +353,11 @@ def test_module_that_does_not_exist(tmp_path: Path) -> None:
         [sys.executable, "-m", "tracekit", "profile", "-q", "-o", str(tmp_path / "run"), "-m", "no_such_module_xyz"],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
     )  # fmt: skip
-    assert p.returncode != 0
+    assert p.returncode == 1, p.stderr  # the script's own exit code: python -m's for a missing module
+    assert "│ status      │ exit code 1 " in p.stderr and "Traceback" not in p.stderr
     run = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert any("no_such_module_xyz" in line[2] for line in run["output"]["lines"])
+    assert run["exit_code"] == 1
+    assert run["output"]["lines"][-1][1:] == ["stderr", "ImportError: No module named no_such_module_xyz"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,9 +446,13 @@ def test_compare_refuses_a_users_folder(tmp_path: Path) -> None:
 
 def test_module_name_cannot_escape_the_reports_folder(tmp_path: Path) -> None:
     p = tk("profile", "-q", "-m", "x./abs", cwd=tmp_path)
-    assert p.returncode != 0  # no such module
+    assert p.returncode == 1, p.stderr  # no such module: python -m's exit code, passed through
     made = [d for d in (tmp_path / "reports").iterdir()]
     assert len(made) == 1 and made[0].name.startswith("abs-")
+    last = json.loads((made[0] / "run.json").read_text())["output"]["lines"][-1][2]
+    assert last == (
+        "ImportError: Error while finding module specification for 'x./abs' (ModuleNotFoundError: No module named 'x')"
+    )
 
 
 def _limit_file_size(limit: int) -> None:

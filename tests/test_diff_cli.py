@@ -195,7 +195,10 @@ def test_bad_input_is_one_error_line(work: dict[str, Path], tmp_path: Path) -> N
     rc, _, stderr = diff(str(work["naps"]), f"{work['naps']}#seq")
     assert rc == 2 and stderr.startswith("Error: ") and "pick one as" in stderr and "Traceback" not in stderr
     rc, _, stderr = diff(str(tmp_path / "nope"), f"{work['naps']}#seq")
-    assert rc == 2 and stderr.startswith("Error: ") and "Traceback" not in stderr
+    assert rc == 2 and stderr == (
+        f"Error: {tmp_path / 'nope'} is not a directory; pass a run directory (tracekit profile) or a comparison "
+        "directory\n"
+    )
     rc, _, stderr = diff(f"{work['naps']}#zzz", f"{work['naps']}#seq")
     assert rc == 2 and "no target named 'zzz'" in stderr
     users = tmp_path / "mine"

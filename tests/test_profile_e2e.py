@@ -48,9 +48,14 @@ def test_count_scenarios_write_a_complete_run_directory(profiled: Any, name: str
     # the program's output is shown live and recorded with times
     assert proc.stdout.splitlines()[:6] == s["output_order"].split()[:6]
     assert "wall" in proc.stderr and str(out) in proc.stderr
-    units = {"sync_count": "1 process, 1 thread, 0 asyncio tasks; 0 workers",
-             "async_count": "6 asyncio tasks; 3 workers", "process_count": "4 processes, 4 threads,"}  # fmt: skip
-    assert units.get(name, "") in proc.stderr
+    units = {
+        "sync_count": "│ units        │ 1 process, 1 thread, 0 asyncio tasks; 0 workers ",
+        "async_count": "│ units        │ 1 process, 1 thread, 6 asyncio tasks; 3 workers ",
+        "thread_count": "│ units        │ 1 process, 4 threads, 0 asyncio tasks; 3 workers ",
+        "process_count": "│ units        │ 4 processes, 4 threads, 0 asyncio tasks; 3 workers ",
+        "generator_count": "│ units        │ 1 process, 1 thread, 0 asyncio tasks, 3 generator units; 3 ",
+    }  # every case names its units row (a missing name is a KeyError, not a pass)
+    assert units[name] in proc.stderr, proc.stderr
 
 
 # (scenario, concurrency.peak, parallelism bound, key finding kind)
