@@ -144,50 +144,70 @@ RUNQ_FRACTION = 0.3  # threads runnable but queued for a core this share of thei
 
 
 def shape(facts: RunFacts, gil: Finding | None, generators: dict[str, int]) -> Finding | None:
-    """Concurrent-not-parallel, short of cores, serialised (its cause unknown), sequential or unknown
-    concurrency. The kernel's view of the threads goes first: the traced CPU figure is inflated by the
-    tracer and deflated by other programs on the machine, the threads' sleep and run-queue wait are not."""
-    ev = facts.base_evidence()
-    p = facts.parallelism
+    """The shape of the run's concurrency, one kind at most, in this order: with two or more units in
+    flight, the kernel's view of the threads (waiting, short of cores), then the CPU figure
+    (concurrent-not-parallel, serialised); with fewer, concurrency unknown or sequential. The kernel's
+    view goes first: the traced CPU figure is inflated by the tracer and deflated by other programs on
+    the machine, the threads' sleep and run-queue wait are not."""
+    if facts.peak < 2:
+        return concurrency_unknown(facts) or sequential(facts, generators)
+    if gil is not None:
+        return None  # the GIL verdict says why: the threads did not overlap their computing
     mix = peak_mix(facts.units)
     label = mix_label(mix, facts.framework) if mix else f"{facts.peak} units"
-    if facts.peak >= 2:
-        if gil is not None:
-            return None  # the GIL verdict says why: the threads did not overlap their computing
-        by_threads = thread_shape(facts, label, mix)
+    view = thread_view(facts.threads)
+    if view is not None:
+        by_threads = threads_waiting(facts, view, label, mix) or core_contention(facts, view, label, mix)
         if by_threads is not None:
             return by_threads
-        if not facts.cpu_known:
-            return None  # the data-loss warning says why
-        if p < 0.5:
-            return Finding(
-                "concurrent-not-parallel",
-                "info",
-                f"concurrent, not parallel: up to {label} were in flight at once, but the CPU was busy only "
-                f"{p * 100:.0f}% of one core: the work overlapped its waiting, not its computing.",
-                {**ev, "in_flight_at_peak": mix},
-            )
-        return None if facts.blocks else serialised(facts, label, mix)
-    if facts.untraced_threads or (facts.framework == "trio" and facts.workers("task") == 0):
-        why = (
-            f"{facts.untraced_threads} thread(s) ran that the tracer did not see (see data loss)"
-            if facts.untraced_threads
-            else "the program ran trio, but no trio task was recorded as a unit"
-        )
-        return Finding(
-            "concurrency-unknown",
-            "info",
-            f"concurrency unknown: {why}, so whether the program did one thing at a time cannot be told from "
-            f"this trace ({p * 100:.0f}% of a core busy).",
-            {**ev, "untraced_threads": facts.untraced_threads, "framework": facts.framework},
-        )
+    if not facts.cpu_known:
+        return None  # the data-loss warning says why
+    if facts.parallelism < 0.5:
+        return cpu_not_parallel(facts, label, mix)
+    return None if facts.blocks else serialised(facts, label, mix)
+
+
+def cpu_not_parallel(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding:
+    """Two or more in flight and less than half a core busy (tracing only adds CPU, so the untraced
+    program used even less): the work overlapped its waiting."""
+    p = facts.parallelism
+    return Finding(
+        "concurrent-not-parallel",
+        "info",
+        f"concurrent, not parallel: up to {label} were in flight at once, but the CPU was busy only "
+        f"{p * 100:.0f}% of one core: the work overlapped its waiting, not its computing.",
+        {**facts.base_evidence(), "in_flight_at_peak": mix},
+    )
+
+
+def concurrency_unknown(facts: RunFacts) -> Finding | None:
+    """Fewer than two units in flight, but threads the tracer did not see, or trio with no trio task
+    recorded: whether the program did one thing at a time cannot be told."""
+    if not (facts.untraced_threads or (facts.framework == "trio" and facts.workers("task") == 0)):
+        return None
+    why = (
+        f"{facts.untraced_threads} thread(s) ran that the tracer did not see (see data loss)"
+        if facts.untraced_threads
+        else "the program ran trio, but no trio task was recorded as a unit"
+    )
+    return Finding(
+        "concurrency-unknown",
+        "info",
+        f"concurrency unknown: {why}, so whether the program did one thing at a time cannot be told from "
+        f"this trace ({facts.parallelism * 100:.0f}% of a core busy).",
+        {**facts.base_evidence(), "untraced_threads": facts.untraced_threads, "framework": facts.framework},
+    )
+
+
+def sequential(facts: RunFacts, generators: dict[str, int]) -> Finding | None:
+    """One unit did all the work (generator coroutines interleaved on one thread are their own finding)."""
     if generators:
         return None
     return Finding(
         "sequential",
         "info",
-        f"sequential: one unit did all the work, one thing at a time ({p * 100:.0f}% of a core busy).",
-        ev,
+        f"sequential: one unit did all the work, one thing at a time ({facts.parallelism * 100:.0f}% of a core busy).",
+        facts.base_evidence(),
     )
 
 
@@ -208,70 +228,92 @@ def waiting(t: ThreadSched) -> bool:
     return t.sleep_s >= ASLEEP_FRACTION * off_queue and t.sleep_s > GIL_MAX_SLEEP_PER_WAKEUP_S * t.voluntary
 
 
-def thread_shape(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding | None:
+@dataclass(frozen=True)
+class ThreadView:
     """The kernel's view of the OS threads of the tree (each process's threads, a single-threaded
-    process as its one thread). When most active threads slept at least half their life and none
-    computed (a thread runnable most of its life computes when, out of the run queue, it was on a CPU
-    at least as long as asleep: a queued CPU-bound worker hardly sleeps, a queued I/O thread sleeps
-    most of the rest), they were waiting (I/O, locks), whatever the machine's load. Otherwise threads
-    that wanted a core most of their life (hungry) but waited in the run queue a large share of that
-    were short of cores (not waiting; the GIL ruled out only if they hardly slept). None without
-    schedstat for two or more active threads, or when neither holds."""
-    active = [t for t in facts.threads if t.span_s > 0 and t.oncpu_s + t.runq_s > ACTIVE_FRACTION * t.span_s]
+    process as its one thread), as the thread verdicts read it (schedstat, see ThreadSched)."""
+
+    active: list[ThreadSched]  # runnable more than ACTIVE_FRACTION of their life
+    hungry: list[ThreadSched]  # on a CPU or queued for one at least HUNGRY_FRACTION of their life
+    computing: list[ThreadSched]  # hungry, and out of the run queue on a CPU at least as long as asleep
+    asleep: list[ThreadSched]  # active and `waiting`
+    queued: float  # share of the hungry threads' wanted time (on a CPU + queued) spent queued
+
+    def evidence(self, facts: RunFacts, mix: dict[str, int]) -> dict[str, object]:
+        return {**facts.base_evidence(), "in_flight_at_peak": mix, "active_threads": len(self.active),
+                "hungry_threads": len(self.hungry), "asleep_threads": len(self.asleep),
+                "hungry_runq_fraction": round(self.queued, 3)}  # fmt: skip
+
+
+def thread_view(threads: list[ThreadSched]) -> ThreadView | None:
+    """The threads' view, or None without schedstat for two or more active threads."""
+    active = [t for t in threads if t.span_s > 0 and t.oncpu_s + t.runq_s > ACTIVE_FRACTION * t.span_s]
     if len(active) < 2:
         return None
-    p = facts.parallelism
     hungry = [t for t in active if t.oncpu_s + t.runq_s >= HUNGRY_FRACTION * t.span_s]
     # out of the run queue, on a CPU at least as long as asleep: a CPU-bound worker, however long it queued
     # (over a few samples' span: a thread of 20 ms, seen at two or three samples, is noise either way)
     computing = [t for t in hungry if t.oncpu_s >= t.sleep_s and t.span_s >= COMPUTE_MIN_SPAN_S]
-    asleep = [t for t in active if waiting(t)]
     wanted = sum(t.oncpu_s + t.runq_s for t in hungry)
     queued = sum(t.runq_s for t in hungry) / wanted if wanted > 0 else 0.0
-    ev = {**facts.base_evidence(), "in_flight_at_peak": mix, "active_threads": len(active),
-          "hungry_threads": len(hungry), "asleep_threads": len(asleep),
-          "hungry_runq_fraction": round(queued, 3)}  # fmt: skip
-    if not computing and 2 * len(asleep) > len(active):
-        also = (
-            f"; {len(hungry)} of them were runnable most of their life but waited for a free core "
-            f"{queued * 100:.0f}% of that time (other programs used this machine's cores)"
-            if hungry
-            else " and none runnable most of it"
-        )
-        return Finding(
-            "concurrent-not-parallel",
-            "info",
-            f"concurrent, not parallel: up to {label} were in flight at once and the kernel saw {len(asleep)} of "
-            f"their {len(active)} active threads asleep at least half their time out of the run queue{also} "
-            f"(schedstat: waiting for I/O or locks; {p:.2f} cores busy in the traced run, the tracer's cost "
-            "included): the work overlapped its waiting, not its computing.",
-            ev,
-        )
-    if len(hungry) >= 2 and queued >= RUNQ_FRACTION:
-        slept = sum(t.sleep_s for t in hungry) / sum(t.span_s for t in hungry)
-        # a thread waiting for the GIL sleeps; threads that hardly slept were not waiting for it
-        gil = (
-            "not of the GIL (they hardly slept, and a thread waiting for the GIL sleeps)"
-            if slept < NO_SLEEP_FRACTION
-            else f"and whether they also took turns on the GIL is unknown from this run (they slept {slept * 100:.0f}% "
-            "of their life, and a thread queued for a core shows no GIL rhythm; rerun on a quieter machine)"
-        )
-        # schedstat says that they queued, not who held the cores
-        holders = (
-            f"more of its threads wanted a core than this {facts.cores}-core machine has, and other programs "
-            "(tracekit's sampler among them) may have held cores too"
-            if len(hungry) > facts.cores
-            else "other threads or programs held the cores (tracekit's sampler among them)"
-        )
-        return Finding(
-            "core-contention",
-            "info",
-            f"short of cores, {gil}: up to {label} were in flight and kept {p:.2f} cores busy; the kernel saw "
-            f"{len(hungry)} threads runnable most of their life but waiting for a free core {queued * 100:.0f}% of "
-            f"that time (schedstat): {holders}.",
-            {**ev, "hungry_sleep_fraction": round(slept, 3), "cores": facts.cores},
-        )
-    return None
+    return ThreadView(active, hungry, computing, [t for t in active if waiting(t)], queued)
+
+
+def threads_waiting(facts: RunFacts, view: ThreadView, label: str, mix: dict[str, int]) -> Finding | None:
+    """Concurrent-not-parallel by the kernel's view: most active threads slept at least half their life
+    out of the run queue and none computed (a thread runnable most of its life computes when, out of the
+    run queue, it was on a CPU at least as long as asleep: a queued CPU-bound worker hardly sleeps, a
+    queued I/O thread sleeps most of the rest), so they were waiting (I/O, locks), whatever the load."""
+    active, hungry, asleep, queued = view.active, view.hungry, view.asleep, view.queued
+    if view.computing or 2 * len(asleep) <= len(active):
+        return None
+    also = (
+        f"; {len(hungry)} of them were runnable most of their life but waited for a free core "
+        f"{queued * 100:.0f}% of that time (other programs used this machine's cores)"
+        if hungry
+        else " and none runnable most of it"
+    )
+    return Finding(
+        "concurrent-not-parallel",
+        "info",
+        f"concurrent, not parallel: up to {label} were in flight at once and the kernel saw {len(asleep)} of "
+        f"their {len(active)} active threads asleep at least half their time out of the run queue{also} "
+        f"(schedstat: waiting for I/O or locks; {facts.parallelism:.2f} cores busy in the traced run, the "
+        "tracer's cost included): the work overlapped its waiting, not its computing.",
+        view.evidence(facts, mix),
+    )
+
+
+def core_contention(facts: RunFacts, view: ThreadView, label: str, mix: dict[str, int]) -> Finding | None:
+    """Two or more threads wanted a core most of their life (hungry) but waited in the run queue a
+    large share of that: short of cores (not waiting; the GIL ruled out only if they hardly slept).
+    Checked after `threads_waiting`, which takes the runs whose threads mostly slept."""
+    hungry, queued = view.hungry, view.queued
+    if len(hungry) < 2 or queued < RUNQ_FRACTION:
+        return None
+    slept = sum(t.sleep_s for t in hungry) / sum(t.span_s for t in hungry)
+    # a thread waiting for the GIL sleeps; threads that hardly slept were not waiting for it
+    gil = (
+        "not of the GIL (they hardly slept, and a thread waiting for the GIL sleeps)"
+        if slept < NO_SLEEP_FRACTION
+        else f"and whether they also took turns on the GIL is unknown from this run (they slept {slept * 100:.0f}% "
+        "of their life, and a thread queued for a core shows no GIL rhythm; rerun on a quieter machine)"
+    )
+    # schedstat says that they queued, not who held the cores
+    holders = (
+        f"more of its threads wanted a core than this {facts.cores}-core machine has, and other programs "
+        "(tracekit's sampler among them) may have held cores too"
+        if len(hungry) > facts.cores
+        else "other threads or programs held the cores (tracekit's sampler among them)"
+    )
+    return Finding(
+        "core-contention",
+        "info",
+        f"short of cores, {gil}: up to {label} were in flight and kept {facts.parallelism:.2f} cores busy; the "
+        f"kernel saw {len(hungry)} threads runnable most of their life but waiting for a free core "
+        f"{queued * 100:.0f}% of that time (schedstat): {holders}.",
+        {**view.evidence(facts, mix), "hungry_sleep_fraction": round(slept, 3), "cores": facts.cores},
+    )
 
 
 def serialised(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding:
