@@ -74,6 +74,34 @@ def test_site_distributions_reads_this_environments_metadata() -> None:
     assert real.of("dumps", sysconfig.get_paths()["stdlib"] + "/json/__init__.py") == Origin("stdlib", "json")
 
 
+def test_installed_distributions_agree_with_importlib_metadata() -> None:
+    # the oracle: the library's own packages_distributions, for every module it names
+    import importlib.metadata as md
+
+    from tracekit.analysis.origin import installed_distributions
+
+    ref = {top: names[0] for top, names in md.packages_distributions().items() if names}
+    got = installed_distributions()
+    assert len(ref) > 20 and {top: got.get(top) for top in ref} == ref
+
+
+def test_site_distributions_of_a_hand_built_site(tmp_path: Path) -> None:
+    info = tmp_path / "fancy_pkg-1.0.dist-info"
+    info.mkdir()
+    # no top_level.txt: the names come from RECORD; the Name header, not a "Name:" line of the description
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: Fancy-Pkg\nVersion: 1.0\n\nName: not-this\n")
+    (info / "RECORD").write_text(
+        "fancy/__init__.py,sha256=x,10\nfancy/core.py,,\n_fancy_c.cpython-311-x86_64-linux-gnu.so,,\n"
+        "solo.py,,\n../../bin/fancy,,\nfancy_pkg-1.0.dist-info/RECORD,,\n__pycache__/solo.cpython-311.pyc,,\n"
+    )
+    assert site_distributions(str(tmp_path)) == {"fancy": "Fancy-Pkg", "_fancy_c": "Fancy-Pkg", "solo": "Fancy-Pkg"}
+    other = tmp_path / "other"
+    (other / "plain-2.0.dist-info").mkdir(parents=True)
+    (other / "plain-2.0.dist-info" / "METADATA").write_text("Name: plain\n")
+    (other / "plain-2.0.dist-info" / "top_level.txt").write_text("plain\nplain_extra\n")
+    assert site_distributions(str(other)) == {"plain": "plain", "plain_extra": "plain"}
+
+
 def events(rows: list[tuple[int, int, float, float, str, int]]) -> pd.DataFrame:
     """(pid, tid, start_us, dur_us, name, parent) → an Events frame with self_us and depth."""
     df = pd.DataFrame(rows, columns=["pid", "tid", "start_us", "dur_us", "name", "parent"])
