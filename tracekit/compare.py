@@ -278,8 +278,7 @@ def compare(
         raise ValueError("compare() needs at least one input")
     ref = _pick_reference(inputs, reference)
     bound, fraction = work_bound(ref.wall_s, ref.cpu_s)
-    ref_units = ref.traced.concurrency_peak if ref.traced else 1
-    ref_ideal = ideal_units(ref_units, cores, bound)
+    ref_ideal = ideal_units(_units(ref), cores, bound)
     warnings: list[str] = []
     if load_before is not None and load_before >= cores:
         warnings.append(
@@ -288,48 +287,9 @@ def compare(
         )
     runs = []
     for inp in inputs:
-        s, s_sd = speedup(ref.wall_s, inp.wall_s)
-        tr = inp.traced
-        units = tr.concurrency_peak if tr else 1
-        ideal = ideal_units(units, cores, bound) / ref_ideal
-        eff = s / ideal if ideal > 0 else math.nan
-        overhead = tr.wall_s / inp.wall_s.median if tr and inp.timing == "untraced" and inp.wall_s.median else None
-        w: list[str] = []
-        if inp.wall_s.n > 1 and (inp.wall_s.cv > NOISY_CV or inp.wall_s.spread > NOISY_RANGE):
-            w.append(
-                f"{inp.name}: wall times vary widely (stdev {inp.wall_s.cv:.0%} of the mean, max/min "
-                f"{inp.wall_s.spread:.2f}): the machine was noisy; close other programs or raise --repeat"
-            )
-        if inp.timing == "traced":
-            w.append(
-                f"{inp.name}: a run directory gives one traced wall time (n = 1, tracer overhead included); "
-                f"compare the script, or a comparison directory, for untraced statistics"
-            )
-        if overhead is not None and overhead > LARGE_OVERHEAD:
-            w.append(
-                f"{inp.name}: tracing made it {overhead:.1f}x slower than untraced; the traced timeline "
-                f"stretches call-heavy work, so read durations from the untraced statistics"
-            )
-        if math.isfinite(eff) and eff > 1.1 and inp is not ref:
-            w.append(
-                f"{inp.name}: {s:.2f}x faster but the analysis saw only {units} unit(s) in flight "
-                f"(efficiency {eff:.0%}): some of its concurrency is invisible to the tracer"
-            )
-        if tr:
-            w.extend(f"{inp.name}: {x}" for x in tr.warnings)
-        warnings.extend(w)
-        runs.append(
-            ModelResult(
-                name=inp.name, model=inp.model, target=inp.target, kind=inp.kind, timing=inp.timing,
-                wall_s=inp.wall_s, cpu_s=inp.cpu_s, user_s=inp.user_s, system_s=inp.system_s,
-                speedup=s, speedup_stdev=s_sd, ideal_speedup=ideal, efficiency=eff,
-                traced_wall_s=tr.wall_s if tr else None, tracing_overhead=overhead,
-                peak_rss_bytes=inp.peak_rss_bytes, sum_rss_bytes=tr.sum_rss_bytes if tr else None,
-                concurrency={"peak": tr.concurrency_peak, "mean": tr.concurrency_mean} if tr else None,
-                parallelism=tr.parallelism if tr else None, findings=tr.findings if tr else (),
-                run_dir=tr.run_dir if tr else None, units=tr.units if tr else (), warnings=tuple(w),
-            )
-        )  # fmt: skip
+        run = _model_result(inp, ref, ideal_units(_units(inp), cores, bound) / ref_ideal)
+        warnings.extend(run.warnings)
+        runs.append(run)
     return Comparison(
         schema=SCHEMA,
         reference=ref.name,
@@ -341,6 +301,59 @@ def compare(
         warnings=tuple(warnings),
         context=context or {},
     )
+
+
+def _units(inp: Input) -> int:
+    """Units in flight at the peak of the input's traced run (1 without one)."""
+    return inp.traced.concurrency_peak if inp.traced else 1
+
+
+def _model_result(inp: Input, ref: Input, ideal: float) -> ModelResult:
+    """One input against the reference; `ideal` is its ideal speed-up over the reference."""
+    s, s_sd = speedup(ref.wall_s, inp.wall_s)
+    tr = inp.traced
+    eff = s / ideal if ideal > 0 else math.nan
+    overhead = tr.wall_s / inp.wall_s.median if tr and inp.timing == "untraced" and inp.wall_s.median else None
+    w = _run_warnings(inp, inp is ref, s, eff, overhead)
+    return ModelResult(
+        name=inp.name, model=inp.model, target=inp.target, kind=inp.kind, timing=inp.timing,
+        wall_s=inp.wall_s, cpu_s=inp.cpu_s, user_s=inp.user_s, system_s=inp.system_s,
+        speedup=s, speedup_stdev=s_sd, ideal_speedup=ideal, efficiency=eff,
+        traced_wall_s=tr.wall_s if tr else None, tracing_overhead=overhead,
+        peak_rss_bytes=inp.peak_rss_bytes, sum_rss_bytes=tr.sum_rss_bytes if tr else None,
+        concurrency={"peak": tr.concurrency_peak, "mean": tr.concurrency_mean} if tr else None,
+        parallelism=tr.parallelism if tr else None, findings=tr.findings if tr else (),
+        run_dir=tr.run_dir if tr else None, units=tr.units if tr else (), warnings=tuple(w),
+    )  # fmt: skip
+
+
+def _run_warnings(inp: Input, is_ref: bool, s: float, eff: float, overhead: float | None) -> list[str]:
+    """What makes one input's numbers less than they seem: noise, a single traced timing, a large
+    tracing overhead, concurrency the tracer did not see, and its traced run's own warnings."""
+    w: list[str] = []
+    if inp.wall_s.n > 1 and (inp.wall_s.cv > NOISY_CV or inp.wall_s.spread > NOISY_RANGE):
+        w.append(
+            f"{inp.name}: wall times vary widely (stdev {inp.wall_s.cv:.0%} of the mean, max/min "
+            f"{inp.wall_s.spread:.2f}): the machine was noisy; close other programs or raise --repeat"
+        )
+    if inp.timing == "traced":
+        w.append(
+            f"{inp.name}: a run directory gives one traced wall time (n = 1, tracer overhead included); "
+            f"compare the script, or a comparison directory, for untraced statistics"
+        )
+    if overhead is not None and overhead > LARGE_OVERHEAD:
+        w.append(
+            f"{inp.name}: tracing made it {overhead:.1f}x slower than untraced; the traced timeline "
+            f"stretches call-heavy work, so read durations from the untraced statistics"
+        )
+    if math.isfinite(eff) and eff > 1.1 and not is_ref:
+        w.append(
+            f"{inp.name}: {s:.2f}x faster but the analysis saw only {_units(inp)} unit(s) in flight "
+            f"(efficiency {eff:.0%}): some of its concurrency is invisible to the tracer"
+        )
+    if inp.traced:
+        w.extend(f"{inp.name}: {x}" for x in inp.traced.warnings)
+    return w
 
 
 def relation(r: ModelResult, reference: str) -> str:

@@ -2,7 +2,7 @@
 reads the files).
 
 `Analysis` holds the frames notebook users get from `tracekit.load()`:
-  events     Events frame (tracekit.trace.frames)   samples   Samples frame (tracekit.sampler)
+  events     Events frame + cpu_s (analysis.cpu)    samples   Samples frame (tracekit.sampler)
   units      Units frame (analysis.units)           timeline  Timeline frame (analysis.cpu)
   concurrency  step series t_s, in_flight           functions Functions frame (analysis.functions)
   processes  per process and sample: t_s, pid, cpu_pct, rss_bytes

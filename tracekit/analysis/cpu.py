@@ -9,6 +9,12 @@ Timeline frame (`Analysis.timeline`), one row per sample interval:
   cores_busy  CPU seconds used by the tree in the interval ÷ its length (2.0 = two cores busy)
   rss_bytes   summed RSS of the tree's processes at the sample
   in_flight   workers in flight at the sample (see units.py)
+
+The analysis's Events frame (`Analysis.events`) is tracekit.trace.frames' Events frame, with asyncio
+task slices moved to their task's track (units.attribute_tasks), plus one column from here:
+  cpu_s       CPU seconds the slice's OS thread used between its start and end (`slice_cpu`: an
+              estimate at the sampling interval's resolution); NaN where that thread was not sampled
+analysis.functions and analysis.calltree read it (NaN throughout for a frame without it).
 """
 
 from __future__ import annotations
@@ -178,7 +184,8 @@ def process_series(samples: pd.DataFrame) -> pd.DataFrame:
 
 
 def slice_cpu(events: pd.DataFrame, samples: pd.DataFrame, os_tid: dict[tuple[int, int], int]) -> np.ndarray:
-    """CPU seconds each traced slice's OS thread used between the slice's start and end.
+    """CPU seconds each traced slice's OS thread used between the slice's start and end (the analysis's
+    Events column `cpu_s`, see the module doc).
 
     Interpolated from the thread's cumulative CPU samples, so it is an estimate at the sampling
     interval's resolution: meaningful for calls of tens of milliseconds and more. `os_tid` maps a

@@ -30,6 +30,11 @@ Units frame (`Analysis.units`), one row per process, thread, task or generator u
   python_s     for a thread, self time of Python functions on its trace track (slices kept by the
                tracer's duration filter only); 0 for other kinds
   slices       a task's steps, a generator unit's resumes, a thread's or process's traced slices
+
+While `build_units` works, each row (`_unit`) also holds build columns, dropped before it returns:
+start_us and end_us (the in-flight span on the trace clock, µs), os_tid (the OS thread whose samples
+give the unit's CPU; 0 for a process) and trace_tid (a thread's track in the Events frame, for
+python_s; -1 for the others). No helper changes a frame it is given: each returns new rows or columns.
 """
 
 from __future__ import annotations
@@ -103,7 +108,7 @@ def build_units(
     if not rows:
         return pd.DataFrame(columns=UNIT_COLUMNS)
     units = pd.DataFrame(rows)
-    mark_entry_tasks(units)
+    units = units.assign(role=entry_roles(units))
     units["start_s"] = (units["start_us"] - start_us) / 1e6
     units["end_s"] = (units["end_us"] - start_us) / 1e6
     units["wall_s"] = units["end_s"] - units["start_s"]
@@ -213,67 +218,44 @@ def _thread_rows(
     events: pd.DataFrame, tracks: pd.DataFrame, st: Structure, recorded: set[int], procs: list[dict[str, object]]
 ) -> list[dict[str, object]]:
     """Main threads of every process; worker threads from the record (traced ones where no record)."""
-    rows = []
     pspan = {int(str(r["pid"])): (float(str(r["start_us"])), float(str(r["end_us"]))) for r in procs}
     mains = main_threads(events, tracks)
     span = events.groupby(["pid", "tid"]).agg(start_us=("start_us", "min"), end_us=("end_us", "max"), n=("pid", "size"))
     nslices = {(int(k[0]), int(k[1])): int(v) for k, v in span["n"].items()}
-    for pid, (t0, t1) in pspan.items():
-        mt = mains.get(pid, pid)
-        rows.append(
-            _unit(
-                "thread",
-                "MainThread",
-                pid,
-                pid,  # its OS tid is the pid (a fork child's trace track keeps its parent's stale tid: trace_tid)
-                pid,
-                "main",
-                t0,
-                t1,
-                os_tid=pid,
-                trace_tid=mt,
-                slices=nslices.get((pid, mt), 0),
-            )
+    rows = [
+        _unit(
+            "thread", "MainThread", pid,
+            pid,  # its OS tid is the pid (a fork child's trace track keeps its parent's stale tid: trace_tid)
+            pid, "main", t0, t1, os_tid=pid, trace_tid=mains.get(pid, pid),
+            slices=nslices.get((pid, mains.get(pid, pid)), 0),
         )
-    for th in st.threads.itertuples(index=False):
-        pid, tid = int(th.pid), int(th.os_tid)
-        end = float(th.end_us) if th.end_us == th.end_us else pspan.get(pid, (0.0, float(th.start_us)))[1]
-        rows.append(
-            _unit(
-                "thread",
-                str(th.name),
-                pid,
-                tid,
-                pid,
-                "worker",
-                float(th.start_us),
-                max(end, th.start_us),
-                os_tid=tid,
-                trace_tid=tid,
-                slices=nslices.get((pid, tid), 0),
-                coroutine=str(th.how),
-            )
-        )
+        for pid, (t0, t1) in pspan.items()
+    ]  # fmt: skip
+    rows += _recorded_thread_rows(st, pspan, nslices)
     for tr in tracks[(tracks["kind"] == "thread") & ~tracks["pid"].isin(list(recorded))].itertuples(index=False):
         key = (int(tr.pid), int(tr.tid))
         if key not in nslices or mains.get(key[0]) == key[1]:
             continue
         t0, t1 = float(span.at[key, "start_us"]), float(span.at[key, "end_us"])
         rows.append(
-            _unit(
-                "thread",
-                str(tr.name),
-                key[0],
-                key[1],
-                key[0],
-                "worker",
-                t0,
-                t1,
-                os_tid=key[1],
-                trace_tid=key[1],
-                slices=nslices[key],
-            )
-        )
+            _unit("thread", str(tr.name), key[0], key[1], key[0], "worker", t0, t1,
+                  os_tid=key[1], trace_tid=key[1], slices=nslices[key])
+        )  # fmt: skip
+    return rows
+
+
+def _recorded_thread_rows(
+    st: Structure, pspan: dict[int, tuple[float, float]], nslices: dict[tuple[int, int], int]
+) -> list[dict[str, object]]:
+    """The worker threads of the structure record; one still running at its process's end ends there."""
+    rows = []
+    for th in st.threads.itertuples(index=False):
+        pid, tid = int(th.pid), int(th.os_tid)
+        end = float(th.end_us) if th.end_us == th.end_us else pspan.get(pid, (0.0, float(th.start_us)))[1]
+        rows.append(
+            _unit("thread", str(th.name), pid, tid, pid, "worker", float(th.start_us), max(end, th.start_us),
+                  os_tid=tid, trace_tid=tid, slices=nslices.get((pid, tid), 0), coroutine=str(th.how))
+        )  # fmt: skip
     return rows
 
 
@@ -382,14 +364,17 @@ def task_cpu(st: Structure, samples: pd.DataFrame, units: pd.DataFrame) -> np.nd
     return out
 
 
-def mark_entry_tasks(units: pd.DataFrame) -> None:
-    """A task started while no other task of its process was in flight is an entry task."""
+def entry_roles(units: pd.DataFrame) -> pd.Series:
+    """The units' roles, "entry" for each task started while no other task of its process was in
+    flight (an entry task); `units` itself is left as it is."""
+    role = units["role"].copy()
     tasks = units[units["kind"] == "task"].sort_values(["pid", "start_us"], kind="stable")
     for _pid, grp in tasks.groupby("pid"):
         ends = grp["end_us"].to_numpy(dtype=np.float64)
         open_until = np.concatenate([[-np.inf], np.maximum.accumulate(ends)[:-1]])
         entry = grp["start_us"].to_numpy(dtype=np.float64) >= open_until
-        units.loc[grp.index[entry], "role"] = "entry"
+        role.loc[grp.index[entry]] = "entry"
+    return role
 
 
 def in_flight_steps(units: pd.DataFrame, wall_s: float) -> pd.DataFrame:
