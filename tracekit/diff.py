@@ -36,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from tracekit.analysis.calltree import CallTree
+from tracekit.analysis.calltree import MIN_SHARE, CallTree
 from tracekit.compare import Distribution, GateResult, describe, gate, speedup
 
 SCHEMA = "tracekit.diff/1"
@@ -467,8 +467,6 @@ def tree_keys(tree: CallTree, side: Side) -> list[tuple[str, ...]]:
 def delta_tree(a: Side, b_tree: CallTree, b: Side) -> tuple[list[float], int]:
     """For each node of `b_tree` (B's merged call tree, maybe pruned): its total minus the total of the
     same call path in A's, µs; and how many of A's call paths (at least MIN_SHARE of A's total) B lacks."""
-    from tracekit.render.flame import MIN_SHARE
-
     total_a: dict[tuple[str, ...], float] = {}
     for p, t in zip(tree_keys(a.tree, a), a.nodes_total(), strict=True):
         total_a[p] = total_a.get(p, 0.0) + t

@@ -27,6 +27,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+# what a picture of the tree can show (the report's and the diff's flame graphs; `diff` counts the call paths
+# one run lacks above the same share): `prune`'s bounds
+MIN_SHARE = 0.0002  # of the root's total: narrower frames would be under a pixel until zoomed
+MAX_NODES = 3000
 NODE_COLUMNS = ["parent", "kind", "name", "depth", "pid", "tid", "calls", "total_us", "self_us", "cpu_s"]
 
 

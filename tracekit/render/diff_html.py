@@ -8,10 +8,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from tracekit.analysis.calltree import prune
+from tracekit.analysis.calltree import MAX_NODES, MIN_SHARE, prune
 from tracekit.diff import ALPHA, MIN_EFFECT, Diff, Side, delta_tree
 from tracekit.render.diff_terminal import metric_row
-from tracekit.render.flame import MAX_NODES, MIN_SHARE, flame_data
+from tracekit.render.flame import flame_data
 from tracekit.render.html import Assets, _asset, content_security_policy
 from tracekit.render.templating import env
 

@@ -18,11 +18,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from tracekit.analysis.calltree import CallTree, prune
+from tracekit.analysis.calltree import MAX_NODES, MIN_SHARE, CallTree, prune
 from tracekit.analysis.functions import split_name
-
-MIN_SHARE = 0.0002  # of the root's total: narrower frames would be under a pixel until zoomed
-MAX_NODES = 3000
 
 
 def frame_label(name: str, kind: str) -> str:

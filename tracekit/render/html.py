@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from tracekit.analysis import Analysis
-from tracekit.analysis.calltree import CallTree, build_call_tree
+from tracekit.analysis.calltree import MIN_SHARE, CallTree, build_call_tree
 from tracekit.analysis.functions import calls_out, own_first, packages_table
-from tracekit.render.flame import MIN_SHARE, report_flame
+from tracekit.render.flame import report_flame
 from tracekit.render.tasktree import task_tree, unit_label
 from tracekit.render.templating import env
 from tracekit.structure import GEN_TID_BASE, TASK_TID_BASE
