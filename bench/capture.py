@@ -58,6 +58,13 @@ class Measure:
     overflow: bool | None = None
     run_dir_bytes: int | None = None
     events: int | None = None
+    # tracekit's own time around the traced program (run.json's monotonic started_ns/ended_ns against this
+    # script's clock): from the spawn of `tracekit` to the run's start (CLI start-up, the child's spawn),
+    # the run itself (the child's start-up, the program, the tracer's save), and from the child's end to
+    # tracekit's exit (the trace's and the structure's loading, analysis, report, trace.json)
+    before_s: float | None = None
+    child_s: float | None = None
+    after_s: float | None = None
 
 
 def tree_peak(pid: int, stop: threading.Event, out: list[int]) -> None:
@@ -81,8 +88,11 @@ def tree_peak(pid: int, stop: threading.Event, out: list[int]) -> None:
     out.append(peak)
 
 
-def measure(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 900) -> tuple[float, float, int, int]:
-    """(wall s, CPU s of the tree from wait4, tree peak RSS bytes, exit code), with bench/run.py's runner."""
+def measure(
+    argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 900
+) -> tuple[float, float, int, int, float]:
+    """(wall s, CPU s of the tree from wait4, tree peak RSS bytes, exit code, monotonic s of the spawn),
+    with bench/run.py's runner."""
     peak: list[int] = []
 
     def watch(pid: int) -> Callable[[], None]:
@@ -97,7 +107,7 @@ def measure(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 90
         return end
 
     p = bench_run.run(argv, env=env, timeout=timeout, cwd=cwd, watch=watch)
-    return p.wall_s, p.user_s + p.system_s, peak[0] if peak else 0, p.code
+    return p.wall_s, p.user_s + p.system_s, peak[0] if peak else 0, p.code, p.spawned_s
 
 
 @dataclass
@@ -147,6 +157,16 @@ def command(variant: str, w: Workload, tmp: Path, copy: Path | None) -> list[str
     return [PY, "-m", "tracekit", "profile", "-q", *flags, "-o", str(tmp / "run"), *args]
 
 
+def phases(info: dict[str, Any], spawned_s: float, wall_s: float) -> tuple[float | None, ...]:
+    """(before, child, after) seconds of a tracekit run: see Measure."""
+    start, end = info.get("started_ns"), info.get("ended_ns")
+    if not isinstance(start, int) or not isinstance(end, int):
+        return None, None, None
+    before = start / 1e9 - spawned_s
+    child = (end - start) / 1e9
+    return round(before, 3), round(child, 3), round(wall_s - before - child, 3)
+
+
 def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -158,7 +178,7 @@ def one(variant: str, w: Workload, work: Path) -> Measure:
     if w.setup == "asyncio_copy":
         copy = tmp / "asyncio_copy"
         shutil.copytree(Path(os.__file__).parent / "asyncio", copy)
-    wall, cpu, peak, code = measure(command(variant, w, tmp, copy), env, ROOT)
+    wall, cpu, peak, code, spawned = measure(command(variant, w, tmp, copy), env, ROOT)
     m = Measure(variant, wall, cpu, peak, code)
     run = tmp / "run"
     if variant.startswith("tracekit") and (run / "stats.json").is_file():
@@ -169,6 +189,7 @@ def one(variant: str, w: Workload, work: Path) -> Measure:
         m.overflow = bool(stats["data_loss"]["overflow"])
         m.run_dir_bytes = dir_bytes(run)
         m.events = int((info.get("trace") or {}).get("events") or 0)
+        m.before_s, m.child_s, m.after_s = phases(info, spawned, wall)
     shutil.rmtree(tmp, ignore_errors=True)
     return m
 
@@ -182,7 +203,7 @@ def summarise(name: str, ms: list[Measure]) -> dict[str, Any]:
     for m in ms:
         by.setdefault(m.variant, []).append(m)
     base = med([m.wall_s for m in by.get("untraced", [])])
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for v, group in by.items():
         wall = med([m.wall_s for m in group])
         rows[v] = {
@@ -198,19 +219,28 @@ def summarise(name: str, ms: list[Measure]) -> dict[str, Any]:
                 reported_peak_rss_mib=round((g.reported_peak_rss_bytes or 0) / 2**20, 1),
                 overflow=g.overflow, data_loss=g.data_loss, run_dir_mib=round((g.run_dir_bytes or 0) / 2**20, 2),
                 events=g.events,
+                before_s=med([m.before_s for m in group if m.before_s is not None]),
+                child_s=med([m.child_s for m in group if m.child_s is not None]),
+                after_s=med([m.after_s for m in group if m.after_s is not None]),
             )  # fmt: skip
     return {"workload": name, "rounds": len(by.get("untraced", [])), "variants": rows, "raw": [asdict(m) for m in ms]}
 
 
 def table(results: list[dict[str, Any]]) -> str:
     head = "| workload | variant | wall s | ×untraced | CPU s | tree peak RSS MiB |"
-    lines = [head + " tracekit: reported RSS MiB, run dir MiB, events, data loss |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        head + " tracekit: before / run / after s, reported RSS MiB, run dir MiB, events, data loss |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         for v, row in r["variants"].items():
             extra = ""
             if v.startswith("tracekit"):
                 loss = "; ".join(w[:60] for w in row["data_loss"] or []) or "none"
-                extra = f"{row['reported_peak_rss_mib']}, {row['run_dir_mib']}, {row['events']}, {loss}"
+                extra = (
+                    f"{row['before_s']:.2f} / {row['child_s']:.2f} / {row['after_s']:.2f}, "
+                    f"{row['reported_peak_rss_mib']}, {row['run_dir_mib']}, {row['events']}, {loss}"
+                )
             lines.append(f"| {r['workload']} | {v} | {row['wall_s']} | {row['wall_ratio']} | {row['cpu_s']} | "
                          f"{row['tree_peak_rss_mib']} | {extra} |")  # fmt: skip
     return "\n".join(lines)

@@ -47,6 +47,7 @@ class Proc:
     code: int
     stdout: str
     stderr: str
+    spawned_s: float = 0.0  # perf_counter (CLOCK_MONOTONIC, as time.monotonic) just before the spawn
 
 
 def run(
@@ -80,7 +81,7 @@ def run(
         err.seek(0)
         return Proc(
             wall, ru.ru_maxrss * 1024, ru.ru_utime, ru.ru_stime, p.returncode,
-            out.read().decode(errors="replace"), err.read().decode(errors="replace"),
+            out.read().decode(errors="replace"), err.read().decode(errors="replace"), t0,
         )  # fmt: skip
 
 

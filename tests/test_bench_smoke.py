@@ -52,3 +52,7 @@ def test_capture_bench_quick_measures_each_variant(tmp_path: Path) -> None:
     tk = res["variants"]["tracekit"]
     assert tk["data_loss"] == [] and tk["overflow"] is False and tk["events"] > 0 and tk["run_dir_mib"] > 0
     assert res["variants"]["untraced"]["wall_ratio"] == 1.0
+    # tracekit's time around the run: its start-up before, the run (the 1 s sleep and more), its work after
+    (raw,) = [m for m in res["raw"] if m["variant"] == "tracekit"]
+    assert 0 < raw["before_s"] < raw["wall_s"] and raw["child_s"] > 0.9 and raw["after_s"] > 0
+    assert abs(raw["before_s"] + raw["child_s"] + raw["after_s"] - raw["wall_s"]) < 0.005
