@@ -79,12 +79,16 @@ def load(raw: bytes) -> Structure:
     recs: dict[str, list[tuple[int, list[Any]]]] = {}
     try:
         for pid, rec in records.parse(raw):
-            recs.setdefault(str(rec[0]), []).append((pid, rec))
+            kind = rec[0]
+            group = recs.get(kind) if isinstance(kind, str) else None
+            if group is None:
+                group = recs.setdefault(str(kind), [])
+            group.append((pid, rec))
     except records.RecordError as exc:
         raise StructureError(str(exc)) from None
     try:
         return _frames(recs)
-    except (ValueError, TypeError, IndexError) as exc:
+    except (ValueError, TypeError, IndexError, OverflowError) as exc:
         raise StructureError(f"structure.jsonl has a malformed record ({exc})") from None
 
 
@@ -107,12 +111,7 @@ def _frames(recs: dict[str, list[tuple[int, list[Any]]]]) -> Structure:
         ],
         columns=PROC_COLUMNS,
     )
-    steps = pd.DataFrame(
-        [(pid, int(r[3]), int(r[4]), int(r[5]), str(r[6]), _us(r[1]), _us(r[2])) for pid, r in recs.get("step", [])],
-        columns=STEP_COLUMNS[:-1],
-    )
-    steps["dur_us"] = steps["end_us"] - steps["start_us"]
-    steps = steps.sort_values("start_us", kind="stable").reset_index(drop=True)
+    steps = _steps(recs.get("step", []))
     threads = _threads(recs)
     gens = pd.DataFrame(
         [
@@ -153,16 +152,55 @@ def _threads(recs: dict[str, list[tuple[int, list[Any]]]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=THREAD_COLUMNS).sort_values("start_us", kind="stable").reset_index(drop=True)
 
 
+def _columns(rows: list[tuple[int, list[Any]]], fields: dict[str, tuple[int, str]]) -> pd.DataFrame:
+    """A frame from records, column-wise: `fields` maps a column to (index in the record, kind), kind
+    "int" (int64), "us" (ns in the record, µs float64 here) or "str"; "pid" is the record's pid.
+    Converted by numpy in one pass a column (28,000 aiohttp steps: 4x faster than a tuple a row), and
+    a record of the wrong shape or type still raises (ValueError, TypeError, IndexError)."""
+    if not rows:
+        return pd.DataFrame(columns=list(fields))  # as pandas builds it from no rows: object columns
+    cols: dict[str, Any] = {}
+    for name, (i, kind) in fields.items():
+        if kind == "pid":
+            cols[name] = np.fromiter((pid for pid, _ in rows), dtype=np.int64, count=len(rows))
+            continue
+        values = [r[i] for _, r in rows]
+        if kind == "str":
+            if any(not isinstance(v, str) for v in values):
+                values = [str(v) for v in values]
+            cols[name] = values  # pandas infers the string dtype, as from rows
+        else:
+            if any(isinstance(v, (str, bool)) or v is None for v in values):
+                raise TypeError(f"a {name} that is not a number")
+            arr = np.asarray(values, dtype=np.int64) if values else np.zeros(0, dtype=np.int64)
+            if arr.ndim != 1:
+                raise ValueError(f"a {name} that is not a number")
+            cols[name] = arr.astype(np.float64) / 1e3 if kind == "us" else arr
+    return pd.DataFrame(cols, columns=list(fields))
+
+
+def _steps(rows: list[tuple[int, list[Any]]]) -> pd.DataFrame:
+    steps = _columns(rows, {
+        "pid": (0, "pid"), "os_tid": (3, "int"), "task": (4, "int"), "loop": (5, "int"), "label": (6, "str"),
+        "start_us": (1, "us"), "end_us": (2, "us"),
+    })  # fmt: skip
+    steps["dur_us"] = steps["end_us"] - steps["start_us"]
+    return steps.sort_values("start_us", kind="stable").reset_index(drop=True)
+
+
 def _tasks(recs: dict[str, list[tuple[int, list[Any]]]], steps: pd.DataFrame) -> pd.DataFrame:
-    done = {(pid, int(r[2])): (_us(r[1]), str(r[3]), str(r[4])) for pid, r in recs.get("done", [])}
-    rows = []
-    for pid, r in recs.get("task", []):
-        key = (pid, int(r[2]))
-        d_us, state, final_name = done.get(key, (np.nan, "", str(r[3])))
-        rows.append((pid, key[1], final_name, str(r[4]), int(r[5]), str(r[6]), int(r[7]), _us(r[1]), d_us, state))
-    tasks = pd.DataFrame(
-        rows, columns=["pid", "task", "name", "coro", "creator", "site", "os_tid", "created_us", "done_us", "state"]
-    )
+    created = _columns(recs.get("task", []), {
+        "pid": (0, "pid"), "task": (2, "int"), "name": (3, "str"), "coro": (4, "str"), "creator": (5, "int"),
+        "site": (6, "str"), "os_tid": (7, "int"), "created_us": (1, "us"),
+    })  # fmt: skip
+    done = _columns(recs.get("done", []), {"pid": (0, "pid"), "task": (2, "int"), "done_us": (1, "us"),
+                                           "state": (3, "str"), "final": (4, "str")})  # fmt: skip
+    done = done.drop_duplicates(["pid", "task"], keep="last")  # as a dict keyed on (pid, task) did
+    tasks = created.merge(done, on=["pid", "task"], how="left", sort=False)
+    finished = tasks["final"].notna()
+    tasks["name"] = tasks["final"].where(finished, tasks["name"])
+    tasks["state"] = tasks["state"].where(finished, "")
+    tasks = tasks.drop(columns="final")
     ts = steps[steps["task"] > 0]
     agg = ts.groupby(["pid", "task"]).agg(
         first_step_us=("start_us", "min"), last_step_us=("end_us", "max"), steps=("start_us", "size")
