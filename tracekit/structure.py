@@ -155,7 +155,7 @@ def _threads(recs: dict[str, list[tuple[int, list[Any]]]]) -> pd.DataFrame:
 def _columns(rows: list[tuple[int, list[Any]]], fields: dict[str, tuple[int, str]]) -> pd.DataFrame:
     """A frame from records, column-wise: `fields` maps a column to (index in the record, kind), kind
     "int" (int64), "us" (ns in the record, µs float64 here) or "str"; "pid" is the record's pid.
-    Converted by numpy in one pass a column (28,000 aiohttp steps: 4x faster than a tuple a row), and
+    Converted by numpy in one pass a column (28,000 aiohttp steps: 0.14 -> 0.09 s against a tuple a row), and
     a record of the wrong shape or type still raises (ValueError, TypeError, IndexError)."""
     if not rows:
         return pd.DataFrame(columns=list(fields))  # as pandas builds it from no rows: object columns
@@ -166,16 +166,13 @@ def _columns(rows: list[tuple[int, list[Any]]], fields: dict[str, tuple[int, str
             continue
         values = [r[i] for _, r in rows]
         if kind == "str":
-            if any(not isinstance(v, str) for v in values):
-                values = [str(v) for v in values]
-            cols[name] = values  # pandas infers the string dtype, as from rows
-        else:
-            if any(isinstance(v, (str, bool)) or v is None for v in values):
-                raise TypeError(f"a {name} that is not a number")
-            arr = np.asarray(values, dtype=np.int64) if values else np.zeros(0, dtype=np.int64)
-            if arr.ndim != 1:
-                raise ValueError(f"a {name} that is not a number")
-            cols[name] = arr.astype(np.float64) / 1e3 if kind == "us" else arr
+            cols[name] = list(map(str, values))  # pandas infers the string dtype, as from rows
+            continue
+        # numpy refuses None, lists and words (TypeError, ValueError) and, like int(), takes "12"
+        arr = np.asarray(values, dtype=np.int64)
+        if arr.ndim != 1:
+            raise ValueError(f"a {name} that is not a number")
+        cols[name] = arr.astype(np.float64) / 1e3 if kind == "us" else arr
     return pd.DataFrame(cols, columns=list(fields))
 
 
