@@ -96,6 +96,26 @@ def test_tasks_come_from_the_structure_record_with_creation_and_creator() -> Non
     assert st.procs.iloc[0]["n_plain"] == 3 and st.procs.iloc[0]["plain_s"] == pytest.approx(1e-6)
 
 
+def test_a_task_never_stepped_nor_done_is_in_flight_only_at_its_creation() -> None:
+    # created at an unknown site ("?") by a task of another process's numbering: no steps, no done record
+    st = structure([
+        (1, ["proc", us(0), 1, 0, "start", "x.py"]),
+        (1, ["task", us(10), 1, "Task-1", "main (/p/x.py:5)", 0, "<module> (/p/x.py:20)", 1]),
+        (1, ["task", us(50), 2, "Task-2", "idle (/p/x.py:9)", 7, "?", 1]),
+        (1, ["step", us(20), us(120), 1, 1, 5, ""]),
+        (1, ["end", us(1000)]),
+    ])  # fmt: skip
+    ev = events([(1, 1, 0, 1000, "run (x.py:1)", -1)])
+    u = U.build_units(ev, tracks([(1, 1, "MainThread", "thread")]), root_pid=1, ppids={}, start_us=0,
+                      samples=EMPTY, structure=st)  # fmt: skip
+    t2 = u[u["name"] == "Task-2"].iloc[0]
+    assert (t2["start_s"], t2["end_s"], t2["slices"]) == (50e-6, 50e-6, 0)
+    assert (t2["created_at"], t2["creator"], t2["coroutine"]) == ("", "", "idle (x.py:9)")
+    t1 = u[u["name"] == "Task-1"].iloc[0]
+    assert (t1["end_s"], t1["created_at"], t1["slices"]) == (120e-6, "<module> (x.py:20)", 1)
+    assert u["kind"].tolist() == ["process", "thread", "task", "task"] and np.isnan(t2["cpu_s"])
+
+
 def test_concurrency_steps_peak_and_time_weighted_mean() -> None:
     ev, tr, st = async_run()
     u = U.build_units(ev, tr, 1, {}, 0, EMPTY, st)

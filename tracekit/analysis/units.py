@@ -103,11 +103,11 @@ def build_units(
     rows = _process_rows(events, tracks, root_pid, ppids, structure)
     recorded = set(structure.procs["pid"].tolist())
     rows += _thread_rows(events, tracks, structure, recorded, rows)
-    rows += _task_rows(structure)
+    tasks = _task_rows(structure)
     rows += _generator_rows(structure)
-    if not rows:
+    if not rows and tasks.empty:
         return pd.DataFrame(columns=UNIT_COLUMNS)
-    units = pd.DataFrame(rows)
+    units = _rows_and_tasks(rows, tasks)
     units = units.assign(role=entry_roles(units))
     units["start_s"] = (units["start_us"] - start_us) / 1e6
     units["end_s"] = (units["end_us"] - start_us) / 1e6
@@ -134,6 +134,14 @@ def build_units(
     order = {"process": 0, "thread": 1, "task": 2, "generator": 3}
     units = units.sort_values(["kind", "start_s"], key=lambda c: c.map(order) if c.name == "kind" else c)
     return units[UNIT_COLUMNS].reset_index(drop=True)
+
+
+def _rows_and_tasks(rows: list[dict[str, object]], tasks: pd.DataFrame) -> pd.DataFrame:
+    """Processes and threads, then tasks, then generator units (the order rows were built in)."""
+    others = pd.DataFrame([r for r in rows if r["kind"] != "generator"])
+    gens = pd.DataFrame([r for r in rows if r["kind"] == "generator"])
+    parts = [p for p in (others, tasks, gens) if not p.empty]
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
 
 
 def _python_self(events: pd.DataFrame) -> pd.Series:
@@ -259,32 +267,35 @@ def _recorded_thread_rows(
     return rows
 
 
-def _task_rows(st: Structure) -> list[dict[str, object]]:
-    tasks = st.tasks
-    names = {(int(p), int(t)): str(n) for p, t, n in zip(tasks["pid"], tasks["task"], tasks["name"], strict=True)}
-    rows = []
-    for t in tasks.itertuples(index=False):
-        end = next((float(x) for x in (t.done_us, t.last_step_us) if x == x), float(t.created_us))
-        creator = names.get((int(t.pid), int(t.creator)), "") if t.creator else ""
-        site = "" if t.site == "?" else short(str(t.site))
-        rows.append(
-            _unit(
-                "task",
-                str(t.name),
-                int(t.pid),
-                TASK_TID_BASE + int(t.task),
-                int(t.pid),
-                "worker",
-                float(t.created_us),
-                end,
-                os_tid=int(t.os_tid),
-                coroutine=short(str(t.coro)),
-                creator=creator,
-                created_at=site,
-                slices=int(t.steps),
-            )
-        )
-    return rows
+def _task_rows(st: Structure) -> pd.DataFrame:
+    """The task units, column-wise (the rows of `_unit`, for 8,000 aiohttp tasks 0.1 s faster than a
+    dict a task): in flight from creation to done, else to its last step, else only at its creation."""
+    t = st.tasks
+    if t.empty:
+        return pd.DataFrame()
+    pid = t["pid"].to_numpy(dtype=np.int64)
+    end = t["done_us"].astype("float64").fillna(t["last_step_us"].astype("float64"))
+    end = end.fillna(t["created_us"].astype("float64"))
+    names = pd.Series(
+        t["name"].astype(str).to_numpy(), index=pd.MultiIndex.from_arrays([pid, t["task"].astype(np.int64)])
+    )
+    creator = names.reindex(pd.MultiIndex.from_arrays([pid, t["creator"].astype(np.int64)])).fillna("").to_numpy()
+    creator = np.where(t["creator"].to_numpy(dtype=np.int64) != 0, creator, "")
+    return pd.DataFrame({
+        "kind": "task", "name": t["name"].astype(str).to_numpy(), "pid": pid,
+        "tid": TASK_TID_BASE + t["task"].to_numpy(dtype=np.int64), "parent": pid, "role": "worker",
+        "start_us": t["created_us"].to_numpy(dtype=np.float64), "end_us": end.to_numpy(dtype=np.float64),
+        "cpu_s": np.nan, "os_tid": t["os_tid"].to_numpy(dtype=np.int64), "trace_tid": -1,
+        "coroutine": _short_each(t["coro"]), "creator": creator.astype(str),
+        "created_at": _short_each(t["site"], unknown="?"), "slices": t["steps"].to_numpy(dtype=np.int64),
+    })  # fmt: skip
+
+
+def _short_each(names: pd.Series, unknown: str | None = None) -> np.ndarray:
+    """short() of each name, computed once per distinct name (thousands of tasks share a few
+    coroutines); `unknown` becomes ""."""
+    uniq = {n: ("" if n == unknown else short(n)) for n in set(names.astype(str).tolist())}
+    return np.array([uniq[n] for n in names.astype(str).tolist()], dtype=object)
 
 
 def generator_units(gens: pd.DataFrame) -> pd.DataFrame:
@@ -358,9 +369,15 @@ def task_cpu(st: Structure, samples: pd.DataFrame, units: pd.DataFrame) -> np.nd
         steps["end_us"].to_numpy(dtype=np.float64),
     )
     per_task = pd.Series(cpu).groupby([steps["pid"].to_numpy(), steps["task"].to_numpy()]).sum(min_count=1)
-    for i, (kind, pid, tid) in enumerate(zip(units["kind"], units["pid"], units["tid"], strict=True)):
-        if kind == "task":
-            out[i] = float(per_task.get((int(pid), int(tid) - TASK_TID_BASE), np.nan))
+    # one lookup for all task rows (a MultiIndex .get a row took 0.4 s for 8,000 aiohttp tasks)
+    is_task = (units["kind"] == "task").to_numpy()
+    wanted = pd.MultiIndex.from_arrays(
+        [
+            units["pid"].to_numpy()[is_task].astype(np.int64),
+            units["tid"].to_numpy()[is_task].astype(np.int64) - TASK_TID_BASE,
+        ]
+    )
+    out[is_task] = per_task.reindex(wanted).to_numpy(dtype=np.float64)
     return out
 
 
