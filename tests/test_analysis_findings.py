@@ -12,6 +12,7 @@ from tracekit.analysis.loop import LoopBlock
 from tracekit.analysis.model import ThreadSched
 from tracekit.analysis.units import UNIT_COLUMNS
 
+from .runinfo_records import output, proc, run_info
 from .structure_records import structure
 from .test_analysis_units import events, tracks
 
@@ -176,15 +177,15 @@ def test_generator_coroutines_finding_counts_instances() -> None:
 
 
 def test_data_loss_is_recorded_with_its_fix() -> None:
-    from tracekit.analysis import data_loss
+    from tracekit.analysis.loss import data_loss
     from tracekit.trace.frames import EVENT_COLUMNS, TRACK_COLUMNS, Trace
 
     trace = Trace(
         events=pd.DataFrame(columns=EVENT_COLUMNS), tracks=pd.DataFrame(columns=TRACK_COLUMNS),
         overflow=False, version="1.1.1", events_per_pid={10: 5000, 11: 7},
     )  # fmt: skip
-    run = {"tracer_entries": 5000, "processes": {"10": {}, "11": {}, "12": {}}, "timed_out": True, "timeout_s": 3,
-           "output": {"lines": [[0, "stdout", "x"]], "total_lines": 9, "truncated": True}}  # fmt: skip
+    run = run_info(tracer_entries=5000, processes={10: proc(), 11: proc(), 12: proc()}, timed_out=True, timeout_s=3.0,
+                   output=output((0, "stdout", "x"), total_lines=9))  # fmt: skip
     loss = data_loss(run, trace, pd.DataFrame({"t_ns": [1]}))
     assert loss.overflow is True  # pid 10 filled its buffer although viztracer's flag said no
     assert loss.untraced_pids == [12]
@@ -196,20 +197,20 @@ def test_data_loss_is_recorded_with_its_fix() -> None:
 
 
 def test_helpers_are_named_and_untraced_threads_are_data_loss() -> None:
-    from tracekit.analysis import data_loss
+    from tracekit.analysis.loss import data_loss
     from tracekit.trace.frames import EVENT_COLUMNS, Trace
 
     ev = events([(10, 10, 0, 1000, "main (a.py:1)", -1), (10, 11, 10, 500, "work (a.py:5)", -1)])
     tr = tracks([(10, 10, "MainThread", "thread"), (10, 11, "Thread-1", "thread")])
     trace = Trace(events=ev[EVENT_COLUMNS], tracks=tr, overflow=False, version="1.1.1", events_per_pid={10: 2})
-    run = {"processes": {
-        "10": {"cmdline": ["python", "a.py"]},
-        "12": {"cmdline": ["/usr/bin/python3", "-c", "from multiprocessing.resource_tracker import main;main(5)"]},
-        "13": {"cmdline": ["/sbin/ldconfig", "-p"]},
-        "14": {"cmdline": ["/usr/bin/python3.11", "worker.py"]},
-        "15": {"cmdline": [], "first_seen_ns": 0, "last_seen_ns": 15_000_000},  # gone before it could be read
-        "16": {"cmdline": [], "first_seen_ns": 0, "last_seen_ns": 900_000_000},  # lived long: unknown, lost
-    }}  # fmt: skip
+    run = run_info(processes={
+        10: proc(("python", "a.py")),
+        12: proc(("/usr/bin/python3", "-c", "from multiprocessing.resource_tracker import main;main(5)")),
+        13: proc(("/sbin/ldconfig", "-p")),
+        14: proc(("/usr/bin/python3.11", "worker.py")),
+        15: proc((), last=15_000_000),  # gone before it could be read
+        16: proc((), last=900_000_000),  # lived long: unknown, lost
+    })  # fmt: skip
     # the sampler saw threads 10, 11 (traced) and 15 (no track) of pid 10 at three samples in the window,
     # and thread 16 once only (a blip: not enough to count)
     rows = [(t, 10, tid) for t in (100, 200, 300) for tid in (10, 11, 15)] + [
@@ -233,18 +234,17 @@ def test_helpers_are_named_and_untraced_threads_are_data_loss() -> None:
     assert data_loss(run, trace, samples, (50.0, 400.0), rec).untraced_threads == []
     # with a structure record: a copy of its parent's command line seen 1 ms and never recorded is a
     # subprocess's child before its exec (ldconfig run by an import), not a lost Python process
-    forked = {**run["processes"], "17": {"cmdline": ["python", "a.py"], "ppid": 10, "first_seen_ns": 0,
-                                         "last_seen_ns": 1_000_000}}  # fmt: skip
-    with_fork = data_loss({"processes": forked}, trace, samples, (50.0, 400.0), rec)
+    forked = {**run.processes, 17: proc(("python", "a.py"), ppid=10, last=1_000_000)}
+    with_fork = data_loss(run_info(processes=forked), trace, samples, (50.0, 400.0), rec)
     assert with_fork.untraced_pids == [14, 16]
     assert "pid 17 a child of pid 10 seen 1 ms before it exec'd another program" in with_fork.helpers
     # without a record (an older run) the same process cannot be told from a lost fork: it is reported
-    assert 17 in data_loss({"processes": forked}, trace, samples, (50.0, 400.0)).untraced_pids
+    assert 17 in data_loss(run_info(processes=forked), trace, samples, (50.0, 400.0)).untraced_pids
     # on a loaded machine the copy may be seen for 100 ms and more (sampler ticks stretched): still a
     # child before its exec; one never recorded for over a second is a lost process
-    long_lost = {"cmdline": ["python", "a.py"], "ppid": 10, "first_seen_ns": 0, "last_seen_ns": 1_500_000_000}
-    slow = {**forked, "17": {**forked["17"], "last_seen_ns": 146_000_000}, "18": long_lost}
-    with_slow = data_loss({"processes": slow}, trace, samples, (50.0, 400.0), rec)
+    long_lost = proc(("python", "a.py"), ppid=10, last=1_500_000_000)
+    slow = {**forked, 17: proc(("python", "a.py"), ppid=10, last=146_000_000), 18: long_lost}
+    with_slow = data_loss(run_info(processes=slow), trace, samples, (50.0, 400.0), rec)
     assert "pid 17 a child of pid 10 seen 146 ms before it exec'd another program" in with_slow.helpers
     assert with_slow.untraced_pids == [14, 16, 18]
     fs = verdicts(wall_s=1, cpu_s=0.01, cores=2, units=units([]), peak=1, blocks=[], loss_warnings=loss.warnings,
@@ -364,7 +364,7 @@ def test_numpy_threads_beside_a_sleeping_main_thread_and_an_idle_blas_thread() -
 
 
 def test_a_starved_sampler_is_data_loss_and_withholds_cpu_verdicts() -> None:
-    from tracekit.analysis import data_loss
+    from tracekit.analysis.loss import data_loss
     from tracekit.trace.frames import EVENT_COLUMNS, TRACK_COLUMNS, Trace
 
     trace = Trace(events=pd.DataFrame(columns=EVENT_COLUMNS), tracks=pd.DataFrame(columns=TRACK_COLUMNS),
@@ -373,7 +373,7 @@ def test_a_starved_sampler_is_data_loss_and_withholds_cpu_verdicts() -> None:
     # read across the whole window would be a guess
     rows = [dict(t_ns=int(t * 1e9), kind="p", pid=10, ppid=1, tid=0, user_s=0.0, system_s=0.0, children_user_s=0.0,
                  children_system_s=0.0, rss_bytes=1.0) for t in (0.0, 3.0)]  # fmt: skip
-    loss = data_loss({"processes": {"10": {}}}, trace, pd.DataFrame(rows), (0.5e9, 2.0e9))
+    loss = data_loss(run_info(processes={10: proc()}), trace, pd.DataFrame(rows), (0.5e9, 2.0e9))
     assert any("the sampler took no sample for 1.50 s of the script's 1.50 s" in w for w in loss.warnings)
     fs = verdicts(wall_s=1.5, cpu_s=0.0, cores=2, units=thread_units(3), peak=3, blocks=[], loss_warnings=loss.warnings,
                   cpu_known=False)  # fmt: skip

@@ -197,7 +197,7 @@ def test_report_rebuilds_a_good_run(run_copy: Path) -> None:
         (lambda d: (d / "samples.csv").write_text('garbage\x00\x01\n\n"unclosed'), ["samples.csv"]),
         (lambda d: (d / "run.json").write_text('{"schema": "tracekit.run/1"'), ["run.json is corrupt"]),
         (lambda d: (d / "run.json").write_text("[1, 2]"), ["not a tracekit run.json"]),
-        (lambda d: _edit_run(d, lambda r: r.pop("exit_code")), ["lacks the field 'exit_code'"]),
+        (lambda d: _edit_run(d, lambda r: r.pop("exit_code")), ["field 'exit_code' is missing"]),
         (lambda d: _edit_run(d, lambda r: r.update(schema="tracekit.run/99")), ["tracekit.run/99", "upgrade tracekit"]),
     ],
     ids=[

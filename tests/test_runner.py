@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tracekit import rundir
-from tracekit.runner import MAX_LINE_CHARS, READ_CHUNK, OutputLog
+from tracekit.supervise import MAX_LINE_CHARS, READ_CHUNK, OutputLog
 from tracekit.vizboot import repair_task_names, valid_utf8
 
 # A raw dump as viztracer 1.1.1 writes it: thread names escaped, task names (at the end) not.

@@ -217,7 +217,7 @@ def _echo(stream: str, data: bytes) -> None:
     raw.buffer.flush()
 
 
-def _run_and_analyse(cfg: runner.RunConfig) -> tuple[runner.RunResult, Analysis]:
+def _run_and_analyse(cfg: runner.RunConfig) -> tuple[runner.RunOutcome, Analysis]:
     """Run, then analyse and write the derived files. Signals during the analysis of an interrupted
     run are only recorded (the user already stopped it: its report is finished first); during the
     analysis of a whole run they stop tracekit, keeping the raw run files."""
@@ -234,7 +234,9 @@ def _run_and_analyse(cfg: runner.RunConfig) -> tuple[runner.RunResult, Analysis]
         if name == "running":  # the child has started: the imports no longer hold the GIL before its start
             _prefetch_analysis()
 
-    stops = runner.StopSignals()
+    from tracekit.supervise import StopSignals
+
+    stops = StopSignals()
     try:
         try:
             result = runner.run(cfg, on_phase=phase)
@@ -425,7 +427,7 @@ def compare(
     from tracekit import timing
     from tracekit.render.compare_html import comparison as render_html
     from tracekit.rundir import atomic_write, drop_if_unused, write_json
-    from tracekit.runner import StopSignals
+    from tracekit.supervise import StopSignals
 
     try:
         if repeat < 1 or warmup < 0:

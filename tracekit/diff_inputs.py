@@ -10,13 +10,13 @@ targets is ambiguous: name one with DIR#NAME.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from tracekit.analysis import Analysis
 from tracekit.analysis.origin import program_roots
 from tracekit.compare import Input, describe
 from tracekit.diff import Side
 from tracekit.errors import RunDirError, UsageError
+from tracekit.runinfo import RunInfo
 
 COMPARISON_JSON = "comparison.json"
 
@@ -28,14 +28,14 @@ def analyse_run(path: Path) -> Analysis:
     return analyse(load_inputs(read_run(path)))
 
 
-def _script(run: dict[str, Any]) -> str:
-    target, cwd = str(run.get("target", "")), str(run.get("cwd", ""))
-    if not target or run.get("module"):
+def _script(info: RunInfo) -> str:
+    target, cwd = info.target, info.cwd
+    if not target or info.module:
         return ""
     return str(Path(cwd, target).resolve()) if not target.startswith("/") else str(Path(target).resolve())
 
 
-def _side(label: str, source: str, kind: str, an: Analysis, run: dict[str, Any], timing: Input | None) -> Side:
+def _side(label: str, source: str, kind: str, an: Analysis, info: RunInfo, timing: Input | None) -> Side:
     s = an.stats
     if timing is not None:
         wall, cpu = timing.wall_s, timing.cpu_s
@@ -50,8 +50,8 @@ def _side(label: str, source: str, kind: str, an: Analysis, run: dict[str, Any],
         findings=tuple((f.kind, f.severity, f.message) for f in s.findings),
         functions=an.functions, units=an.units,
         tree=call_tree(an, merged=True),
-        roots=program_roots(str(run.get("cwd", "")), str(run.get("target", "")), bool(run.get("module"))),
-        script=_script(run),
+        roots=program_roots(info.cwd, info.target, info.module),
+        script=_script(info),
     )  # fmt: skip
 
 
@@ -84,7 +84,7 @@ def load_side(arg: str, label: str | None = None) -> Side:
             raise RunDirError(f"{path}: target {inp.name!r} has no traced run to diff; rerun `tracekit compare`")
         run_dir = path / inp.traced.run_dir
         an = analyse_run(run_dir)
-        return _side(label or inp.name, arg, "comparison", an, read_run(run_dir).run, inp)
+        return _side(label or inp.name, arg, "comparison", an, read_run(run_dir).info, inp)
     if name:
         raise UsageError(f"{path} is not a comparison directory, so {arg!r} cannot name a target; drop #{name}")
     if not path.is_dir():
@@ -93,5 +93,5 @@ def load_side(arg: str, label: str | None = None) -> Side:
         )
     raw = read_run(path)
     an = analyse_run(path)
-    default = Path(str(raw.run.get("target", path.name))).stem or path.name
-    return _side(label or default, arg, "run", an, raw.run, None)
+    default = Path(raw.info.target).stem or path.name
+    return _side(label or default, arg, "run", an, raw.info, None)

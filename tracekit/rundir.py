@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracekit.errors import RunDirError, UsageError
+from tracekit.runinfo import RUN_SCHEMA, SCHEMA_PREFIX, RunInfo, RunInfoError
 
 if TYPE_CHECKING:
     from tracekit.analysis import Inputs
     from tracekit.structure import Structure
 
-RUN_SCHEMA = "tracekit.run/1"
 RUN_JSON = "run.json"
 TRACE_JSON = "trace.json"
 STRUCTURE_JSONL = "structure.jsonl"  # raw: the structure recorder's records of every process (tracekit/recorder.py)
@@ -160,80 +160,7 @@ def drop_if_unused(path: Path) -> None:
 
 def prepare_output(path: Path, force: bool) -> Path:
     """Use `path` as the run directory (see claim_dir)."""
-    return claim_dir(path, force, RUN_JSON, "tracekit.run/", RUN_FILES, "run")
-
-
-class Map:
-    """A JSON object with free keys whose values all match `value`."""
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-
-class Row:
-    """A JSON array of a fixed length, one spec per position."""
-
-    def __init__(self, *items: object) -> None:
-        self.items = items
-
-
-_INT64 = 2**63
-_PROCESS = {"ppid": (int, None), "cmdline": [str], "first_seen_ns": int, "last_seen_ns": int}
-# The type of every run.json field tracekit reads; a field may be absent (older runs), never mistyped.
-# int: a JSON integer within int64 (never a bool); float: a finite number; a tuple: any of these.
-RUN_FIELDS: dict[str, object] = {
-    "schema": str, "target": str, "module": bool, "args": [str], "command": [str], "cwd": str, "traced": bool,
-    "interval_s": float, "timeout_s": (float, None), "tracer_entries": int, "python": str, "platform": str,
-    "cores": int, "load_avg_before": [float], "load_avg_after": [float], "start_method": str,
-    "tracekit_version": str, "viztracer_version": (str, None), "wall_clock_offset_ns": int, "started_ns": int,
-    "ended_ns": (int, None), "exit_code": (int, None), "raw_exit_code": (int, None), "timed_out": bool,
-    "interrupted": bool, "interrupted_by": (str, None), "status": str, "pid": int, "exit_note": (str, None),
-    "killed_after_grace": bool, "killed_escaped_pids": [int], "write_errors": [str],
-    "samples": {"n": int, "rows": int, "sampler_cpu_s": float},
-    "processes": Map(_PROCESS),
-    "output": {
-        "lines": [Row(int, str, str)], "total_lines": int, "total_bytes": int, "cut_lines": int, "truncated": bool,
-    },
-    "trace": {
-        "status": str, "detail": str, "enriched": bool, "events": int, "events_per_pid": Map(int),
-        "overflow": bool, "kept_as": str,
-    },
-}  # fmt: skip
-
-
-def wrong_field(value: object, spec: object, where: str = "") -> str | None:
-    """The path of the first part of `value` that does not match `spec`, or None when all do."""
-    if isinstance(spec, tuple):
-        return None if any(wrong_field(value, s, where) is None for s in spec) else where or "the file"
-    if spec is None:
-        ok = value is None
-    elif spec is bool or spec is str:
-        ok = isinstance(value, bool if spec is bool else str)
-    elif spec is int:
-        ok = isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64
-    elif spec is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e300
-    elif isinstance(spec, list):
-        if not isinstance(value, list):
-            return where
-        return next((w for i, v in enumerate(value) if (w := wrong_field(v, spec[0], f"{where}[{i}]"))), None)
-    elif isinstance(spec, Row):
-        if not isinstance(value, list) or len(value) != len(spec.items):
-            return where
-        return next((w for i, (v, s) in enumerate(zip(value, spec.items, strict=True))
-                     if (w := wrong_field(v, s, f"{where}[{i}]"))), None)  # fmt: skip
-    elif isinstance(spec, Map | dict):
-        if not isinstance(value, dict):
-            return where or "the file"
-        items = value.items() if isinstance(spec, Map) else ((k, value[k]) for k in spec if k in value)
-        for k, v in items:
-            w = wrong_field(v, spec.value if isinstance(spec, Map) else spec[k], f"{where}.{k}" if where else str(k))
-            if w:
-                return w
-        return None
-    else:
-        raise TypeError(f"bad spec {spec!r}")
-    return None if ok else where
+    return claim_dir(path, force, RUN_JSON, SCHEMA_PREFIX, RUN_FILES, "run")
 
 
 @dataclass(frozen=True)
@@ -241,44 +168,51 @@ class RawRun:
     """The raw facts of one run, as read back from its directory (no analysis yet)."""
 
     path: Path
-    run: dict[str, Any]
-    trace_path: Path | None  # None when the run left no valid trace (recorded in run["data_loss"])
+    info: RunInfo
+    trace_path: Path | None  # None when the run left no valid trace (info.trace says why)
     samples_path: Path
 
 
 def read_run(path: Path) -> RawRun:
-    """Read a run directory's raw files, or raise RunDirError naming the missing or corrupt file."""
+    """Read a run directory's raw files, or raise RunDirError naming the missing or corrupt file, or
+    the first missing or mistyped field of run.json (runs of an older schema are not read: rerun)."""
     if not path.is_dir():
         raise RunDirError(f"{path} is not a run directory; pass a directory written by `tracekit profile`")
     run_path = path / RUN_JSON
     if not run_path.is_file():
         raise RunDirError(f"{run_path} is missing; {path} is not a tracekit run directory")
     try:
-        run = json.loads(run_path.read_text())
+        doc = json.loads(run_path.read_text())
     except (OSError, ValueError, RecursionError) as exc:
         raise RunDirError(f"{run_path} is corrupt ({exc}); rerun `tracekit profile` to recreate it") from None
-    if not isinstance(run, dict) or not str(run.get("schema", "")).startswith("tracekit.run/"):
-        raise RunDirError(f"{run_path} is not a tracekit run.json; rerun `tracekit profile`")
-    if run["schema"] != RUN_SCHEMA:
-        raise RunDirError(f"{run_path} has schema {run['schema']!r}, newer than this tracekit; upgrade tracekit")
-    for key in ("command", "exit_code", "timed_out", "started_ns", "ended_ns"):
-        if key not in run:
-            raise RunDirError(f"{run_path} lacks the field {key!r}; rerun `tracekit profile` to recreate it")
-    if run.get("status", "finished") != "finished" or run.get("ended_ns") is None:
-        raise RunDirError(
-            f"{path} holds an incomplete run (status {str(run.get('status'))[:40]!r}: tracekit was killed or the disk "
-            "filled up before it finished); profile the script again"
-        )
-    wrong = wrong_field(run, RUN_FIELDS)
-    if wrong:
-        raise RunDirError(
-            f"{run_path} has a field of the wrong type ({wrong}); rerun `tracekit profile` to recreate it"
-        )
+    info = _run_info(run_path, doc)
     samples = path / SAMPLES_CSV
     if not samples.is_file():
         raise RunDirError(f"{samples} is missing; rerun `tracekit profile` to recreate the run")
     trace = path / TRACE_JSON
-    return RawRun(path=path, run=run, trace_path=trace if trace.is_file() else None, samples_path=samples)
+    return RawRun(path=path, info=info, trace_path=trace if trace.is_file() else None, samples_path=samples)
+
+
+def _run_info(run_path: Path, doc: object) -> RunInfo:
+    """run.json's RunInfo, or one line saying what is wrong with it and how to fix that."""
+    if not isinstance(doc, dict) or not str(doc.get("schema", "")).startswith(SCHEMA_PREFIX):
+        raise RunDirError(f"{run_path} is not a tracekit run.json; rerun `tracekit profile`")
+    schema = str(doc["schema"])[:40]
+    if schema != RUN_SCHEMA:
+        version, ours = schema.removeprefix(SCHEMA_PREFIX), int(RUN_SCHEMA.removeprefix(SCHEMA_PREFIX))
+        newer = version.isdigit() and int(version) > ours
+        fix = "upgrade tracekit" if newer else "rerun `tracekit profile` with this tracekit to recreate it"
+        which = "newer" if newer else "older"
+        raise RunDirError(f"{run_path} has schema {schema!r}, {which} than this tracekit's {RUN_SCHEMA!r}; {fix}")
+    if doc.get("status") != "finished" or doc.get("ended_ns") is None:
+        raise RunDirError(
+            f"{run_path.parent} holds an incomplete run (status {str(doc.get('status'))[:40]!r}: tracekit was killed "
+            "or the disk filled up before it finished); profile the script again"
+        )
+    try:
+        return RunInfo.from_json(doc)
+    except RunInfoError as exc:
+        raise RunDirError(f"{run_path}: {exc}; rerun `tracekit profile` to recreate it") from None
 
 
 def cache_is_sane(cache: Path, source: Path) -> bool:
@@ -344,7 +278,7 @@ def load_inputs(raw: RawRun) -> Inputs:
     numbers = samples.select_dtypes("number")
     if len(numbers) and not (numbers.abs() < 1e300).where(numbers.notna(), True).all().all():
         raise RunDirError(f"{raw.samples_path} holds infinite or huge numbers; rerun `tracekit profile`")
-    return Inputs(run=raw.run, trace=trace, samples=samples, structure=structure)
+    return Inputs(info=raw.info, trace=trace, samples=samples, structure=structure)
 
 
 def _load_structure(path: Path) -> Structure:

@@ -35,6 +35,7 @@ from tracekit.errors import EXIT_TIMEOUT, Interrupted, RunDirError, TracekitErro
 
 if TYPE_CHECKING:
     from tracekit.analysis import Analysis
+    from tracekit.runinfo import RunInfo
 
 COMPARISON_JSON = "comparison.json"
 COMPARISON_HTML = "comparison.html"
@@ -374,7 +375,7 @@ def collect(
             name = names.unique(t.name or t.stem)
             progress(f"reading run: {t.arg}")
             raw = read_run(t.path)
-            _check_complete(t.arg, raw.run)
+            _check_complete(t.arg, raw.info)
             an = analyse(load_inputs(raw))
             s = an.stats
             inputs.append(
@@ -419,13 +420,13 @@ def _traced_run(t: Target, run_dir: Path, timeout_s: float | None, progress: Pro
     return run_dir
 
 
-def _check_complete(arg: str, run: dict[str, Any]) -> None:
+def _check_complete(arg: str, info: RunInfo) -> None:
     """A run directory compared (or gated on) must hold a whole, successful run: the wall time of a
     crashed or cut-short run says nothing about the model's speed."""
     problem = (
-        f"its script exited with code {run.get('exit_code')}" if run.get("exit_code") != 0
-        else "it was stopped by --timeout" if run.get("timed_out")
-        else "it was interrupted" if run.get("interrupted")
+        f"its script exited with code {info.exit_code}" if info.exit_code != 0
+        else "it was stopped by --timeout" if info.timed_out
+        else "it was interrupted" if info.interrupted
         else None
     )  # fmt: skip
     if problem:
