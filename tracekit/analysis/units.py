@@ -461,12 +461,19 @@ def attribute_tasks(events: pd.DataFrame, tracks: pd.DataFrame, st: Structure) -
 
     events = renest(events.assign(tid=new_tid))
     pnames = dict(zip(tracks["pid"], tracks["process_name"], strict=True))
-    rows = [
-        (int(t.pid), TASK_TID_BASE + int(t.task), f"{short(str(t.coro)).split(' (')[0]} ({t.name})", "task",
-         pnames.get(int(t.pid), f"pid {t.pid}"))
-        for t in st.tasks.itertuples(index=False)
-    ]  # fmt: skip
-    extra = pd.DataFrame(rows, columns=tracks.columns)
+    t = st.tasks
+    pid = t["pid"].astype(np.int64).tolist()
+    func = {c: short(c).split(" (")[0] for c in set(t["coro"].astype(str).tolist())}  # once per coroutine
+    extra = pd.DataFrame(
+        {
+            "pid": pid,
+            "tid": (TASK_TID_BASE + t["task"].to_numpy(dtype=np.int64)).tolist(),
+            "name": [f"{func[c]} ({n})" for c, n in zip(t["coro"].astype(str), t["name"].astype(str), strict=True)],
+            "kind": "task",
+            "process_name": [pnames.get(p, f"pid {p}") for p in pid],
+        },
+        columns=tracks.columns,
+    )
     keys = set(zip(events["pid"].tolist(), events["tid"].tolist(), strict=True))
     extra = extra[[(p, t) in keys for p, t in zip(extra["pid"], extra["tid"], strict=True)]]
     return events, pd.concat([tracks, extra], ignore_index=True)
