@@ -152,7 +152,7 @@ def traced(peak: int, wall: float, rss: int = 100, findings: tuple[str, ...] = (
         parallelism=0.01,
         concurrency_peak=peak,
         concurrency_mean=float(peak),
-        sum_rss_bytes=rss,
+        peak_rss_tree_bytes=rss,
         findings=tuple(FindingText("k", "info", f) for f in findings),
         units=tuple(Span("thread", f"t{i}", "worker", 0.0, wall) for i in range(peak if peak > 1 else 0)),
     )
@@ -162,7 +162,7 @@ def inp(name: str, walls: list[float], cpus: list[float], tr: Traced | None, tim
     return Input(
         name=name, model=model_label(name), target=f"{name}.py", kind="script", timing=timing,
         wall_s=describe(walls), cpu_s=describe(cpus), user_s=describe(cpus), system_s=describe([0.0] * len(cpus)),
-        peak_rss_bytes=10, traced=tr,
+        peak_rss_process_bytes=10, traced=tr,
     )  # fmt: skip
 
 
@@ -187,7 +187,7 @@ def test_compare_count_set_against_sync() -> None:
     assert t.speedup_stdev == pytest.approx(3 * (math.sqrt(0.02) / 1.0), abs=1e-12)  # thread stdev √0.02
     assert p.speedup == pytest.approx(2.5) and p.efficiency == pytest.approx(2.5 / 3)
     assert p.tracing_overhead == 2.0  # traced 2.4 s / untraced median 1.2 s
-    assert p.sum_rss_bytes == 300 and p.concurrency == {"peak": 3, "mean": 3.0}
+    assert (p.peak_rss_process_bytes, p.peak_rss_tree_bytes) == (10, 300) and p.concurrency == {"peak": 3, "mean": 3.0}
     assert g.ideal_speedup == 1.0 and g.efficiency == 3.0
     assert s.key_finding == "sequential"
     assert c.warnings == (
@@ -246,12 +246,13 @@ def test_comparison_json_fields_and_round_trip() -> None:
     c = compare(count_set(), cores=2, repeat=2, warmup=0)
     d = c.to_dict()
     text = json.dumps(d, allow_nan=False)
-    assert d["schema"] == SCHEMA == "tracekit.comparison/1"
+    assert d["schema"] == SCHEMA == "tracekit.comparison/2"
     assert d["reference"] == "sync_count"
     r = d["runs"][0]
     for key in (
         "name", "target", "wall_s", "cpu_s", "speedup", "speedup_stdev", "ideal_speedup", "efficiency",
-        "traced_wall_s", "tracing_overhead", "peak_rss_bytes", "concurrency", "parallelism", "findings", "run_dir",
+        "traced_wall_s", "tracing_overhead", "peak_rss_process_bytes", "peak_rss_tree_bytes", "concurrency",
+        "parallelism", "findings", "run_dir",
     ):  # fmt: skip
         assert key in r, key
     one = {"mean": 1.0, "stdev": 0.0, "median": 1.0, "min": 1.0, "max": 1.0, "n": 2, "values": [1.0, 1.0]}
@@ -260,6 +261,7 @@ def test_comparison_json_fields_and_round_trip() -> None:
     assert [i.name for i in back] == [x.name for x in count_set()]
     assert back[2].wall_s == describe([0.9, 1.1])
     assert back[3].traced is not None and back[3].traced.concurrency_peak == 3
+    assert back[3].peak_rss_process_bytes == 10 and back[3].traced.peak_rss_tree_bytes == 300
     assert compare(back, cores=2).run("process_count").speedup == pytest.approx(2.5)
 
 
@@ -331,3 +333,20 @@ def test_labels() -> None:
     assert model_label("bench") == "bench"
     assert slug("a b/<c>") == "a_b_c"
     assert slug("..") == "run"
+
+
+def test_a_comparison_1_file_is_read_with_its_two_rss_told_apart() -> None:
+    # tracekit.comparison/1 had one `peak_rss_bytes`: the largest single process for a script, but the
+    # tree's sum for a run directory (and either for a comparison of comparisons); `sum_rss_bytes` the tree
+    new = compare(count_set(), cores=2).to_dict()
+    kinds = ["script", "run", "comparison", "script", "script"]
+    old_runs = [
+        {**{k: v for k, v in r.items() if k not in ("peak_rss_process_bytes", "peak_rss_tree_bytes")},
+         "kind": kind, "peak_rss_bytes": 10 if kind == "script" else 300, "sum_rss_bytes": 300}
+        for r, kind in zip(new["runs"], kinds, strict=True)
+    ]  # fmt: skip
+    back = inputs_from_dict({**new, "schema": "tracekit.comparison/1", "runs": old_runs})
+    assert [i.peak_rss_process_bytes for i in back] == [10, None, None, 10, 10]
+    assert [i.traced.peak_rss_tree_bytes if i.traced else None for i in back] == [300] * 5
+    with pytest.raises(ValueError, match=r"is not tracekit\.comparison/2"):
+        inputs_from_dict({**new, "schema": "tracekit.comparison/3"})

@@ -38,7 +38,7 @@ def test_count_set_against_sync(tmp_path: Path) -> None:
     )  # fmt: skip
     assert p.returncode == 0, p.stderr
     cmp = read_json(out / "comparison.json")
-    assert cmp["schema"] == "tracekit.comparison/1"
+    assert cmp["schema"] == "tracekit.comparison/2"
     assert cmp["reference"] == "sync_count"
     assert cmp["work"]["bound"] == "waiting"
     runs = by_name(cmp)
@@ -60,7 +60,7 @@ def test_count_set_against_sync(tmp_path: Path) -> None:
         assert runs[n]["ideal_speedup"] == 3.0
         assert 0.6 <= runs[n]["efficiency"] <= 1.15
     # Processes cost memory: the summed RSS of the tree is the largest.
-    tree = {n: r["sum_rss_bytes"] for n, r in runs.items()}
+    tree = {n: r["peak_rss_tree_bytes"] for n, r in runs.items()}
     assert max(tree, key=lambda n: tree[n]) == "process_count", tree
     assert tree["process_count"] > 2 * tree["thread_count"]
     for r in runs.values():
@@ -173,6 +173,11 @@ def test_gate_with_a_run_directory_baseline(tiny: dict[str, Path], tmp_path: Pat
     fast = by_name(read_json(tmp_path / "c" / "comparison.json"))["fast"]
     assert fast["timing"] == "traced" and fast["wall_s"]["n"] == 1
     assert fast["wall_s"]["values"] == [read_json(run_dir / "stats.json")["wall_s"]]
+    # a run directory has only its traced tree's RSS, no untraced process peak: not one column mixing the two
+    slow = by_name(read_json(tmp_path / "c" / "comparison.json"))["slow"]
+    assert fast["peak_rss_process_bytes"] is None
+    assert fast["peak_rss_tree_bytes"] == read_json(run_dir / "stats.json")["peak_rss_tree_bytes"] > 0
+    assert slow["peak_rss_process_bytes"] > 0 and slow["peak_rss_tree_bytes"] > 0
     assert "n = 1, tracer overhead included" in p.stdout
 
 

@@ -254,3 +254,22 @@ def test_diff_html_shows_hostile_names_as_text(work: dict[str, Path], browser: B
     for n in THREAD_NAMES + TASK_NAMES:  # new units, shown literally
         assert any(n in x for x in names), (n, names)
     ctx.close()
+
+
+def test_a_comparison_of_schema_1_still_diffs(work: dict[str, Path], tmp_path: Path) -> None:
+    # tracekit.comparison/1 (before peak_rss_bytes / sum_rss_bytes became peak_rss_process_bytes /
+    # peak_rss_tree_bytes) is read as it was: the same diff as of the /2 file it is rewritten from
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(work["naps"], old)
+    doc = json.loads((old / "comparison.json").read_text())
+    for r in doc["runs"]:
+        r["peak_rss_bytes"], r["sum_rss_bytes"] = r.pop("peak_rss_process_bytes"), r.pop("peak_rss_tree_bytes")
+    (old / "comparison.json").write_text(json.dumps({**doc, "schema": "tracekit.comparison/1"}))
+    outs = {}
+    for label, src in (("new", work["naps"]), ("old", old)):
+        rc, _, stderr = diff(f"{src}#seq", f"{src}#threads", "-o", str(tmp_path / f"d-{label}"))
+        assert rc == 0, stderr
+        outs[label] = json.loads((tmp_path / f"d-{label}" / "diff.json").read_text())
+    assert outs["old"]["metrics"] == outs["new"]["metrics"] and outs["old"]["speedup"] == outs["new"]["speedup"]

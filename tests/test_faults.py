@@ -139,7 +139,7 @@ def test_os_exit_keeps_samples_and_reports_the_lost_trace(tmp_path: Path) -> Non
     assert r.run["exit_code"] == 4
     assert r.stats["exit_code"] == 4
     assert r.run["output"]["lines"][0][1:] == ["stdout", "hi"]
-    assert r.stats["peak_rss_bytes"] > 0  # the samples still count the process
+    assert r.stats["peak_rss_tree_bytes"] > 0  # the samples still count the process
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ def test_count_scenarios_write_a_complete_run_directory(profiled: Any, name: str
     for f in RUN_FILES:
         assert (out / f).is_file() and (out / f).stat().st_size > 0, f
     s = stats(out)
-    assert s["schema"] == "tracekit.stats/1"
+    assert s["schema"] == "tracekit.stats/2"
     assert lo <= s["wall_s"] <= hi
     assert s["exit_code"] == 0 and s["timed_out"] is False
     assert s["data_loss"]["warnings"] == []

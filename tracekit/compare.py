@@ -13,7 +13,7 @@ What it owns:
                             work (the cores are the limit), u for waiting-bound work (waits overlap freely);
                             a model's ideal speed-up is ideal_units(model) / ideal_units(reference)
   gate(base, cand, t)     → GateResult: slower beyond the threshold AND outside the noise (see `gate`)
-  compare(inputs, ...)    → Comparison, whose `to_dict()` is comparison.json (schema tracekit.comparison/1)
+  compare(inputs, ...)    → Comparison, whose `to_dict()` is comparison.json (schema tracekit.comparison/2)
 
 Inputs come from `tracekit.timing` (untraced repeats measured from outside, plus one traced run
 analysed by the usual pipeline); everything here is exact arithmetic on those numbers.
@@ -27,7 +27,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA = "tracekit.comparison/1"
+SCHEMA = "tracekit.comparison/2"  # /2: peak_rss_bytes and sum_rss_bytes became peak_rss_process_bytes and
+# peak_rss_tree_bytes (a run directory's peak_rss_bytes was its tree sum); /1 is still read (inputs_from_dict)
+SCHEMA_1 = "tracekit.comparison/1"
 NOISY_CV = 0.10  # stdev / mean above this: the machine was noisy
 NOISY_RANGE = 1.25  # max / min above this: the machine was noisy
 LARGE_OVERHEAD = 1.5  # traced wall / untraced median above this: read the traced timeline with care
@@ -166,7 +168,7 @@ class Traced:
     parallelism: float
     concurrency_peak: int
     concurrency_mean: float
-    sum_rss_bytes: int  # highest summed RSS of the process tree (psutil samples, under the tracer)
+    peak_rss_tree_bytes: int  # highest summed RSS of the process tree at a sample (psutil, under the tracer)
     findings: tuple[FindingText, ...]
     units: tuple[Span, ...]
     warnings: tuple[str, ...] = ()  # the run's data-loss warnings
@@ -186,14 +188,16 @@ class Input:
     cpu_s: Distribution
     user_s: Distribution
     system_s: Distribution
-    peak_rss_bytes: int  # largest single process of the tree (ru_maxrss), max over the repeats
+    # largest single process of the tree (ru_maxrss), max over the untraced repeats; None: not measured
+    # (a run directory: only its traced tree, Traced.peak_rss_tree_bytes, is known)
+    peak_rss_process_bytes: int | None
     traced: Traced | None
 
 
 @dataclass(frozen=True)
 class ModelResult:
     """One model's row of a comparison: its untraced timings and its traced run's analysis (not to be
-    confused with runner.RunResult, the outcome of one supervised run)."""
+    confused with runner.RunOutcome, the outcome of one supervised run)."""
 
     name: str
     model: str
@@ -210,8 +214,8 @@ class ModelResult:
     efficiency: float
     traced_wall_s: float | None
     tracing_overhead: float | None
-    peak_rss_bytes: int
-    sum_rss_bytes: int | None
+    peak_rss_process_bytes: int | None  # Input.peak_rss_process_bytes
+    peak_rss_tree_bytes: int | None  # Traced.peak_rss_tree_bytes (None: no traced run)
     concurrency: dict[str, float] | None
     parallelism: float | None
     findings: tuple[FindingText, ...]
@@ -320,7 +324,7 @@ def _model_result(inp: Input, ref: Input, ideal: float) -> ModelResult:
         wall_s=inp.wall_s, cpu_s=inp.cpu_s, user_s=inp.user_s, system_s=inp.system_s,
         speedup=s, speedup_stdev=s_sd, ideal_speedup=ideal, efficiency=eff,
         traced_wall_s=tr.wall_s if tr else None, tracing_overhead=overhead,
-        peak_rss_bytes=inp.peak_rss_bytes, sum_rss_bytes=tr.sum_rss_bytes if tr else None,
+        peak_rss_process_bytes=inp.peak_rss_process_bytes, peak_rss_tree_bytes=tr.peak_rss_tree_bytes if tr else None,
         concurrency={"peak": tr.concurrency_peak, "mean": tr.concurrency_mean} if tr else None,
         parallelism=tr.parallelism if tr else None, findings=tr.findings if tr else (),
         run_dir=tr.run_dir if tr else None, units=tr.units if tr else (), warnings=tuple(w),
@@ -381,15 +385,16 @@ def _dist(d: Any) -> Distribution:
 def inputs_from_dict(d: dict[str, Any], run_dir_prefix: str = "") -> list[Input]:
     """The runs of a comparison.json as Inputs again (ValueError naming the run and field if malformed).
     `run_dir_prefix` is prepended to each stored run_dir (they are relative to their comparison)."""
-    if d.get("schema") != SCHEMA:
+    if d.get("schema") not in (SCHEMA, SCHEMA_1):
         raise ValueError(f"schema {d.get('schema')!r} is not {SCHEMA}")
+    legacy = d["schema"] == SCHEMA_1
     runs = d.get("runs")
     if not isinstance(runs, list):
         raise ValueError("its 'runs' is not a list")
     out = []
     for i, r in enumerate(runs):
         try:
-            out.append(_input_from_dict(r, run_dir_prefix))
+            out.append(_input_from_dict(r, run_dir_prefix, legacy))
         except KeyError as exc:
             raise ValueError(f"runs[{i}] lacks the field {exc}") from None
         except (ValueError, TypeError, AttributeError, IndexError, OverflowError) as exc:
@@ -397,7 +402,7 @@ def inputs_from_dict(d: dict[str, Any], run_dir_prefix: str = "") -> list[Input]
     return out
 
 
-def _input_from_dict(r: dict[str, Any], run_dir_prefix: str) -> Input:
+def _input_from_dict(r: dict[str, Any], run_dir_prefix: str, legacy: bool = False) -> Input:
     traced = None
     if r.get("concurrency") is not None:
         traced = Traced(
@@ -407,7 +412,7 @@ def _input_from_dict(r: dict[str, Any], run_dir_prefix: str) -> Input:
             parallelism=float(r["parallelism"] or 0.0),
             concurrency_peak=int(r["concurrency"]["peak"]),
             concurrency_mean=float(r["concurrency"]["mean"]),
-            sum_rss_bytes=int(r["sum_rss_bytes"] or 0),
+            peak_rss_tree_bytes=_rss_fields(r, legacy)[0] or 0,
             findings=tuple(FindingText(f["kind"], f["severity"], f["message"]) for f in r["findings"]),
             units=tuple(
                 Span(u["kind"], u["name"], u["role"], float(u["start_s"]), float(u["end_s"])) for u in r["units"]
@@ -417,5 +422,16 @@ def _input_from_dict(r: dict[str, Any], run_dir_prefix: str) -> Input:
         name=str(r["name"]), model=str(r["model"]), target=str(r["target"]), kind="comparison",
         timing=str(r["timing"]), wall_s=_dist(r["wall_s"]), cpu_s=_dist(r["cpu_s"]),
         user_s=_dist(r["user_s"]), system_s=_dist(r["system_s"]),
-        peak_rss_bytes=int(r["peak_rss_bytes"]), traced=traced,
+        peak_rss_process_bytes=_rss_fields(r, legacy)[1], traced=traced,
     )  # fmt: skip
+
+
+def _rss_fields(r: dict[str, Any], legacy: bool) -> tuple[int | None, int | None]:
+    """(peak_rss_tree_bytes, peak_rss_process_bytes) of a stored run. In tracekit.comparison/1,
+    `sum_rss_bytes` was the tree and `peak_rss_bytes` the largest process for a script, but the tree
+    for a run directory, and unknown for a comparison of a comparison: there it is not guessed."""
+    if not legacy:
+        tree, process = r["peak_rss_tree_bytes"], r["peak_rss_process_bytes"]
+    else:
+        tree, process = r["sum_rss_bytes"], r["peak_rss_bytes"] if r["kind"] == "script" else None
+    return (None if tree is None else int(tree)), (None if process is None else int(process))

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracekit import reaper
-from tracekit.compare import SCHEMA, FindingText, Input, Span, Traced, describe, inputs_from_dict
+from tracekit.compare import SCHEMA, SCHEMA_1, FindingText, Input, Span, Traced, describe, inputs_from_dict
 from tracekit.errors import EXIT_TIMEOUT, Interrupted, RunDirError, TracekitError, UsageError
 
 if TYPE_CHECKING:
@@ -301,7 +301,7 @@ def traced_from_analysis(an: Analysis, run_dir: str) -> Traced:
         parallelism=s.parallelism,
         concurrency_peak=s.concurrency.peak,
         concurrency_mean=s.concurrency.mean,
-        sum_rss_bytes=s.peak_rss_bytes,
+        peak_rss_tree_bytes=s.peak_rss_tree_bytes,
         findings=tuple(FindingText(f.kind, f.severity, f.message) for f in s.findings),
         units=spans,
         warnings=tuple(s.data_loss.warnings),
@@ -367,7 +367,7 @@ def collect(
                     name=name, model=model_label(name), target=t.arg, kind="script", timing="untraced",
                     wall_s=describe([m.wall_s for m in ms]), cpu_s=describe([m.user_s + m.system_s for m in ms]),
                     user_s=describe([m.user_s for m in ms]), system_s=describe([m.system_s for m in ms]),
-                    peak_rss_bytes=max(m.max_rss_bytes for m in ms),
+                    peak_rss_process_bytes=max(m.max_rss_bytes for m in ms),
                     traced=traced_from_analysis(an, _rel(run_dir, out_dir)),
                 )
             )  # fmt: skip
@@ -382,7 +382,7 @@ def collect(
                 Input(
                     name=name, model=model_label(name), target=t.arg, kind="run", timing="traced",
                     wall_s=describe([s.wall_s]), cpu_s=describe([s.cpu_s]), user_s=describe([s.cpu_user_s]),
-                    system_s=describe([s.cpu_system_s]), peak_rss_bytes=s.peak_rss_bytes,
+                    system_s=describe([s.cpu_system_s]), peak_rss_process_bytes=None,
                     traced=traced_from_analysis(an, _rel(t.path, out_dir)),
                 )
             )  # fmt: skip
@@ -448,7 +448,7 @@ def read_comparison(path: Path, out_dir: Path) -> list[Input]:
         data: Any = json.loads(file.read_text())
     except (OSError, ValueError, RecursionError) as exc:
         raise RunDirError(f"{file} is unreadable ({exc}); rerun `tracekit compare` to recreate it") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+    if not isinstance(data, dict) or data.get("schema") not in (SCHEMA, SCHEMA_1):
         raise RunDirError(f"{file} is not a {SCHEMA} file; pass a directory written by `tracekit compare`")
     try:
         inputs = inputs_from_dict(data)

@@ -46,7 +46,7 @@ def check_common(p: Pair) -> None:
     # process (88 B per entry, 1,000,000 entries), never the save after the script (7-44x before)
     traced_procs = max(1, t.stats["units"]["processes"])
     bound = 1.3 * u.tree_rss_peak_bytes + traced_procs * 100 * MIB
-    assert t.stats["peak_rss_bytes"] <= bound, (t.stats["peak_rss_bytes"] / MIB, u.tree_rss_peak_bytes / MIB)
+    assert t.stats["peak_rss_tree_bytes"] <= bound, (t.stats["peak_rss_tree_bytes"] / MIB, u.tree_rss_peak_bytes / MIB)
     # every finding states its evidence
     for f in t.stats["findings"]:
         if f["kind"] != "data-loss":

@@ -32,7 +32,7 @@ from tracekit.structure import Structure
 from tracekit.structure import empty as empty_structure
 from tracekit.trace.frames import EVENT_COLUMNS, TRACK_COLUMNS, Trace
 
-STATS_SCHEMA = "tracekit.stats/1"
+STATS_SCHEMA = "tracekit.stats/2"  # /2: peak_rss_bytes became peak_rss_tree_bytes
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,8 @@ def _stats(d: _Derived) -> Stats:
         schema=STATS_SCHEMA, target=info.target, command=list(info.command), wall_s=round(wall_s, 6),
         cpu_s=round(cpu_s, 6), cpu_user_s=round(user_s, 6), cpu_system_s=round(system_s, 6),
         parallelism=round(cpu_s / wall_s, 4) if wall_s > 0 else 0.0,
-        peak_rss_bytes=cpu.peak_rss(d.totals, start_ns, end_ns),
-        save_peak_rss_bytes=cpu.save_peak_rss(d.totals, end_ns),
+        peak_rss_tree_bytes=cpu.peak_rss(d.totals, start_ns, end_ns),
+        save_peak_rss_tree_bytes=cpu.save_peak_rss(d.totals, end_ns),
         units=_unit_counts(units, info), concurrency=Concurrency(peak=peak, mean=round(mean, 4)),
         loop_blocked_max_s=round(max((b.dur_s for b in d.blocks if b.certain), default=0.0), 6),
         output_order=output_order(d.output), exit_code=info.exit_code, timed_out=info.timed_out, data_loss=d.loss,

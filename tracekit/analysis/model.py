@@ -103,7 +103,7 @@ class Stats:
     cpu_user_s: float
     cpu_system_s: float
     parallelism: float
-    peak_rss_bytes: int  # the program's: highest tree RSS at a sample inside the script's window
+    peak_rss_tree_bytes: int  # the program's: highest summed RSS of the process tree at a sample in the window
     units: UnitCounts
     concurrency: Concurrency
     loop_blocked_max_s: float
@@ -115,7 +115,7 @@ class Stats:
     context: Context
     started_at: str  # wall-clock ISO time of the script's start
     # the tracer's save after the script ended (viztracer saves in-process); None if no sample fell there
-    save_peak_rss_bytes: int | None = None
+    save_peak_rss_tree_bytes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -23,6 +23,17 @@ def _num(x: float | None, fmt: str) -> str:
     return "" if x is None or not math.isfinite(x) else format(x, fmt)
 
 
+def _bytes(n: int | None) -> str:
+    return "–" if n is None else fmt_bytes(n)
+
+
+def _rss(r: ModelResult) -> str:
+    """ "largest process / tree": the untraced runs' largest single process (– for a run directory, which
+    has none), then the traced run's summed tree."""
+    tree = r.peak_rss_tree_bytes
+    return _bytes(r.peak_rss_process_bytes) + ("" if tree is None else " / " + fmt_bytes(tree))
+
+
 def rows(cmp: Comparison) -> list[dict[str, Any]]:
     """The flat table (CSV columns): SI units in names, raw numbers."""
     out = []
@@ -45,8 +56,8 @@ def rows(cmp: Comparison) -> list[dict[str, Any]]:
                 "speedup_stdev": r.speedup_stdev,
                 "ideal_speedup": r.ideal_speedup,
                 "efficiency": r.efficiency,
-                "peak_rss_bytes": r.peak_rss_bytes,
-                "sum_rss_bytes": r.sum_rss_bytes,
+                "peak_rss_process_bytes": r.peak_rss_process_bytes,
+                "peak_rss_tree_bytes": r.peak_rss_tree_bytes,
                 "concurrency_peak": r.concurrency["peak"] if r.concurrency else None,
                 "parallelism": r.parallelism,
                 "traced_wall_s": r.traced_wall_s,
@@ -68,7 +79,7 @@ def cells(r: ModelResult, ref: str) -> list[str]:
         f"{_num(r.speedup, '.2f')} ± {_num(r.speedup_stdev, '.2f')}",
         _num(r.ideal_speedup, ".3g"),
         _num(r.efficiency * 100 if math.isfinite(r.efficiency) else None, ".0f") + "%",
-        fmt_bytes(r.peak_rss_bytes) + (" / " + fmt_bytes(r.sum_rss_bytes) if r.sum_rss_bytes is not None else ""),
+        _rss(r),
         str(r.concurrency["peak"]) if r.concurrency else "",
         _num(r.parallelism, ".2f"),
         _num(r.tracing_overhead, ".2f"),

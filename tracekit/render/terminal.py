@@ -66,7 +66,7 @@ def summary(an: Analysis, run_dir: Path) -> Group:
     t.add_row("CPU", f"{s.cpu_s:.3f} s  (user {s.cpu_user_s:.3f} s, system {s.cpu_system_s:.3f} s)")
     t.add_row("parallelism", f"{s.parallelism:.2f} cores busy on average (of {s.context.cores})")
     t.add_row("concurrency", f"peak {s.concurrency.peak} in flight, mean {s.concurrency.mean:.2f}")
-    t.add_row("peak RSS", fmt_bytes(s.peak_rss_bytes))
+    t.add_row("peak RSS", fmt_bytes(s.peak_rss_tree_bytes))
     u = s.units
     task = f"{s.context.framework or 'asyncio'} task"
     kinds = f"{plural(u.processes, 'process')}, {plural(u.threads, 'thread')}, {plural(u.tasks, task)}"
