@@ -37,3 +37,23 @@ def test_a_corrupt_or_unwritable_cache_never_fails_the_template(tmp_path: Path) 
     blocked.write_text("a file where the cache folder would be")
     p = render(blocked)
     assert p.returncode == 0 and p.stdout.strip() == "False", p.stderr
+
+
+def test_an_environment_with_other_options_never_gets_this_ones_compiled_code(tmp_path: Path) -> None:
+    # Jinja2 keys its cache on the template's name only: an overlay with autoescape off (as the report's
+    # canary test makes) was served the code compiled with escaping on, and escaped
+    from jinja2 import DictLoader, Environment
+
+    from tracekit.render.templating import bytecode_cache
+
+    cache = bytecode_cache({"XDG_CACHE_HOME": str(tmp_path)})
+    assert cache is not None
+
+    def render(**options: bool) -> str:
+        env = Environment(loader=DictLoader({"t.html": "{{ x }}"}), bytecode_cache=cache, cache_size=0, **options)
+        return env.get_template("t.html").render(x="<b>")
+
+    assert render(autoescape=True) == "&lt;b&gt;"
+    assert render(autoescape=False) == "<b>"
+    assert render(autoescape=True) == "&lt;b&gt;"  # each from its own entry now
+    assert len(list((tmp_path / "tracekit" / "jinja2").iterdir())) == 2

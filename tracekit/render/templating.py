@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+import jinja2
 from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
 from jinja2.bccache import Bucket
 
@@ -17,7 +18,25 @@ from tracekit.render.terminal import fmt_bytes
 
 
 class _QuietCache(FileSystemBytecodeCache):
-    """A cache that never fails a report: a full disk or a directory gone read-only skips the entry."""
+    """A cache that never fails a report (a full disk or a directory gone read-only skips the entry),
+    keyed on what the compiled code depends on besides the source: Jinja2 keys only on the template's
+    name, so an environment with other options (autoescape off in a test's overlay, a later tracekit's
+    trim_blocks) would otherwise load code compiled for this one."""
+
+    def get_bucket(self, environment: Environment, name: str, filename: str | None, source: str) -> Bucket:
+        escape = environment.autoescape(name) if callable(environment.autoescape) else environment.autoescape
+        options = (
+            jinja2.__version__, bool(escape), environment.trim_blocks, environment.lstrip_blocks,
+            environment.keep_trailing_newline, environment.newline_sequence, environment.optimized,
+            environment.block_start_string, environment.variable_start_string, environment.comment_start_string,
+            environment.line_statement_prefix, environment.line_comment_prefix,
+            sorted(environment.extensions),
+        )  # fmt: skip
+        bucket = Bucket(
+            environment, self.get_cache_key(f"{name}\0{options!r}", filename), self.get_source_checksum(source)
+        )
+        self.load_bytecode(bucket)
+        return bucket
 
     def load_bytecode(self, bucket: Bucket) -> None:
         with contextlib.suppress(OSError, ValueError, EOFError):
