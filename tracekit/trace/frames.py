@@ -46,11 +46,13 @@ OWN_MARKS = ("/tracekit/recorder.py:", "/tracekit/vizboot.py:")
 
 @dataclass(frozen=True)
 class Trace:
-    events: pd.DataFrame
-    tracks: pd.DataFrame
-    overflow: bool
-    version: str
-    events_per_pid: dict[int, int]
+    """A loaded trace: its frames and what viztracer's metadata says about it."""
+
+    events: pd.DataFrame  # the Events frame (module doc)
+    tracks: pd.DataFrame  # the Tracks frame (module doc)
+    overflow: bool  # viztracer's ring buffer overflowed: its earliest calls are missing
+    version: str  # the viztracer that wrote it ("" when its metadata does not say)
+    events_per_pid: dict[int, int]  # rows of `events` per pid (tracekit's own frames already dropped)
 
 
 class _Columns:
