@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sysconfig
 from pathlib import Path
 
@@ -138,6 +139,24 @@ def test_functions_frame_has_origin_and_package() -> None:
     assert own_first(functions_table(SAMPLE, ORIGINS))["function"].tolist() == [
         "main", "parse", "ClientSession.get", "time.sleep", "run",
     ]  # fmt: skip
+
+
+def test_cpu_share_is_the_cpu_part_of_a_functions_time() -> None:
+    ev = events(
+        [
+            (1, 1, 0, 1_000_000, "main (/proj/app/main.py:1)", -1),
+            (1, 1, 0, 400_000, "time.sleep", 0),
+            (1, 1, 500_000, 400_000, "time.sleep", 0),
+            (1, 1, 950_000, 0, "tick (/proj/app/t.py:1)", 0),
+        ]
+    )
+    ev["cpu_s"] = [0.6, 0.004, float("nan"), 0.0]  # the sampler saw the thread during the first sleep only
+    f = functions_table(ev, ORIGINS).set_index("function")
+    assert f.loc["main", "cpu_share"] == pytest.approx(0.6)  # 0.6 s of CPU in 1.0 s
+    assert f.loc["time.sleep", "cpu_share"] == pytest.approx(0.005)  # 0.004 s in 0.8 s (the unsampled call adds 0)
+    assert math.isnan(f.loc["tick", "cpu_share"])  # no time to share: unknown, not 0 or 1
+    ev["cpu_s"] = float("nan")
+    assert functions_table(ev, ORIGINS)["cpu_share"].isna().all()  # never sampled: unknown
 
 
 def test_what_your_code_calls_directly() -> None:

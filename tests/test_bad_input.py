@@ -240,6 +240,41 @@ def test_internal_error_is_one_line_with_the_traceback_kept(run_copy: Path) -> N
     assert (run_copy / "error.log").read_text().startswith("Traceback (most recent call last):")
 
 
+@pytest.mark.parametrize(
+    ("module", "attribute", "argv"),
+    [
+        ("tracekit.viewer", "resolve_trace", ["open", "--no-browser", "{run}"]),
+        ("tracekit.timing", "resolve_targets", ["compare", "{script}"]),
+        ("tracekit.timing", "collect", ["compare", "-o", "{tmp}/cmp", "{script}"]),
+        ("tracekit.diff_inputs", "load_side", ["diff", "{run}", "{run}"]),
+        ("tracekit.diff_inputs", "analyse_run", ["export", "{run}"]),
+        ("tracekit.runner", "run", ["profile", "-o", "{tmp}/run", "{script}"]),
+    ],
+)
+def test_every_command_reports_a_bug_in_one_line(
+    run_copy: Path, tmp_path: Path, module: str, attribute: str, argv: list[str]
+) -> None:
+    # the one error context: a bug planted in a stage of each command is exit 70 and one line, never a traceback
+    script = tmp_path / "ok.py"
+    script.write_text("print('ok')\n")
+    args = [a.format(run=run_copy, script=script, tmp=tmp_path) for a in argv]
+    code = (
+        f"import sys, importlib, tracekit.cli as c\nm = importlib.import_module({module!r})\n"
+        f"def boom(*_a, **_k): raise RuntimeError('planted bug')\nm.{attribute} = boom\n"
+        "sys.argv = ['tracekit', *sys.argv[1:]]\nc.main()\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert p.returncode == 70, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: internal error: RuntimeError: planted bug; please report"), (
+        p.stderr
+    )
+    log = Path(lines[0].split("the traceback is in ")[1].rstrip(")"))
+    assert log.read_text().startswith("Traceback (most recent call last):") and "planted bug" in log.read_text()
+    if args[0] == "compare" and "-o" in args:
+        assert log == tmp_path / "cmp" / "error.log"  # kept beside what the comparison wrote
+
+
 WRONG_TYPES = [
     ("processes", [1, 2, 3]), ("processes", {"1": {"ppid": "x"}}), ("processes", {"1": {"cmdline": "python"}}),
     ("output", []), ("output", {"lines": [[1, "stdout"]]}), ("output", {"lines": [["t", "stdout", "x"]]}),

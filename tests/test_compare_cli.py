@@ -220,3 +220,34 @@ def test_bad_input_is_one_line_exit_2(tiny: dict[str, Path], tmp_path: Path, arg
     p = run_tracekit("compare", *argv, "-o", str(tmp_path / "o"))
     assert p.returncode == 2, (p.returncode, p.stderr)
     assert needle in one_error_line(p.stderr)
+
+
+def test_a_bad_reference_fails_before_anything_is_measured(tiny: dict[str, Path], tmp_path: Path) -> None:
+    import time
+
+    # 20 untraced runs of 0.3 + 0.6 s would take 18 s or more; the names are checked first
+    started = time.monotonic()
+    p = run_tracekit(
+        "compare", str(tiny["fast"]), str(tiny["slow"]), str(tiny["base"]), "--reference", "nope", "--repeat", "20",
+        "-o", str(tmp_path / "o"),
+    )  # fmt: skip
+    took = time.monotonic() - started
+    assert p.returncode == 2, p.stderr
+    # the comparison directory's run is named like the others: "fast" is taken, so it is "fast-2"
+    assert p.stderr == "Error: --reference 'nope' matches no target; use one of: fast, slow, fast-2\n"
+    assert took < 6.0, took  # tracekit's start-up (~0.3 s quiet, a few s on a loaded machine), no measuring
+    assert not (tmp_path / "o").exists()
+
+
+def test_reference_by_a_planned_name_and_by_model_label(tiny: dict[str, Path], tmp_path: Path) -> None:
+    # the names checked before measuring are the names the comparison gets (timing.planned_names)
+    p = run_tracekit(
+        "compare", str(tiny["fast"]), str(tiny["base"]), "--reference", "fast-2", "--repeat", "1", "--warmup", "0",
+        "-o", str(tmp_path / "c"),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    cmp = read_json(tmp_path / "c" / "comparison.json")
+    assert [r["name"] for r in cmp["runs"]] == ["fast", "fast-2"] and cmp["reference"] == "fast-2"
+    p = run_tracekit("compare", str(tiny["base"]), "--reference", "fast", "--format", "csv", "-o", str(tmp_path / "m"))
+    assert p.returncode == 0, p.stderr
+    assert read_json(tmp_path / "m" / "comparison.json")["reference"] == "fast"

@@ -140,3 +140,48 @@ def test_units_view_blanks_the_track_id_of_tasks_and_generators() -> None:
     u = pd.DataFrame({"kind": ["thread", "task", "generator"], "tid": [6442, 1000000001, 2000000001]})
     _, rows = html.table(html.units_view(u), [html.Column("kind", "kind"), html.Column("tid", "tid", numeric=True)])
     assert rows == [["thread", "6442"], ["task", ""], ["generator", ""]]
+
+
+def test_function_tables_show_each_functions_cpu_share() -> None:
+    from tests.test_analysis_origin import ORIGINS, events
+    from tracekit.analysis.functions import functions_table
+
+    ev = events([(1, 1, 0, 1_000_000, "main (/proj/app/main.py:1)", -1), (1, 1, 0, 400_000, "time.sleep", 0)])
+    ev["cpu_s"] = [0.6, 0.004]
+    cols, rows = html.functions_context(functions_table(ev, ORIGINS))["own"]
+    assert [c.header for c in cols] == [
+        "function", "where", "calls", "total s", "self s", "mean s", "CPU s", "wait s", "CPU/total", "from", "package",
+    ]  # fmt: skip
+    assert rows == [["main", "main.py:1", "1", "1.0000", "0.6000", "1.000000", "0.6000", "0.4000", "0.60", "own", ""]]
+
+
+def test_chart_data_is_what_report_js_reads() -> None:
+    # the typed ChartData is the page's JSON: every name report.js reads is one of its fields, and back
+    import dataclasses
+    import re
+
+    js = html._asset("templates/report.js")
+    charts = js[js.index("function drawCharts()") : js.index("// Sortable tables")]  # where `f` and `p` are the data
+    read = {
+        "data": set(re.findall(r"\bdata\.(\w+)", js)),
+        "flight": set(re.findall(r"\bf\.(\w+)", charts)),
+        "procs": set(re.findall(r"\bp\.(\w+)", charts)),
+    }
+    fields = {
+        "data": {f.name for f in dataclasses.fields(html.ChartData)},
+        "flight": {f.name for f in dataclasses.fields(html.FlightSeries)},
+        "procs": {f.name for f in dataclasses.fields(html.ProcessSeries)},
+    }
+    assert read["data"] == fields["data"] - {"wall_s"}  # wall_s is for a reader of the JSON, not drawn
+    assert read["flight"] == fields["flight"] - {"window_s", "downsampled"}  # those two are in the template's text
+    assert read["procs"] == fields["procs"] - {"window_s"}
+    cd = html.ChartData(
+        cores=2, wall_s=1.0, end_s=1.1,
+        flight=html.FlightSeries(t=[0.0, 1.0], in_flight=[1.0, None], cores_busy=[None, 0.5], window_s=0.05,
+                                 downsampled=False),
+        procs=html.ProcessSeries(t=[0.0], names=["MainProcess"], cpu_pct=[[12.5]], rss_mib=[[20.0]], window_s=0.05),
+    )  # fmt: skip
+    assert cd.to_dict()["flight"] == {
+        "t": [0.0, 1.0], "in_flight": [1.0, None], "cores_busy": [None, 0.5], "window_s": 0.05, "downsampled": False,
+    }  # fmt: skip
+    assert cd.to_dict()["procs"]["cpu_pct"] == [[12.5]] and cd.to_dict()["cores"] == 2

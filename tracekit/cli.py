@@ -1,4 +1,9 @@
-"""Typer commands: parse options, call the stages, print, exit. Thin by design.
+"""Typer commands: validate options, call the stages, print, exit. Thin by design.
+
+Every command's body runs inside `reported()`, the one error context: a TracekitError is one line
+`Error: ...` and its exit code, a bug is one line and exit 70 with the traceback kept in error.log,
+an interruption says what was kept. Options are checked before any work starts (a bad `--reference`
+fails before anything is measured).
 
 Exit codes (tracekit.errors has the list): the script's own exit code for `profile`; 1 a failed
 `--fail-if-slower` gate; 2 usage errors; 70 a bug; 74 a file that could not be written; 124 timeout;
@@ -15,11 +20,14 @@ import re
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
-from rich.console import Console, RenderableType
+from rich.console import Console
+from rich.status import Status
 
 from tracekit.errors import (
     EXIT_INTERNAL,
@@ -30,11 +38,14 @@ from tracekit.errors import (
     TracekitError,
     UsageError,
 )
+from tracekit.phases import Phase, describe
 
 if TYPE_CHECKING:
     from tracekit import runner
     from tracekit.analysis import Analysis
-    from tracekit.compare import Comparison, Input
+    from tracekit.compare import Comparison
+    from tracekit.render.text import ColorSystem
+    from tracekit.timing import Target
 
 app = typer.Typer(
     add_completion=False,
@@ -47,19 +58,17 @@ out = Console(highlight=False, emoji=False, markup=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, emoji=False, markup=False, soft_wrap=True)
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
-
-
 MIN_TRACER_ENTRIES = 1000
 MAX_TRACER_ENTRIES = 100_000_000  # 8.8 GB of tracer buffer; viztracer's C int would overflow far above
+DEFAULT_STACK_INTERVAL_MS = 5.0  # --sampled: 200 samples a second per thread
+PIPE_WIDTH = {"compare": 180, "diff": 160}  # a pipe is 80 columns by default: too narrow for these tables
+EXPORT_FILES = {"speedscope": "profile.speedscope.json", "collapsed": "stacks.collapsed.txt"}
+COMPARE_FORMATS = ("table", "csv", "markdown")
 
+# ------------------------------------------------------------------------------------------ output
 
-def _check_timeout(timeout: float | None) -> None:
-    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise UsageError(f"--timeout must be a positive number of seconds (got {timeout}); omit it to wait")
-
-
-# control characters, and every ESC that does not start a colour (SGR) sequence: rich's own styles
-# stay, while the program's sequences (window title, OSC 52 clipboard, clear screen) are defused
+# control characters, and every ESC that does not start a colour (SGR) sequence: the renderers' own
+# colours stay, while the program's sequences (window title, OSC 52 clipboard, clear screen) are defused
 _CONTROL = re.compile("\x1b(?!\\[[0-9;]*m)|[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f]")
 
 
@@ -68,16 +77,12 @@ def terminal_safe(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
-def say(con: Console, what: RenderableType, end: str = "\n") -> None:
-    """Print, control characters removed, unless our own terminal or pipe is gone (closed terminal,
-    `| head`): the exit code must stay the script's, not a broken pipe's."""
+def say(con: Console, text: str, end: str = "\n") -> None:
+    """Write `text` (a renderer's output or a message), control characters removed, unless our own
+    terminal or pipe is gone (closed terminal, `| head`): the exit code must stay the script's, not a
+    broken pipe's."""
     try:
-        if isinstance(what, str):
-            con.print(terminal_safe(what), end=end)
-            return
-        with con.capture() as cap:
-            con.print(what, end=end)
-        con.file.write(terminal_safe(cap.get()))
+        con.file.write(terminal_safe(text) + end)
         con.file.flush()
     except OSError:
         _discard_output()
@@ -91,9 +96,59 @@ def _discard_output() -> None:
             os.dup2(null, fd)
 
 
-def fail(exc: TracekitError) -> typer.Exit:
-    say(err, f"Error: {exc}")
-    return typer.Exit(exc.exit_code)
+def look(con: Console, pipe_width: int = 80) -> tuple[int, ColorSystem | None, str]:
+    """(width, colours, encoding) for a renderer writing to `con`: the terminal's own, or `pipe_width`
+    columns and no colour when it is a pipe or a file."""
+    if not con.is_terminal:
+        return pipe_width, None, con.encoding
+    colors = None if con.no_color or con.color_system in (None, "windows") else con.color_system
+    return con.width, cast("ColorSystem | None", colors), con.encoding
+
+
+def _rendered(con: Console, render: Callable[[int, ColorSystem | None, str], str], pipe_width: int = 80) -> None:
+    """Print what `render(width, colours, encoding)` returns for `con` (renderers return strings)."""
+    say(con, render(*look(con, pipe_width)), end="")
+
+
+# ------------------------------------------------------------------------------ the error context
+
+
+@dataclass
+class Failing:
+    """What the error context needs to know as a command goes on: where a bug's traceback is kept,
+    what to say when the user stops it (None: the generic "interrupted"), what to undo on an error."""
+
+    log_dir: Path | None = None
+    interrupted: Callable[[int], str] | None = None
+    undo: Callable[[], None] | None = None
+
+
+@contextlib.contextmanager
+def reported() -> Iterator[Failing]:
+    """The one error context of every command: TracekitError → `Error: <message>` and its exit code;
+    Ctrl-C / SIGTERM / SIGHUP → what was kept and 128 + N; any other exception is a bug → exit 70."""
+    failing = Failing()
+    try:
+        yield failing
+    except typer.Exit:  # click's Exit is a RuntimeError: a deliberate exit, not a bug
+        raise
+    except TracekitError as exc:
+        if failing.undo is not None:
+            failing.undo()
+        say(err, f"Error: {exc}")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt as exc:
+        if failing.interrupted is None:
+            raise  # main() says "Error: interrupted"
+        sig = _signum(exc)
+        say(err, "Error: " + failing.interrupted(sig))
+        raise typer.Exit(128 + sig) from None
+    except Exception as exc:
+        raise internal_error(exc, failing.log_dir) from None
+
+
+def _signum(exc: KeyboardInterrupt) -> int:
+    return exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)
 
 
 def internal_error(exc: BaseException, run_dir: Path | None) -> typer.Exit:
@@ -103,7 +158,7 @@ def internal_error(exc: BaseException, run_dir: Path | None) -> typer.Exit:
 
     text = "".join(traceback.format_exception(exc))
     log = None
-    for folder in ([run_dir] if run_dir is not None else []) + [Path(tempfile.gettempdir())]:
+    for folder in ([run_dir] if run_dir is not None and run_dir.is_dir() else []) + [Path(tempfile.gettempdir())]:
         try:
             log = folder / ("error.log" if folder == run_dir else f"tracekit-error-{os.getpid()}.log")
             log.write_text(text)
@@ -115,88 +170,36 @@ def internal_error(exc: BaseException, run_dir: Path | None) -> typer.Exit:
     return typer.Exit(EXIT_INTERNAL)
 
 
-DEFAULT_STACK_INTERVAL_MS = 5.0  # --sampled: 200 samples a second per thread
-
-
-@app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
-def profile(
-    target: Annotated[str, typer.Argument(help="Script to run (or module name with -m).", show_default=False)],
-    args: Annotated[list[str] | None, typer.Argument(help="Arguments passed to the script.")] = None,
-    module: Annotated[bool, typer.Option("-m", "--module", help="TARGET is a module, run like python -m.")] = False,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Exact run directory to write.")] = None,
-    interval: Annotated[float, typer.Option(help="Seconds between psutil samples.")] = 0.01,
-    timeout: Annotated[float | None, typer.Option(help="Stop the run after this many seconds (exit 124).")] = None,
-    tracer_entries: Annotated[int, typer.Option(help="viztracer ring-buffer size (events kept).")] = 1_000_000,
-    sample_only: Annotated[
-        bool, typer.Option(help="No tracer: the structure record, psutil sampling and output capture only.")
-    ] = False,
-    min_duration: Annotated[
-        float, typer.Option(help="Keep function slices of at least this many µs (the structure is always exact).")
-    ] = 100.0,
-    full: Annotated[
-        bool, typer.Option("--full", help="Keep every function call (slower; same as --min-duration 0).")
-    ] = False,
-    sampled: Annotated[
-        bool,
-        typer.Option(
-            "--sampled", help="No tracer: function times from every thread's Python stack, sampled (cost ~1.1x)."
-        ),
-    ] = False,
-    stack_interval: Annotated[
-        float, typer.Option(help="With --sampled: milliseconds between stack samples.")
-    ] = DEFAULT_STACK_INTERVAL_MS,
-    force: Annotated[bool, typer.Option(help="Replace a run already in --output.")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Do not echo the program's output.")] = False,
-    no_source: Annotated[
-        bool, typer.Option("--no-source", help="Leave the traced files' source code out of trace.json (to share it).")
-    ] = False,
-    open_trace: Annotated[
-        bool, typer.Option("--open", help="Afterwards, serve the trace to Perfetto and open it (like `tracekit open`).")
-    ] = False,
-) -> None:
-    """Run a Python program under the tracer and sampler, and write its run directory.
-
-    Example: tracekit profile scenarios/async_count.py
-    """
-    from tracekit import runner
-    from tracekit.rundir import new_run_dir, prepare_output
-
+@contextlib.contextmanager
+def spinner(text: str, start: bool = True) -> Iterator[Status]:
+    """A status line on stderr, stopped before anything else is printed (an error included)."""
+    status = err.status(text, spinner="dots")
+    if start:
+        status.start()
     try:
-        if not (math.isfinite(interval) and 0 < interval <= 60):
-            raise UsageError(f"--interval must be a number of seconds in (0, 60] (got {interval}); try --interval 0.01")
-        _check_timeout(timeout)
-        if not MIN_TRACER_ENTRIES <= tracer_entries <= MAX_TRACER_ENTRIES:
-            raise UsageError(
-                f"--tracer-entries must be {MIN_TRACER_ENTRIES:,} to {MAX_TRACER_ENTRIES:,} (got {tracer_entries}); "
-                "the buffer takes 88 bytes per entry"
-            )
-        if not (math.isfinite(min_duration) and min_duration >= 0):
-            raise UsageError(f"--min-duration must be a number of µs, 0 or more (got {min_duration}); try 100")
-        _check_capture(sampled, sample_only, full, stack_interval)
-        if not module:
-            runner.validate_script(Path(target), traced=not (sample_only or sampled))
-        stem = target.rsplit(".", 1)[-1] if module else Path(target).stem
-        run_dir = prepare_output(output, force) if output is not None else new_run_dir(stem)
-    except TracekitError as exc:
-        raise fail(exc) from None
-    cfg = runner.RunConfig(
-        target=target, args=tuple(args or ()), out_dir=run_dir, module=module, interval_s=interval,
-        timeout_s=timeout, tracer_entries=tracer_entries, trace=not (sample_only or sampled),
-        echo=None if quiet else _echo, stack_interval_us=stack_interval * 1e3 if sampled else 0.0,
-        no_source=no_source, min_duration_us=0.0 if full else min_duration,
-    )  # fmt: skip
-    result, an = _run_and_analyse(cfg)
-    from tracekit.render.terminal import summary
+        yield status
+    finally:
+        status.stop()
 
-    say(err, summary(an, run_dir))
-    if open_trace:
-        _serve_trace(run_dir, port=0, browser=True)
-    if result.timed_out:
-        raise typer.Exit(EXIT_TIMEOUT)
-    if result.interrupted:  # Ctrl-C: 130; SIGTERM/SIGHUP to tracekit: 128 + N
-        raise typer.Exit(128 + result.interrupt_signal if result.interrupt_signal else EXIT_INTERRUPTED)
-    code = result.exit_code or 0
-    raise typer.Exit(code if code >= 0 else 128 - code)
+
+# ------------------------------------------------------------------------------- option checks
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"--timeout must be a positive number of seconds (got {timeout}); omit it to wait")
+
+
+def _check_tracing(interval: float, tracer_entries: int, min_duration: float) -> None:
+    if not (math.isfinite(interval) and 0 < interval <= 60):
+        raise UsageError(f"--interval must be a number of seconds in (0, 60] (got {interval}); try --interval 0.01")
+    if not MIN_TRACER_ENTRIES <= tracer_entries <= MAX_TRACER_ENTRIES:
+        raise UsageError(
+            f"--tracer-entries must be {MIN_TRACER_ENTRIES:,} to {MAX_TRACER_ENTRIES:,} (got {tracer_entries}); "
+            "the buffer takes 88 bytes per entry"
+        )
+    if not (math.isfinite(min_duration) and min_duration >= 0):
+        raise UsageError(f"--min-duration must be a number of µs, 0 or more (got {min_duration}); try 100")
 
 
 def _check_capture(sampled: bool, sample_only: bool, full: bool, stack_interval: float) -> None:
@@ -206,6 +209,126 @@ def _check_capture(sampled: bool, sample_only: bool, full: bool, stack_interval:
         raise UsageError(f"--sampled and {other} are different captures; choose one")
     if not (math.isfinite(stack_interval) and 0.5 <= stack_interval <= 1000):
         raise UsageError(f"--stack-interval must be 0.5 to 1000 ms (got {stack_interval}); try 5")
+
+
+def _threshold(text: str | None) -> float | None:
+    """ "10%" or "10" → 0.10; None → no gate."""
+    if text is None:
+        return None
+    try:
+        value = float(text.strip().removesuffix("%")) / 100
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 100:
+        raise UsageError(f"--fail-if-slower takes a percentage like 10% (got {text!r})")
+    return value
+
+
+def _check_reference(reference: str | None, planned: list[tuple[str, str]]) -> None:
+    """--reference names a target (or the model label of exactly one), as compare.compare picks it."""
+    if reference is None:
+        return
+    models = [model for _, model in planned]
+    if any(name == reference for name, _ in planned) or models.count(reference) == 1:
+        return
+    names = ", ".join(name for name, _ in planned)
+    raise UsageError(f"--reference {reference!r} matches no target; use one of: {names}")
+
+
+# ------------------------------------------------------------------------------------- profile
+
+Target_ = Annotated[str, typer.Argument(help="Script to run (or module name with -m).", show_default=False)]
+ScriptArgs = Annotated[list[str] | None, typer.Argument(help="Arguments passed to the script.")]
+Module = Annotated[bool, typer.Option("-m", "--module", help="TARGET is a module, run like python -m.")]
+RunOutput = Annotated[Path | None, typer.Option("-o", "--output", help="Exact run directory to write.")]
+Interval = Annotated[float, typer.Option(help="Seconds between psutil samples.")]
+RunTimeout = Annotated[float | None, typer.Option(help="Stop the run after this many seconds (exit 124).")]
+TracerEntries = Annotated[int, typer.Option(help="viztracer ring-buffer size (events kept).")]
+SampleOnly = Annotated[
+    bool, typer.Option(help="No tracer: the structure record, psutil sampling and output capture only.")
+]
+MinDuration = Annotated[
+    float, typer.Option(help="Keep function slices of at least this many µs (the structure is always exact).")
+]
+Full = Annotated[bool, typer.Option("--full", help="Keep every function call (slower; same as --min-duration 0).")]
+Sampled = Annotated[
+    bool,
+    typer.Option("--sampled", help="No tracer: function times from every thread's Python stack, sampled (cost ~1.1x)."),
+]
+StackInterval = Annotated[float, typer.Option(help="With --sampled: milliseconds between stack samples.")]
+RunForce = Annotated[bool, typer.Option(help="Replace a run already in --output.")]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Do not echo the program's output.")]
+NoSource = Annotated[
+    bool, typer.Option("--no-source", help="Leave the traced files' source code out of trace.json (to share it).")
+]
+OpenTrace = Annotated[
+    bool, typer.Option("--open", help="Afterwards, serve the trace to Perfetto and open it (like `tracekit open`).")
+]
+
+
+@app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
+def profile(
+    target: Target_, args: ScriptArgs = None, module: Module = False, output: RunOutput = None,
+    interval: Interval = 0.01, timeout: RunTimeout = None, tracer_entries: TracerEntries = 1_000_000,
+    sample_only: SampleOnly = False, min_duration: MinDuration = 100.0, full: Full = False, sampled: Sampled = False,
+    stack_interval: StackInterval = DEFAULT_STACK_INTERVAL_MS, force: RunForce = False, quiet: Quiet = False,
+    no_source: NoSource = False, open_trace: OpenTrace = False,
+) -> None:  # fmt: skip
+    """Run a Python program under the tracer and sampler, and write its run directory.
+
+    Example: tracekit profile scenarios/async_count.py
+    """
+    from tracekit import runner
+
+    with reported() as failing:
+        _check_timeout(timeout)
+        _check_tracing(interval, tracer_entries, min_duration)
+        _check_capture(sampled, sample_only, full, stack_interval)
+        traced = not (sample_only or sampled)
+        run_dir = _prepare_run(target, module, output, force, traced)
+        failing.log_dir = run_dir
+        failing.interrupted = lambda _sig: (
+            f"interrupted while analysing; the run is kept in {run_dir} (`tracekit report` rebuilds it)"
+        )
+        cfg = runner.RunConfig(
+            target=target, args=tuple(args or ()), out_dir=run_dir, module=module, interval_s=interval,
+            timeout_s=timeout, tracer_entries=tracer_entries, trace=traced, echo=None if quiet else _echo,
+            stack_interval_us=stack_interval * 1e3 if sampled else 0.0, no_source=no_source,
+            min_duration_us=0.0 if full else min_duration,
+        )  # fmt: skip
+        result, an = _run_and_analyse(cfg)
+    _print_summary(an, run_dir)
+    if open_trace:
+        _serve_trace(run_dir, port=0, browser=True)
+    raise typer.Exit(_exit_code(result))
+
+
+def _prepare_run(target: str, module: bool, output: Path | None, force: bool, traced: bool) -> Path:
+    """The script checked (a module is resolved by Python in the child), then the run directory made."""
+    from tracekit import runner
+    from tracekit.rundir import new_run_dir, prepare_output
+
+    if not module:
+        runner.validate_script(Path(target), traced=traced)
+    stem = target.rsplit(".", 1)[-1] if module else Path(target).stem
+    return prepare_output(output, force) if output is not None else new_run_dir(stem)
+
+
+def _exit_code(result: runner.RunOutcome) -> int:
+    """The script's own exit code; 124 timed out; 130 Ctrl-C, 128 + N for SIGTERM/SIGHUP to tracekit;
+    128 + N for a script killed by signal N."""
+    if result.timed_out:
+        return EXIT_TIMEOUT
+    if result.interrupted:
+        return 128 + result.interrupt_signal if result.interrupt_signal else EXIT_INTERRUPTED
+    code = result.exit_code or 0
+    return code if code >= 0 else 128 - code
+
+
+def _print_summary(an: Analysis, run_dir: Path) -> None:
+    from tracekit.render.terminal import summary
+
+    _rendered(err, lambda width, colors, enc: summary(an, run_dir, width, colors, enc))
 
 
 def _echo(stream: str, data: bytes) -> None:
@@ -222,46 +345,29 @@ def _run_and_analyse(cfg: runner.RunConfig) -> tuple[runner.RunOutcome, Analysis
     run are only recorded (the user already stopped it: its report is finished first); during the
     analysis of a whole run they stop tracekit, keeping the raw run files."""
     from tracekit import runner
-
-    status = err.status("running " + cfg.target, spinner="dots")
-    if cfg.echo is None or not err.is_terminal:  # a spinner would interleave with the echoed output
-        status.start()
-
-    def phase(name: str) -> None:
-        msg = {"saving": "saving the trace", "timeout": "timed out: stopping", "interrupted": "interrupted: stopping"}
-        status.start()
-        status.update(msg.get(name, f"{name} {cfg.target}"))
-        if name == "running":  # the child has started: the imports no longer hold the GIL before its start
-            _prefetch_analysis()
-
     from tracekit.supervise import StopSignals
 
-    stops = StopSignals()
-    try:
+    # a spinner would interleave with the echoed output on a terminal
+    with spinner(describe(Phase.RUNNING, cfg.target), start=cfg.echo is None or not err.is_terminal) as status:
+
+        def phase(name: Phase) -> None:
+            status.start()
+            status.update(describe(name, cfg.target))
+            if name == Phase.RUNNING:  # the child has started: the imports no longer hold the GIL before its start
+                _prefetch_analysis()
+
+        stops = StopSignals()
         try:
-            result = runner.run(cfg, on_phase=phase)
+            try:
+                result = runner.run(cfg, on_phase=phase)
+            finally:
+                _RUN_OVER.set()
+            phase(Phase.ANALYSING)
+            stops.abortable = not result.interrupted
+            stops.install()
+            an = _analyse_and_write(cfg.out_dir)
         finally:
-            _RUN_OVER.set()
-        phase("analysing")
-        stops.abortable = not result.interrupted
-        stops.install()
-        an = _analyse_and_write(cfg.out_dir)
-    except TracekitError as exc:
-        status.stop()
-        raise fail(exc) from None
-    except KeyboardInterrupt as exc:
-        status.stop()
-        sig = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        say(
-            err, f"Error: interrupted while analysing; the run is kept in {cfg.out_dir} (`tracekit report` rebuilds it)"
-        )
-        raise typer.Exit(128 + sig) from None
-    except Exception as exc:  # a bug: one line for the user, the traceback kept in the run directory
-        status.stop()
-        raise internal_error(exc, cfg.out_dir) from None
-    finally:
-        stops.restore()
-        status.stop()
+            stops.restore()
     return result, an
 
 
@@ -303,7 +409,7 @@ def _prefetch_analysis() -> None:
     threading.Thread(target=imports, name="tracekit-prefetch", daemon=True).start()
 
 
-def _analyse_and_write(run_dir: Path):  # type: ignore[no-untyped-def]
+def _analyse_and_write(run_dir: Path) -> Analysis:
     from tracekit.analysis import analyse
     from tracekit.render.html import report as render_report
     from tracekit.rundir import REPORT_HTML, STATS_JSON, atomic_write, load_inputs, read_run, write_json
@@ -321,21 +427,21 @@ def _analyse_and_write(run_dir: Path):  # type: ignore[no-untyped-def]
     return an
 
 
+# ------------------------------------------------------------------------- report, open, scenarios
+
+RunDir = Annotated[Path, typer.Argument(help="A run directory written by `tracekit profile`.")]
+
+
 @app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written by `tracekit profile`.")]) -> None:
+def report(run_dir: RunDir) -> None:
     """Rebuild stats.json and report.html from a run directory's raw files, without rerunning.
 
     Example: tracekit report reports/async_count-20261125-103000
     """
-    try:
+    with reported() as failing:
+        failing.log_dir = run_dir
         an = _analyse_and_write(run_dir)
-    except TracekitError as exc:
-        raise fail(exc) from None
-    except Exception as exc:  # a bug: one line for the user, the traceback kept beside the run
-        raise internal_error(exc, run_dir if run_dir.is_dir() else None) from None
-    from tracekit.render.terminal import summary
-
-    say(err, summary(an, run_dir))
+    _print_summary(an, run_dir)
 
 
 @app.command("open")
@@ -356,10 +462,9 @@ def open_(
 def _serve_trace(target: Path | None, port: int, browser: bool) -> None:
     from tracekit import viewer
 
-    try:
+    with reported() as failing:
+        failing.log_dir = target if target is not None and target.is_dir() else None
         viewer.serve(viewer.resolve_trace(target), port, browser, announce=lambda m: say(out, m))
-    except TracekitError as exc:
-        raise fail(exc) from None
 
 
 @app.command()
@@ -370,132 +475,140 @@ def scenarios() -> None:
     """
     import ast
 
-    if not SCENARIOS_DIR.is_dir():
-        raise fail(UsageError(f"no scenarios directory at {SCENARIOS_DIR}; run from a tracekit checkout"))
-    for path in sorted(SCENARIOS_DIR.glob("*.py")):
-        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
-        out.print(f"{path.name:20} {' '.join(doc.split())}")
+    with reported():
+        if not SCENARIOS_DIR.is_dir():
+            raise UsageError(f"no scenarios directory at {SCENARIOS_DIR}; run from a tracekit checkout")
+        lines = [
+            f"{path.name:20} {' '.join((ast.get_docstring(ast.parse(path.read_text())) or '').split())}"
+            for path in sorted(SCENARIOS_DIR.glob("*.py"))
+        ]
+    say(out, "\n".join(lines))
 
 
-def _threshold(text: str) -> float:
-    """ "10%" or "10" → 0.10."""
-    try:
-        value = float(text.strip().removesuffix("%")) / 100
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < 100:
-        raise UsageError(f"--fail-if-slower takes a percentage like 10% (got {text!r})")
-    return value
+# ------------------------------------------------------------------------------------- compare
+
+CompareTargets = Annotated[
+    list[str],
+    typer.Argument(
+        help="Scripts (measured now), run directories (tracekit profile) or comparison directories.", show_default=False
+    ),
+]
+CompareOutput = Annotated[
+    Path | None, typer.Option("-o", "--output", help="Comparison directory (default reports/compare-<time>).")
+]
+Names = Annotated[list[str] | None, typer.Option("--name", help="Label per target, repeated in order.")]
+Reference = Annotated[
+    str | None, typer.Option(help="Name or model label to compare against (default: sync, else the first).")
+]
+Repeat = Annotated[int, typer.Option(help="Untraced runs per script.")]
+Warmup = Annotated[int, typer.Option(help="Discarded untraced runs per script first.")]
+TableFormat = Annotated[str, typer.Option("--format", help="Table on stdout: table, csv or markdown.")]
+CompareGate = Annotated[
+    str | None,
+    typer.Option(help="Exit 1 if a target is slower than the first (baseline) by more than this, beyond noise."),
+]
+CompareForce = Annotated[bool, typer.Option(help="Replace a comparison already in --output.")]
+CompareTimeout = Annotated[
+    float | None, typer.Option(help="Stop any one run (untraced or traced) after this many seconds (exit 124).")
+]
+
+
+@dataclass(frozen=True)
+class ComparePlan:
+    """A comparison's checked options, before anything is measured."""
+
+    targets: list[Target]
+    out_dir: Path
+    fresh: bool  # out_dir was made now: removed again if nothing is written
+    reference: str | None  # --reference, or the first target when gating
+    threshold: float | None
+    repeat: int
+    warmup: int
+    timeout_s: float | None
 
 
 @app.command()
 def compare(
-    targets: Annotated[
-        list[str],
-        typer.Argument(
-            help="Scripts (measured now), run directories (tracekit profile) or comparison directories.",
-            show_default=False,
-        ),
-    ],
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Comparison directory (default reports/compare-<time>).")
-    ] = None,
-    name: Annotated[list[str] | None, typer.Option("--name", help="Label per target, repeated in order.")] = None,
-    reference: Annotated[
-        str | None, typer.Option(help="Name or model label to compare against (default: sync, else the first).")
-    ] = None,
-    repeat: Annotated[int, typer.Option(help="Untraced runs per script.")] = 5,
-    warmup: Annotated[int, typer.Option(help="Discarded untraced runs per script first.")] = 1,
-    fmt: Annotated[str, typer.Option("--format", help="Table on stdout: table, csv or markdown.")] = "table",
-    fail_if_slower: Annotated[
-        str | None,
-        typer.Option(help="Exit 1 if a target is slower than the first (baseline) by more than this, beyond noise."),
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Replace a comparison already in --output.")] = False,
-    timeout: Annotated[
-        float | None, typer.Option(help="Stop any one run (untraced or traced) after this many seconds (exit 124).")
-    ] = None,
-) -> None:
+    targets: CompareTargets, output: CompareOutput = None, name: Names = None, reference: Reference = None,
+    repeat: Repeat = 5, warmup: Warmup = 1, fmt: TableFormat = "table", fail_if_slower: CompareGate = None,
+    force: CompareForce = False, timeout: CompareTimeout = None,
+) -> None:  # fmt: skip
     """Compare concurrency models side by side: untraced timings (round-robin repeats) for speed-ups
     with their uncertainty, plus one traced run each for timelines and findings.
 
     Example: tracekit compare scenarios/sync_count.py scenarios/async_count.py scenarios/thread_count.py
     """
-    import os
+    with reported() as failing:
+        plan = _compare_plan(
+            targets, output, name or [], reference, repeat, warmup, fmt, fail_if_slower, force, timeout
+        )
+        failing.log_dir = plan.out_dir
+        failing.interrupted = lambda sig: _interrupted_comparison(sig, plan.out_dir)
+        failing.undo = lambda: _drop_if_fresh(plan)
+        result = _measure_and_write(plan)
+    _print_comparison(result, fmt, plan.out_dir)
+    _gate_comparison(result, plan.threshold)
 
+
+def _compare_plan(
+    targets: list[str], output: Path | None, names: list[str], reference: str | None, repeat: int, warmup: int,
+    fmt: str, fail_if_slower: str | None, force: bool, timeout: float | None,
+) -> ComparePlan:  # fmt: skip
+    """Every option checked, the targets resolved and --reference matched, before anything is measured;
+    then the comparison directory claimed."""
+    from tracekit import timing
+
+    if repeat < 1 or warmup < 0:
+        raise UsageError(f"--repeat must be at least 1 and --warmup at least 0 (got {repeat}, {warmup})")
+    if fmt not in COMPARE_FORMATS:
+        raise UsageError(f"--format must be table, csv or markdown (got {fmt!r})")
+    _check_timeout(timeout)
+    threshold = _threshold(fail_if_slower)
+    tgts = timing.resolve_targets(targets, names)
+    planned = timing.planned_names(tgts)
+    _check_reference(reference, planned)
+    if threshold is not None and reference is None:
+        reference = planned[0][0]  # the gate's baseline: the first target
+    fresh = output is None or not output.exists()
+    out_dir = timing.prepare_compare_dir(output, force, tgts)
+    return ComparePlan(tgts, out_dir, fresh, reference, threshold, repeat, warmup, timeout)
+
+
+def _drop_if_fresh(plan: ComparePlan) -> None:
+    from tracekit.rundir import drop_if_unused
+
+    if plan.fresh:
+        drop_if_unused(plan.out_dir)
+
+
+def _measure_and_write(plan: ComparePlan) -> Comparison:
+    """Measure and trace (SIGTERM and SIGHUP stop it like Ctrl-C), compare, write comparison.*."""
     from tracekit import compare as cmpmod
     from tracekit import timing
     from tracekit.render.compare_html import comparison as render_html
-    from tracekit.rundir import atomic_write, drop_if_unused, write_json
+    from tracekit.rundir import atomic_write, write_json
     from tracekit.supervise import StopSignals
 
-    try:
-        if repeat < 1 or warmup < 0:
-            raise UsageError(f"--repeat must be at least 1 and --warmup at least 0 (got {repeat}, {warmup})")
-        if fmt not in ("table", "csv", "markdown"):
-            raise UsageError(f"--format must be table, csv or markdown (got {fmt!r})")
-        _check_timeout(timeout)
-        threshold = _threshold(fail_if_slower) if fail_if_slower is not None else None
-        tgts = timing.resolve_targets(targets, name or [])
-        fresh = output is None or not output.exists()  # made now: removed again if nothing is written
-        out_dir = timing.prepare_compare_dir(output, force, tgts)
-    except TracekitError as exc:
-        raise fail(exc) from None
-
     load_before = os.getloadavg()[0]
-    status = err.status("measuring", spinner="dots")
-    status.start()
-    stops = StopSignals()  # SIGTERM (a cancelled CI job) and SIGHUP stop the comparison like Ctrl-C
+    stops = StopSignals()  # a cancelled CI job sends SIGTERM
     stops.install()
     try:
-        inputs = timing.collect(
-            tgts, out_dir, repeat, warmup, _analyse_and_write, progress=status.update, timeout_s=timeout
-        )
-        if threshold is not None and reference is None:
-            reference = inputs[0].name  # the gate's baseline: the first target
-        result = _comparison(inputs, reference, repeat, warmup, load_before)
-        write_json(out_dir / timing.COMPARISON_JSON, result.to_dict())
-        atomic_write(out_dir / timing.COMPARISON_HTML, render_html(result))
-        (out_dir / timing.PARTIAL_TIMINGS).unlink(missing_ok=True)
-    except TracekitError as exc:
-        status.stop()
-        if fresh:
-            drop_if_unused(out_dir)
-        raise fail(exc) from None
-    except KeyboardInterrupt as exc:
-        status.stop()
-        raise _interrupted_comparison(exc, out_dir) from None
-    except Exception as exc:  # a bug: exit 70, never 1 (the gate's FAIL)
-        status.stop()
-        raise internal_error(exc, out_dir) from None
-    finally:
-        stops.restore()
-        status.stop()
-
-    _print_comparison(result, fmt, out_dir)
-    if threshold is not None:
-        base = result.run(result.reference)
-        verdicts = [
-            cmpmod.gate(base.wall_s, r.wall_s, threshold, base.name, r.name) for r in result.runs if r.name != base.name
-        ]
-        for v in verdicts:
-            say(err, ("FAIL: " if v.failed else "ok: ") + v.reason)
-        if any(v.failed for v in verdicts):
-            raise typer.Exit(1)
-
-
-def _comparison(inputs: list[Input], reference: str | None, repeat: int, warmup: int, load_before: float) -> Comparison:
-    from tracekit import compare as cmpmod
-
-    context = {"python": sys.version.split()[0], "cwd": os.getcwd(), "load_avg_before": load_before}
-    try:
-        return cmpmod.compare(
-            inputs, os.cpu_count() or 1, reference, repeat=repeat, warmup=warmup, context=context,
+        with spinner("measuring") as status:
+            inputs = timing.collect(
+                plan.targets, plan.out_dir, plan.repeat, plan.warmup, _analyse_and_write, progress=status.update,
+                timeout_s=plan.timeout_s,
+            )  # fmt: skip
+        context = {"python": sys.version.split()[0], "cwd": os.getcwd(), "load_avg_before": load_before}
+        result = cmpmod.compare(
+            inputs, os.cpu_count() or 1, plan.reference, repeat=plan.repeat, warmup=plan.warmup, context=context,
             load_before=load_before,
         )  # fmt: skip
-    except ValueError:
-        names = ", ".join(i.name for i in inputs)
-        raise UsageError(f"--reference {reference!r} matches no target; use one of: {names}") from None
+        write_json(plan.out_dir / timing.COMPARISON_JSON, result.to_dict())
+        atomic_write(plan.out_dir / timing.COMPARISON_HTML, render_html(result))
+        (plan.out_dir / timing.PARTIAL_TIMINGS).unlink(missing_ok=True)
+    finally:
+        stops.restore()
+    return result
 
 
 def _print_comparison(result: Comparison, fmt: str, out_dir: Path) -> None:
@@ -507,19 +620,86 @@ def _print_comparison(result: Comparison, fmt: str, out_dir: Path) -> None:
     elif fmt == "markdown":
         say(out, to_markdown(result), end="")
     else:
-        wide = out if out.is_terminal else Console(highlight=False, emoji=False, markup=False, width=180)
-        say(wide, table(result))  # a pipe is 80 columns by default: too narrow for the table
+        _rendered(out, lambda width, colors, enc: table(result, width, colors, enc), PIPE_WIDTH["compare"])
     say(err, f"Comparison: {out_dir / timing.COMPARISON_HTML}\n            {out_dir / timing.COMPARISON_JSON}")
 
 
-def _interrupted_comparison(exc: KeyboardInterrupt, out_dir: Path) -> typer.Exit:
+def _gate_comparison(result: Comparison, threshold: float | None) -> None:
+    """--fail-if-slower: each target against the baseline; exit 1 if any is slower beyond noise."""
+    from tracekit import compare as cmpmod
+
+    if threshold is None:
+        return
+    base = result.run(result.reference)
+    verdicts = [
+        cmpmod.gate(base.wall_s, r.wall_s, threshold, base.name, r.name) for r in result.runs if r.name != base.name
+    ]
+    for v in verdicts:
+        say(err, ("FAIL: " if v.failed else "ok: ") + v.reason)
+    if any(v.failed for v in verdicts):
+        raise typer.Exit(1)
+
+
+def _interrupted_comparison(sig: int, out_dir: Path) -> str:
     from tracekit import timing
 
-    sig = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
     kept = out_dir / timing.PARTIAL_TIMINGS
     where = f"; the timings finished so far are in {kept}" if kept.is_file() else ""
-    say(err, f"Error: interrupted by {signal.Signals(sig).name}; no comparison was written{where}")
-    return typer.Exit(128 + sig)
+    return f"interrupted by {signal.Signals(sig).name}; no comparison was written{where}"
+
+
+# ---------------------------------------------------------------------------------------- diff
+
+Side = Annotated[str, typer.Argument(help="The baseline: a run directory, a comparison directory, or DIR#NAME.")]
+Candidate = Annotated[str, typer.Argument(help="The candidate, the same kinds.")]
+DiffOutput = Annotated[
+    Path | None,
+    typer.Option("-o", "--output", help="Directory for diff.json and diff.html (default reports/diff-<time>)."),
+]
+DiffNames = Annotated[list[str] | None, typer.Option("--name", help="Labels for A and B, repeated in order.")]
+DiffGate = Annotated[
+    str | None, typer.Option(help="Exit 1 if B's wall time is slower than A's by more than this, beyond noise.")
+]
+DiffForce = Annotated[bool, typer.Option(help="Replace a diff already in --output.")]
+
+
+@app.command()
+def diff(
+    run_a: Side, run_b: Candidate, output: DiffOutput = None, name: DiffNames = None, fail_if_slower: DiffGate = None,
+    force: DiffForce = False,
+) -> None:  # fmt: skip
+    """What changed between two runs of a program: wall, CPU, concurrency and parallelism with a noise
+    floor from repeats (comparison directories carry them), the functions and units that got slower or
+    faster, the findings that appeared or went away; writes diff.json and diff.html.
+
+    Example: tracekit diff baseline/ candidate/ --fail-if-slower 10%
+    """
+    from tracekit import diff as diffmod
+    from tracekit.diff_inputs import load_side
+    from tracekit.render.diff_html import diff_page
+    from tracekit.render.diff_terminal import diff_table
+    from tracekit.rundir import atomic_write, write_json
+
+    with reported():
+        labels = list(name or [])
+        if len(labels) > 2:
+            raise UsageError(f"--name takes at most two labels, for A and B (got {len(labels)})")
+        threshold = _threshold(fail_if_slower)
+        a = load_side(run_a, labels[0] if labels else None)
+        b = load_side(run_b, labels[1] if len(labels) > 1 else None)
+        if a.label == b.label:
+            b = diffmod.relabel(b, b.label + " (B)")
+        out_dir = _diff_output(output, force, [run_a, run_b])
+        result = diffmod.diff(a, b)
+        write_json(out_dir / "diff.json", result.to_dict())
+        atomic_write(out_dir / "diff.html", diff_page(result, a, b))
+    _rendered(out, lambda width, colors, enc: diff_table(result, width, colors, enc), PIPE_WIDTH["diff"])
+    say(err, f"Diff: {out_dir / 'diff.html'}\n      {out_dir / 'diff.json'}")
+    if threshold is not None:
+        verdict = diffmod.wall_gate(a, b, threshold)
+        say(err, ("FAIL: " if verdict.failed else "ok: ") + verdict.reason)
+        if verdict.failed:
+            raise typer.Exit(1)
 
 
 def _diff_output(output: Path | None, force: bool, sources: list[str]) -> Path:
@@ -536,123 +716,74 @@ def _diff_output(output: Path | None, force: bool, sources: list[str]) -> Path:
     return claim_dir(output, force, "diff.json", "tracekit.diff/", ("diff.json", "diff.html"), "diff")
 
 
-@app.command()
-def diff(
-    run_a: Annotated[str, typer.Argument(help="The baseline: a run directory, a comparison directory, or DIR#NAME.")],
-    run_b: Annotated[str, typer.Argument(help="The candidate, the same kinds.")],
-    output: Annotated[
-        Path | None,
-        typer.Option("-o", "--output", help="Directory for diff.json and diff.html (default reports/diff-<time>)."),
-    ] = None,
-    name: Annotated[list[str] | None, typer.Option("--name", help="Labels for A and B, repeated in order.")] = None,
-    fail_if_slower: Annotated[
-        str | None, typer.Option(help="Exit 1 if B's wall time is slower than A's by more than this, beyond noise.")
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Replace a diff already in --output.")] = False,
-) -> None:
-    """What changed between two runs of a program: wall, CPU, concurrency and parallelism with a noise
-    floor from repeats (comparison directories carry them), the functions and units that got slower or
-    faster, the findings that appeared or went away; writes diff.json and diff.html.
+# -------------------------------------------------------------------------------------- export
 
-    Example: tracekit diff baseline/ candidate/ --fail-if-slower 10%
-    """
-    from tracekit import diff as diffmod
-    from tracekit.diff_inputs import load_side
-    from tracekit.render.diff_html import diff_page
-    from tracekit.render.diff_terminal import diff_table
-    from tracekit.rundir import atomic_write, write_json
-
-    labels = list(name or [])
-    try:
-        if len(labels) > 2:
-            raise UsageError(f"--name takes at most two labels, for A and B (got {len(labels)})")
-        threshold = _threshold(fail_if_slower) if fail_if_slower is not None else None
-        a = load_side(run_a, labels[0] if labels else None)
-        b = load_side(run_b, labels[1] if len(labels) > 1 else None)
-        if a.label == b.label:
-            b = diffmod.relabel(b, b.label + " (B)")
-        out_dir = _diff_output(output, force, [run_a, run_b])
-        result = diffmod.diff(a, b)
-        write_json(out_dir / "diff.json", result.to_dict())
-        atomic_write(out_dir / "diff.html", diff_page(result, a, b))
-    except TracekitError as exc:
-        raise fail(exc) from None
-    except Exception as exc:  # a bug: one line for the user, the traceback saved
-        raise internal_error(exc, None) from None
-    wide = out if out.is_terminal else Console(highlight=False, emoji=False, markup=False, width=160)
-    wide.print(diff_table(result))
-    err.print(f"Diff: {out_dir / 'diff.html'}\n      {out_dir / 'diff.json'}")
-    if threshold is not None:
-        verdict = diffmod.wall_gate(a, b, threshold)
-        err.print(("FAIL: " if verdict.failed else "ok: ") + verdict.reason)
-        if verdict.failed:
-            raise typer.Exit(1)
-
-
-EXPORT_FILES = {"speedscope": "profile.speedscope.json", "collapsed": "stacks.collapsed.txt"}
+ExportFormat = Annotated[str, typer.Option("--format", help="speedscope or collapsed (flamegraph.pl / inferno).")]
+ExportOutput = Annotated[
+    Path | None,
+    typer.Option("-o", "--output", help="File to write, - for stdout (default: a file in the run directory)."),
+]
+ExportForce = Annotated[bool, typer.Option(help="Replace the file -o names if it exists.")]
 
 
 @app.command()
 def export(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `tracekit profile`.")],
-    fmt: Annotated[
-        str, typer.Option("--format", help="speedscope or collapsed (flamegraph.pl / inferno).")
-    ] = "speedscope",
-    output: Annotated[
-        Path | None,
-        typer.Option("-o", "--output", help="File to write, - for stdout (default: a file in the run directory)."),
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Replace the file -o names if it exists.")] = False,
+    run_dir: RunDir, fmt: ExportFormat = "speedscope", output: ExportOutput = None, force: ExportForce = False
 ) -> None:
     """Export a run's call tree for other tools: speedscope JSON (opens in speedscope, offline too) or
     collapsed stacks (flamegraph.pl, inferno-flamegraph).
 
     Example: tracekit export reports/async_count-20261125-103000 --format collapsed -o - | flamegraph.pl > flame.svg
     """
+    with reported() as failing:
+        failing.log_dir = run_dir
+        if fmt not in EXPORT_FILES:
+            raise UsageError(f"--format must be speedscope or collapsed (got {fmt!r})")
+        to_stdout = output is not None and str(output) == "-"
+        path = run_dir / EXPORT_FILES[fmt] if output is None or to_stdout else output
+        if output is not None and not to_stdout and (output.exists() or output.is_symlink()) and not force:
+            raise UsageError(f"{output} exists; pass --force to replace it or choose another -o FILE")
+        if not to_stdout and path.is_dir():
+            raise UsageError(f"{path} is a directory; -o takes a file name")
+        text = _exported(run_dir, fmt)
+        if to_stdout:
+            sys.stdout.write(text)
+            return
+        _write_export(path, text)
+    say(err, f"{fmt}: {path}")
+
+
+def _exported(run_dir: Path, fmt: str) -> str:
     import json
 
     from tracekit import __version__
     from tracekit import export as exp
     from tracekit.diff_inputs import analyse_run
     from tracekit.render.html import call_tree
+
+    an = analyse_run(run_dir)
+    tree = call_tree(an)
+    if fmt == "collapsed":
+        return exp.collapsed(tree)
+    doc = exp.speedscope(tree, Path(an.stats.target).name or run_dir.name, f"tracekit {__version__}")
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _write_export(path: Path, text: str) -> None:
     from tracekit.rundir import atomic_write
 
     try:
-        if fmt not in EXPORT_FILES:
-            raise UsageError(f"--format must be speedscope or collapsed (got {fmt!r})")
-        an = analyse_run(run_dir)
-        tree = call_tree(an)
-        if fmt == "collapsed":
-            text = exp.collapsed(tree)
-        else:
-            doc = exp.speedscope(tree, Path(an.stats.target).name or run_dir.name, f"tracekit {__version__}")
-            text = json.dumps(doc, ensure_ascii=False, allow_nan=False) + "\n"
-        if output is not None and str(output) == "-":
-            sys.stdout.write(text)
-            return
-        path = output if output is not None else run_dir / EXPORT_FILES[fmt]
-        if output is not None and (output.exists() or output.is_symlink()) and not force:
-            raise UsageError(f"{output} exists; pass --force to replace it or choose another -o FILE")
-        if path.is_dir():
-            raise UsageError(f"{path} is a directory; -o takes a file name")
-        try:
-            atomic_write(path, text)
-        except OSError as exc:
-            raise UsageError(f"cannot write {path} ({exc.strerror}); choose another -o FILE") from None
-    except TracekitError as exc:
-        raise fail(exc) from None
-    except Exception as exc:  # a bug: one line for the user, the traceback kept beside the run
-        raise internal_error(exc, run_dir if run_dir.is_dir() else None) from None
-    err.print(f"{fmt}: {path}")
+        atomic_write(path, text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path} ({exc.strerror}); choose another -o FILE") from None
 
 
 def main() -> None:
     try:
         app()
     except KeyboardInterrupt as exc:
-        sig = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         say(err, "Error: interrupted")
-        code: str | int | None = 128 + sig
+        code: str | int | None = 128 + _signum(exc)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, str | int | None) else 1
     try:  # a closed stdout must not turn the exit code into 1 or 120 at interpreter exit

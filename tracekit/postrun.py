@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tracekit.phases import Phase
 from tracekit.rundir import EVENTS_CACHE, atomic_write
 from tracekit.runinfo import StructureFacts, TraceFacts
 from tracekit.supervise import StopSignals
@@ -40,7 +41,7 @@ class TraceOutcome:
 
 
 def finish_trace(
-    files: TraceFiles, traced: bool, stack_sampled: bool, on_phase: Callable[[str], None], stops: StopSignals
+    files: TraceFiles, traced: bool, stack_sampled: bool, on_phase: Callable[[Phase], None], stops: StopSignals
 ) -> TraceOutcome:
     """Validate viztracer's output instead of trusting the exit code, then enrich and store it.
     Without the tracer, the trace is built from the recorder's stack samples (if it took any)."""
@@ -66,14 +67,14 @@ def finish_trace(
     return replace(result, facts=sampled)
 
 
-def _store_trace(files: TraceFiles, on_phase: Callable[[str], None], stops: StopSignals) -> TraceOutcome:
+def _store_trace(files: TraceFiles, on_phase: Callable[[Phase], None], stops: StopSignals) -> TraceOutcome:
     raw, final = files.raw, files.final
     if not raw.exists():
         return TraceOutcome(TraceFacts("missing", detail="the tracer wrote no trace (os._exit, SIGKILL or a crash)"))
     if raw.stat().st_size == 0:
         raw.unlink()
         return TraceOutcome(TraceFacts("empty", detail="the tracer wrote an empty trace file"))
-    on_phase("saving")
+    on_phase(Phase.SAVING)
     stops.abortable = True  # Ctrl-C here skips tracekit's additions, not the trace
     try:
         data, summary, trace = enrich_to_trace(

@@ -19,6 +19,7 @@ from pathlib import Path
 from tracekit import __version__, reaper, recorder, vizboot
 from tracekit import sampler as sampling
 from tracekit.errors import OutputError, UsageError
+from tracekit.phases import Phase
 from tracekit.postrun import TraceFiles, TraceOutcome, finish_structure, finish_trace
 from tracekit.rundir import RUN_JSON, SAMPLES_CSV, STRUCTURE_JSONL, TRACE_JSON, write_json
 from tracekit.runinfo import (
@@ -123,7 +124,7 @@ class RunOutcome:
         return bool(self.interrupt_signal)
 
 
-def run(cfg: RunConfig, on_phase: Callable[[str], None] = lambda _p: None) -> RunOutcome:
+def run(cfg: RunConfig, on_phase: Callable[[Phase], None] = lambda _p: None) -> RunOutcome:
     """Run the target, write run.json, samples.csv and trace.json into cfg.out_dir, and return."""
     out = cfg.out_dir
     for stale in (SIGNAL_FILE, RAW_TRACE):  # a killed run's: never read as this run's
@@ -188,7 +189,7 @@ def starting_info(cfg: RunConfig, cmd: list[str]) -> RunInfo:
 
 
 def _finish(
-    cfg: RunConfig, first: RunInfo, seen: Supervised, stops: StopSignals, on_phase: Callable[[str], None]
+    cfg: RunConfig, first: RunInfo, seen: Supervised, stops: StopSignals, on_phase: Callable[[Phase], None]
 ) -> RunOutcome:
     """Store the trace and the structure record, then write the final run.json from what was seen."""
     out = cfg.out_dir

@@ -23,6 +23,7 @@ from typing import IO, Any
 from tracekit import reaper
 from tracekit import sampler as sampling
 from tracekit.errors import Interrupted
+from tracekit.phases import Phase
 
 GRACE_S = 6.0  # after SIGINT, how long viztracer may take to save before the group is killed
 MAX_OUTPUT_LINES = 20_000  # lines kept with their times in run.json; the rest are counted
@@ -183,7 +184,7 @@ class _RunIds:
 
 
 def supervise(
-    cmd: list[str], env: dict[str, str], watch: Watch, stops: StopSignals, on_phase: Callable[[str], None]
+    cmd: list[str], env: dict[str, str], watch: Watch, stops: StopSignals, on_phase: Callable[[Phase], None]
 ) -> Supervised:
     """Run `cmd` to its end (or the timeout, or a stop signal) and leave nothing of it running.
     `env` carries the run's cookie (reaper.TOKEN_ENV); `stops` must be installed by the caller."""
@@ -204,7 +205,7 @@ def supervise(
 
 
 def _watch(
-    proc: subprocess.Popen[bytes], watch: Watch, stops: StopSignals, on_phase: Callable[[str], None], ids: _RunIds
+    proc: subprocess.Popen[bytes], watch: Watch, stops: StopSignals, on_phase: Callable[[Phase], None], ids: _RunIds
 ) -> Supervised:
     log = OutputLog()
     pumps = [
@@ -215,17 +216,17 @@ def _watch(
         t.start()
     smp = sampling.Sampler(proc.pid, watch.interval_s, watch.samples_csv)
     smp.start()
-    on_phase("running")
+    on_phase(Phase.RUNNING)
     timed_out = interrupted = killed = False
     deadline = None if watch.timeout_s is None else time.monotonic() + watch.timeout_s
     try:
         timed_out = _wait(proc, deadline)
         if timed_out:
-            on_phase("timeout")
+            on_phase(Phase.TIMEOUT)
             killed = _stop(proc)
     except KeyboardInterrupt:
         interrupted = True
-        on_phase("interrupted")
+        on_phase(Phase.INTERRUPTED)
         killed = _stop(proc)
     ended_ns = time.monotonic_ns()
     stops.abortable = False  # from here on a signal is only recorded: the run directory is finished first

@@ -462,3 +462,22 @@ def read_comparison(path: Path, out_dir: Path) -> list[Input]:
             inp = replace(inp, traced=replace(inp.traced, run_dir=_rel(path / inp.traced.run_dir, out_dir)))
         fixed.append(replace(inp, target=f"{path}/{COMPARISON_JSON}#{inp.name}"))
     return fixed
+
+
+def planned_names(targets: Sequence[Target]) -> list[tuple[str, str]]:
+    """(name, model label) of every run the comparison of `targets` will hold, in its order, named as
+    `collect` names them, but before anything is measured: the CLI checks --reference against them.
+    A comparison directory's runs are read from its comparison.json (cheap, no analysis)."""
+    names = _Names()
+    out: list[tuple[str, str]] = []
+    for t in targets:
+        if t.kind != "comparison":
+            name = names.unique(t.name or t.stem)
+            out.append((name, model_label(name)))
+            continue
+        previous = read_comparison(t.path, t.path)
+        for inp in previous:
+            label = inp.name if not t.name else t.name if len(previous) == 1 else f"{t.name}:{inp.name}"
+            name = names.unique(label)
+            out.append((name, _rename(inp, name).model))
+    return out

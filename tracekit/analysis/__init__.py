@@ -7,6 +7,7 @@ reads the files).
   concurrency  step series t_s, in_flight           functions Functions frame (analysis.functions)
   processes  per process and sample: t_s, pid, cpu_pct, rss_bytes
   output     the program's output lines: t_s, stream, text
+  running    when each unit was running, not only in flight: Running frame (analysis.running)
 and `stats`, the Stats that stats.json holds.
 """
 
@@ -27,6 +28,7 @@ from tracekit.analysis.loop import LOOP_BLOCK_THRESHOLD_S, TRACER_STRETCH_MAX, L
 from tracekit.analysis.loss import cpu_gap, data_loss, helper_pids
 from tracekit.analysis.model import Concurrency, Context, DataLoss, Stats, UnitCounts
 from tracekit.analysis.origin import Origins, program_origins
+from tracekit.analysis.running import running_frame
 from tracekit.runinfo import RunInfo
 from tracekit.structure import Structure
 from tracekit.structure import empty as empty_structure
@@ -59,6 +61,7 @@ class Analysis:
     processes: pd.DataFrame
     output: pd.DataFrame
     loop_blocks: list[LoopBlock]
+    running: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
     return Analysis(
         stats=_stats(d), events=events, tracks=tracks, samples=samples, units=units, structure=st, timeline=tl,
         concurrency=d.steps, functions=functions_table(events, _origins(info)), processes=procs, output=d.output,
-        loop_blocks=d.blocks,
+        loop_blocks=d.blocks, running=running_frame(units, st, samples, d.window_ns[0] / 1e3),
     )  # fmt: skip
 
 

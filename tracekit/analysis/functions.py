@@ -10,6 +10,8 @@ Functions frame (`Analysis.functions`), one row per function, by total time:
   cpu_s      CPU its thread used during its (outermost) calls, from psutil thread samples: an estimate
              at the sampling interval's resolution, NaN where the thread was not sampled
   wait_s     total_s − cpu_s: time in the call but off the CPU (sleeping, I/O, waiting for the GIL)
+  cpu_share  cpu_s / total_s, 0..1: how much of its time the function computed (1) rather than waited
+             (0); NaN where cpu_s is or total_s is 0. The report's function tables show it as "CPU/total"
   origin     own | stdlib | package | unknown (analysis.origin): the program's own code first
   package    distribution name for a package ("aiohttp"), top-level module for the stdlib ("asyncio"),
              "" for own and unknown code
@@ -54,8 +56,8 @@ def split_name(name: str) -> tuple[str, str, int]:
 
 
 FUNCTION_COLUMNS = [
-    "name", "function", "file", "line", "calls", "total_s", "self_s", "mean_s", "cpu_s", "wait_s", "origin", "package",
-    "from_own_calls", "from_own_s", "own_caller",
+    "name", "function", "file", "line", "calls", "total_s", "self_s", "mean_s", "cpu_s", "wait_s", "cpu_share",
+    "origin", "package", "from_own_calls", "from_own_s", "own_caller",
 ]  # fmt: skip
 PACKAGE_COLUMNS = ["origin", "package", "functions", "calls", "self_s", "top_function"]
 
@@ -95,6 +97,7 @@ def functions_table(events: pd.DataFrame, origins: Origins | None = None) -> pd.
     g["mean_s"] = g["total_s"] / g["calls"]
     g["cpu_s"] = g["cpu_s"].clip(lower=0.0, upper=g["total_s"])
     g["wait_s"] = g["total_s"] - g["cpu_s"]
+    g["cpu_share"] = (g["cpu_s"] / g["total_s"]).where(g["total_s"] > 0)
     found = classify(g["function"], g["file"], origins if origins is not None else Origins(roots=()))
     g["origin"] = [o.origin for o in found]
     g["package"] = [o.package for o in found]

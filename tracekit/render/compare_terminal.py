@@ -1,7 +1,7 @@
 """The comparison as text: a rich table for the terminal, and the same table as CSV or Markdown.
 
-All three are built from `rows(cmp)`, one dict per model in the comparison's order; renderers
-return values (a rich renderable or a string); only the CLI prints.
+All three are built from `rows(cmp)` or `cells`, one row per model in the comparison's order; each
+returns a string (the table as the text a terminal of a given width shows); only the CLI prints.
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ import math
 from typing import Any
 
 import pandas as pd
-from rich.console import Group
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from tracekit.compare import Comparison, ModelResult, relation
-from tracekit.render.terminal import SEVERITY_STYLE, fmt_bytes
+from tracekit.render.terminal import SEVERITY_STYLE, fmt_bytes, printable
+from tracekit.render.text import ColorSystem, to_text
 
 
 def _num(x: float | None, fmt: str) -> str:
@@ -92,29 +91,29 @@ HEADERS = [
 ]  # fmt: skip
 
 
-def table(cmp: Comparison) -> Group:
+def table(cmp: Comparison, width: int = 180, color_system: ColorSystem | None = None, encoding: str = "utf-8") -> str:
     """The terminal view: the table, hyperfine's sentences with each model's key finding, warnings."""
     bound = cmp.work["bound"]
     title = (
-        f"tracekit compare: {len(cmp.runs)} models, reference {escape(cmp.reference)}, {cmp.cores} cores, "
+        f"tracekit compare: {len(cmp.runs)} models, reference {printable(cmp.reference)}, {cmp.cores} cores, "
         f"{'CPU' if bound == 'cpu' else 'waiting'}-bound work"
     )
     t = Table(title=title, title_justify="left")
     for i, h in enumerate(HEADERS):
         t.add_column(h, justify="left" if i == 0 else "right", no_wrap=i < 3)
     for r in cmp.runs:
-        t.add_row(*(escape(c) for c in cells(r, cmp.reference)))
+        t.add_row(*(printable(c) for c in cells(r, cmp.reference)))
     parts: list[Table | Text] = [t]
     for r in cmp.runs:
-        line = Text.assemble((r.name, "bold"), f": {relation(r, cmp.reference)}")
+        line = Text.assemble((printable(r.name), "bold"), printable(f": {relation(r, cmp.reference)}"))
         if r.findings:
             f = r.findings[0]
             line.append("\n  • ", style=SEVERITY_STYLE.get(f.severity, ""))
-            line.append(f.message)
+            line.append(printable(f.message))
         parts.append(line)
     for w in cmp.warnings:
-        parts.append(Text.assemble(("warning: ", "yellow"), w))
-    return Group(*parts)
+        parts.append(Text.assemble(("warning: ", "yellow"), printable(w)))
+    return to_text(parts, width, color_system, encoding)
 
 
 def to_csv(cmp: Comparison) -> str:

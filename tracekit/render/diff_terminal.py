@@ -1,16 +1,16 @@
-"""The diff as terminal tables (rich renderables; only the CLI prints): the metrics with their noise,
+"""The diff as terminal tables, returned as text (only the CLI prints): the metrics with their noise,
 the functions and units that changed, the findings that appeared or went away."""
 
 from __future__ import annotations
 
 import math
 
-from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from tracekit.diff import Diff, Metric
 from tracekit.render.terminal import printable
+from tracekit.render.text import ColorSystem, to_text
 
 TOP_FUNCTIONS = 15  # in the terminal; diff.json and diff.html list up to 40
 
@@ -46,7 +46,7 @@ def _s(x: float | None) -> str:
     return "" if x is None else f"{x:.3f}"
 
 
-def diff_table(d: Diff) -> Group:
+def diff_table(d: Diff, width: int = 160, color_system: ColorSystem | None = None, encoding: str = "utf-8") -> str:
     parts: list[Table | Text] = [Text(printable(d.summary), style="bold")]
     t = Table(title=f"tracekit diff: {printable(d.a)} → {printable(d.b)}", title_justify="left")
     for col in ("metric", printable(d.a), printable(d.b), "Δ", "change", "verdict", "noise"):
@@ -92,4 +92,4 @@ def diff_table(d: Diff) -> Group:
         parts.append(Text(f"- finding gone ({sev}): {printable(msg)}", style="cyan"))
     if d.findings_kept:
         parts.append(Text(f"findings in both: {', '.join(d.findings_kept)}"))
-    return Group(*parts)
+    return to_text(parts, width, color_system, encoding)

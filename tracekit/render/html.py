@@ -7,9 +7,9 @@ rendered page, so nothing the traced program printed or named can be allowed by 
 
 What the page shows and where it comes from:
   time-series charts (uPlot)  Analysis.concurrency (workers in flight), Analysis.timeline (cores busy),
-                              Analysis.processes (CPU % and RSS per process); data via `tojson`
-  Gantt of units (SVG)        Analysis.units, plus when each unit ran: a task's steps (its top-level
-                              slices in Analysis.events), a thread's or process's sampled CPU
+                              Analysis.processes (CPU % and RSS per process); a ChartData, via `tojson`
+  Gantt of units (SVG)        Analysis.units, plus when each unit ran (Analysis.running: a task's
+                              steps, a thread's or process's sampled CPU)
   output timeline (SVG)       Analysis.output, each line at its time
   flame graph (SVG, flame.js)  the call tree of Analysis.events (analysis.calltree), per process and
                               thread/task; data via `tojson` (render/flame.py)
@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -38,7 +38,6 @@ from tracekit.analysis.functions import calls_out, own_first, packages_table
 from tracekit.render.flame import report_flame
 from tracekit.render.tasktree import task_tree, unit_label
 from tracekit.render.templating import env
-from tracekit.structure import GEN_TID_BASE, TASK_TID_BASE
 
 MAX_POINTS = 1200  # per time-series chart; longer series are bucketed (the page says so)
 MAX_GANTT_ROWS = 120
@@ -124,7 +123,7 @@ def step_max(t_steps: np.ndarray, v_steps: np.ndarray, edges: np.ndarray) -> np.
     return out
 
 
-def _clean(values: np.ndarray, digits: int) -> list[float | None]:
+def _clean(values: np.ndarray, digits: int) -> Series:
     """JSON-safe list: NaN/inf become null (JSON.parse rejects NaN), numbers rounded to keep the page small."""
     return [None if not math.isfinite(x) else round(float(x), digits) for x in values]
 
@@ -156,7 +155,47 @@ def rate_windows(
     return edges[:-1], mean
 
 
-def flight_series(an: Analysis, max_points: int = MAX_POINTS) -> dict[str, Any]:
+Series = list[float | None]  # one value per time of the series' `t`; None (JSON null): no value there
+
+
+@dataclass(frozen=True)
+class FlightSeries:
+    """The first chart: workers in flight and cores busy, on one time axis."""
+
+    t: Series  # s from the script's start
+    in_flight: Series  # units in flight (a step series; each bucket's peak when `downsampled`)
+    cores_busy: Series  # the tree's CPU in cores, averaged over `window_s` windows (None: no sample there)
+    window_s: float
+    downsampled: bool  # more than MAX_POINTS steps: bucketed
+
+
+@dataclass(frozen=True)
+class ProcessSeries:
+    """The CPU and memory charts: one column per process, one value per window."""
+
+    t: Series  # window starts, s from the script's start
+    names: list[str]  # one per process, as the Units frame names it ("pid N" if it has no unit)
+    cpu_pct: list[Series]  # per process: % of one core, averaged over the window
+    rss_mib: list[Series]  # per process: its highest RSS in the window, MiB
+    window_s: float
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """Everything report.js draws with uPlot, embedded as JSON in the page's `tk-data` script
+    (`to_dict()` piped through Jinja2's `tojson`); the script reads exactly these names."""
+
+    cores: int  # the machine's: the cores-busy chart's ceiling
+    wall_s: float
+    end_s: float  # the x axis' end: the script's end, the last unit's or the last sample, whichever is last
+    flight: FlightSeries
+    procs: ProcessSeries
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def flight_series(an: Analysis, max_points: int = MAX_POINTS) -> FlightSeries:
     """Workers in flight (a step series; bucketed to each bucket's peak when longer than
     max_points) and cores busy (averaged over `cpu_window_s` windows) on one time axis."""
     wall = float(an.stats.wall_s)
@@ -178,16 +217,13 @@ def flight_series(an: Analysis, max_points: int = MAX_POINTS) -> dict[str, Any]:
     cb = np.full(len(x), np.nan)
     if len(tt):
         cb[np.searchsorted(x, wt)] = wb
-    return {
-        "t": _clean(x, 6),
-        "in_flight": _clean(step_at(ts, vs, x), 3),
-        "cores_busy": _clean(cb, 3),
-        "window_s": round(window, 6),
-        "downsampled": downsampled,
-    }
+    return FlightSeries(
+        t=_clean(x, 6), in_flight=_clean(step_at(ts, vs, x), 3), cores_busy=_clean(cb, 3), window_s=round(window, 6),
+        downsampled=downsampled,
+    )  # fmt: skip
 
 
-def process_series(an: Analysis) -> dict[str, Any]:
+def process_series(an: Analysis) -> ProcessSeries:
     """CPU % (averaged over `cpu_window_s` windows) and peak RSS (MiB) per process and window."""
     wall = float(an.stats.wall_s)
     p = an.processes
@@ -198,9 +234,10 @@ def process_series(an: Analysis) -> dict[str, Any]:
     end = max(wall, last_t)
     p = p[(p["t_s"] >= 0) & (p["t_s"] <= end + interval)] if len(p) else p
     if p.empty:
-        return {"t": [], "names": [], "cpu_pct": [], "rss_mib": [], "window_s": window}
+        return ProcessSeries(t=[], names=[], cpu_pct=[], rss_mib=[], window_s=window)
     pids = sorted(p["pid"].unique().tolist())
-    cpu_cols, rss_cols = [], []
+    cpu_cols: list[Series] = []
+    rss_cols: list[Series] = []
     starts = np.array([])
     for pid in pids:
         g = p[p["pid"] == pid]
@@ -210,13 +247,10 @@ def process_series(an: Analysis) -> dict[str, Any]:
         rss = downsample(t, g["rss_bytes"].to_numpy(dtype=np.float64) / 2**20, edges, "max")
         cpu_cols.append(_clean(cpu, 1))
         rss_cols.append(_clean(rss, 2))
-    return {
-        "t": _clean(starts, 6),
-        "names": [names.get(int(pid), f"pid {pid}") for pid in pids],
-        "cpu_pct": cpu_cols,
-        "rss_mib": rss_cols,
-        "window_s": round(window, 6),
-    }
+    return ProcessSeries(
+        t=_clean(starts, 6), names=[names.get(int(pid), f"pid {pid}") for pid in pids], cpu_pct=cpu_cols,
+        rss_mib=rss_cols, window_s=round(window, 6),
+    )  # fmt: skip
 
 
 def process_names(an: Analysis) -> dict[int, str]:
@@ -305,40 +339,22 @@ def segments(t0: np.ndarray, t1: np.ndarray, level: np.ndarray, scale: Scale, mi
     return out
 
 
-def _running(an: Analysis, u: Any, scale: Scale, start_us: float) -> list[Segment]:
-    """When a unit was actually running: a task's steps (each held the event loop), a generator
-    unit's resumes; a thread's or process's CPU share of one core between samples."""
-    if u.kind in ("task", "generator"):  # its steps (resumes), from the structure record
-        st = an.structure
-        if u.kind == "task":
-            ev = st.steps[(st.steps["pid"] == u.pid) & (st.steps["task"] == u.tid - TASK_TID_BASE)]
-        else:
-            ev = st.gens[(st.gens["pid"] == u.pid) & (st.gens["gen"] == u.tid - GEN_TID_BASE)]
-        if ev.empty:
-            return []
-        a = (ev["start_us"].to_numpy(dtype=np.float64) - start_us) / 1e6
-        b = (ev["end_us"].to_numpy(dtype=np.float64) - start_us) / 1e6
-        return segments(a, b, np.ones(len(a)), scale)
-    s = an.samples
-    if u.kind == "thread" and u.role != "main":
-        g = s[(s["kind"] == "t") & (s["pid"] == u.pid) & (s["tid"] == u.tid)]
-    else:  # a process, or its main thread (fork children report a stale tid, so use the process)
-        g = s[(s["kind"] == "p") & (s["pid"] == u.pid)]
-    if len(g) < 2:
+def _running(an: Analysis, u: Any, ran: pd.DataFrame | None, scale: Scale) -> list[Segment]:
+    """When a unit was actually running (Analysis.running): a task's steps and a generator unit's
+    resumes as they are; a thread's or process's CPU share of a core, averaged over the same windows
+    as the charts (single 10 ms intervals read as 0 % or 100 %) and only while the unit was in flight."""
+    if ran is None or ran.empty:
         return []
-    g = g.sort_values("t_ns")
-    t = (g["t_ns"].to_numpy(dtype=np.float64) - start_us * 1e3) / 1e9
-    cpu = (g["user_s"] + g["system_s"]).to_numpy(dtype=np.float64)
-    dt = np.diff(t)
-    share = np.divide(np.diff(cpu), dt, out=np.zeros_like(dt), where=dt > 0)
-    # Average over the same windows as the charts: single 10 ms intervals read as 0 % or 100 %.
-    starts, share = rate_windows(t[1:], share, float(np.median(dt)) if len(dt) else 0.0, cpu_window_s(an), scale.t1)
-    a, b = starts, np.minimum(starts + cpu_window_s(an), scale.t1)
+    a, b = ran["start_s"].to_numpy(dtype=np.float64), ran["end_s"].to_numpy(dtype=np.float64)
+    level = ran["level"].to_numpy(dtype=np.float64)
+    if u.kind in ("task", "generator"):
+        return segments(a, b, level, scale)
+    window = cpu_window_s(an)
+    starts, share = rate_windows(b, level, float(b[0] - a[0]), window, scale.t1)
     share = np.nan_to_num(share)
-    a, b = np.maximum(a, float(u.start_s)), np.minimum(b, float(u.end_s))  # only while in flight
+    a, b = np.maximum(starts, float(u.start_s)), np.minimum(np.minimum(starts + window, scale.t1), float(u.end_s))
     keep = b > a
-    a, b, share = a[keep], b[keep], share[keep]
-    return segments(a, b, share, scale, min_px=0.0)
+    return segments(a[keep], b[keep], share[keep], scale, min_px=0.0)
 
 
 def _short(text: str, n: int) -> str:
@@ -348,7 +364,7 @@ def _short(text: str, n: int) -> str:
 def gantt_rows(an: Analysis, scale: Scale, max_rows: int = MAX_GANTT_ROWS) -> list[GanttRow]:
     """One row per unit (processes, threads, then tasks, as in Analysis.units), laid out on `scale`."""
     units = an.units.head(max_rows)
-    start_us = _script_start_us(an)
+    ran = dict(tuple(an.running.groupby("unit", sort=False))) if len(an.running) else {}
     many = len(an.units) > 0 and an.units["pid"].nunique() > 1  # then say which process a thread is in
     rows = []
     for i, u in enumerate(units.itertuples(index=False)):
@@ -376,31 +392,10 @@ def gantt_rows(an: Analysis, scale: Scale, max_rows: int = MAX_GANTT_ROWS) -> li
                 x=x0,
                 w=round(max(1.0, x1 - x0), 1),
                 title=title,
-                running=_running(an, u, scale, start_us),
+                running=_running(an, u, ran.get(i), scale),
             )
         )
     return rows
-
-
-def _script_start_us(an: Analysis) -> float:
-    """The script's start on the trace clock (units' start_s is relative to it), as the analysis
-    defines it: the main process's first traced call, or its recorded start when nothing was traced.
-    Not "first call minus the main process unit's start_s": the unit starts when the structure
-    recorder saw the process (interpreter start-up, 0.26 s before black's first call), and that
-    offset drew every task step 0.26 s early."""
-    u = an.units
-    main = u[(u["kind"] == "process") & (u["role"] == "main")] if len(u) else u
-    if not len(main):
-        return 0.0
-    pid = int(main.iloc[0]["pid"])
-    ev = an.events[an.events["pid"] == pid] if len(an.events) else an.events
-    if len(ev):
-        return float(ev["start_us"].min())
-    procs = an.structure.procs
-    mine = procs[procs["pid"] == pid] if len(procs) else procs
-    if len(mine):
-        return float(mine.iloc[0]["start_us"])
-    return 0.0
 
 
 # --------------------------------------------------------------------------------------------- output
@@ -469,7 +464,7 @@ FUNCTION_TABLE = [
     Column("function", "function", cls="name"), Column("where", "where"), Column("calls", "calls", numeric=True),
     Column("total s", "total_s", "{:.4f}", True), Column("self s", "self_s", "{:.4f}", True),
     Column("mean s", "mean_s", "{:.6f}", True), Column("CPU s", "cpu_s", "{:.4f}", True),
-    Column("wait s", "wait_s", "{:.4f}", True), Column("self/total", "cpu_share", "{:.2f}", True),
+    Column("wait s", "wait_s", "{:.4f}", True), Column("CPU/total", "cpu_share", "{:.2f}", True),
     Column("from", "origin"), Column("package", "package"),
 ]  # fmt: skip
 CALLS_OUT_TABLE = [
@@ -579,13 +574,10 @@ def report(an: Analysis) -> str:
     scale = Scale(0.0, end)
     out_df = an.output.head(MAX_OUTPUT_LINES)
     marks, dropped = output_lanes(out_df[(out_df["t_s"] >= 0) & (out_df["t_s"] <= end * 1.02)], scale)
-    chart_data = {
-        "cores": s.context.cores,
-        "wall_s": s.wall_s,
-        "end_s": max(end, tl_end),
-        "flight": flight_series(an),
-        "procs": process_series(an),
-    }
+    chart_data = ChartData(
+        cores=s.context.cores, wall_s=s.wall_s, end_s=max(end, tl_end), flight=flight_series(an),
+        procs=process_series(an),
+    )  # fmt: skip
     ctx: dict[str, Any] = {
         "s": s,
         "assets": a,

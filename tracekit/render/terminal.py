@@ -1,4 +1,5 @@
-"""The terminal summary: a rich table of the key numbers, the findings and where the files are."""
+"""The terminal summary: a rich table of the key numbers, the findings, where the time went and where
+the files are, returned as text (`summary`); only the CLI prints it."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import unicodedata
 from pathlib import Path
 
 import pandas as pd
-from rich.console import Group
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from tracekit.analysis import Analysis
+from tracekit.render.text import ColorSystem, to_text
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 TOP_OWN = 5  # the program's own functions in the summary
@@ -27,8 +27,9 @@ def plain(text: str) -> str:
 
 def printable(text: str) -> str:
     """Untrusted text (a function or file name from the traced program) for a terminal: control
-    characters (escape sequences, carriage returns) dropped, rich markup escaped."""
-    return escape("".join(c for c in str(text) if unicodedata.category(c) != "Cc"))
+    characters (escape sequences, carriage returns) dropped. Markup needs no escaping: `to_text`
+    renders with markup off, so "list[int]" shows as itself (an escape would show as "list\\[int]")."""
+    return "".join(c for c in str(text) if unicodedata.category(c) != "Cc")
 
 
 def fmt_bytes(n: float) -> str:
@@ -57,7 +58,10 @@ def capture_text(min_duration_us: float | None, stack_interval_us: float | None 
     return f"structure exact; function slices of {min_duration_us:g} µs and more (--full keeps all)"
 
 
-def summary(an: Analysis, run_dir: Path) -> Group:
+def summary(
+    an: Analysis, run_dir: Path, width: int = 80, color_system: ColorSystem | None = None, encoding: str = "utf-8"
+) -> str:
+    """The summary as the text a terminal `width` columns wide shows (colour only with `color_system`)."""
     s = an.stats
     t = Table(title=f"tracekit: {printable(s.target)}", show_header=False, title_justify="left")
     t.add_column("what", style="bold")
@@ -93,7 +97,7 @@ def summary(an: Analysis, run_dir: Path) -> Group:
     files.append(f"  report:  {run_dir / 'report.html'}\n  stats:   {run_dir / 'stats.json'}\n")
     files.append(f"  trace:   tracekit open {shlex.quote(str(run_dir))}")
     parts.append(files)
-    return Group(*parts)
+    return to_text(parts, width, color_system, encoding)
 
 
 def _calls_out_table(functions: pd.DataFrame) -> list[Table]:
