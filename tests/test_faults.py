@@ -1007,6 +1007,26 @@ def test_ctrl_c_while_analysing_says_what_is_kept(tmp_path: Path) -> None:
     assert run["status"] == "finished" and run["exit_code"] == 0  # the raw run is whole
 
 
+def test_a_signal_as_the_run_starts_stops_the_run_not_the_analysis(tmp_path: Path) -> None:
+    # SIGTERM while the CLI shows "running" (planted: the phase callback signals itself; under load a
+    # real signal lands there): the run is stopped and finished like any other, never left "running"
+    s = write_script(tmp_path, "import time\nprint('hi', flush=True)\ntime.sleep(30)\n")
+    code = (
+        "import os, signal, sys, time, tracekit.cli as c\n"
+        "def slow():\n    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(1)\n"
+        "c._prefetch_analysis = slow\nsys.argv = ['tracekit', 'profile', '-q', '-o', sys.argv[1], sys.argv[2]]\n"
+        "c.main()\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "run"), str(s)], capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == 143, p.stderr
+    assert "interrupted while analysing" not in p.stderr and "Traceback" not in p.stderr, p.stderr
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["status"] == "finished" and run["interrupted"] is True and run["interrupted_by"] == "SIGTERM"
+    assert (tmp_path / "run" / "stats.json").is_file()
+
+
 ENV_CLEARED = """
 import os, sys, time
 # a double-forked daemon that clears its environment (no trace of tracekit's cookie is left on it);

@@ -216,10 +216,10 @@ def _watch(
         t.start()
     smp = sampling.Sampler(proc.pid, watch.interval_s, watch.samples_csv)
     smp.start()
-    on_phase(Phase.RUNNING)
     timed_out = interrupted = killed = False
     deadline = None if watch.timeout_s is None else time.monotonic() + watch.timeout_s
     try:
+        on_phase(Phase.RUNNING)  # inside: a signal while the CLI shows it stops the run like any other
         timed_out = _wait(proc, deadline)
         if timed_out:
             on_phase(Phase.TIMEOUT)
