@@ -77,8 +77,8 @@ def hand_built(output_order: str, findings: list[Finding]) -> Analysis:
         output_truncated=False, warnings=[],
     )  # fmt: skip
     stats = Stats(
-        schema="tracekit.stats/1", target="/proj/app/main.py", command=["python", "main.py"], wall_s=1.25,
-        cpu_s=0.5, cpu_user_s=0.375, cpu_system_s=0.125, parallelism=0.4, peak_rss_bytes=3 * 2**20 + 2**19,
+        schema="tracekit.stats/2", target="/proj/app/main.py", command=["python", "main.py"], wall_s=1.25,
+        cpu_s=0.5, cpu_user_s=0.375, cpu_system_s=0.125, parallelism=0.4, peak_rss_tree_bytes=3 * 2**20 + 2**19,
         units=UnitCounts(tasks=3, threads=1, processes=1, generators=0, workers=3),
         concurrency=Concurrency(peak=3, mean=2.5), loop_blocked_max_s=0.25, output_order=output_order, exit_code=0,
         timed_out=False, data_loss=loss, findings=findings, context=ctx, started_at="2026-12-01T17:00:00",
