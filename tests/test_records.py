@@ -22,3 +22,15 @@ def test_a_malformed_line_is_named_or_skipped() -> None:
     with pytest.raises(records.RecordError, match=r"structure\.jsonl line 2 is not a structure record"):
         records.parse(raw)
     assert records.parse(raw, strict=False) == [(7, ["end", 3]), (8, ["end", 4])]
+
+
+def test_the_same_bytes_are_parsed_once() -> None:
+    raw = b'[1,["proc", 5, 1, 0, "start", "x"]]\n[1,["end", 9]]\n'
+    first = records.parse(raw)
+    assert records.parse(raw, strict=False) is first and records.parse(bytes(raw)) is first
+    other = records.parse(raw + b'[2,["end", 10]]\n')
+    assert other is not first and other[-1] == (2, ["end", 10])
+    bad = raw + b"not json\n"
+    assert records.parse(bad, strict=False) == first  # the malformed line skipped, not cached
+    with pytest.raises(records.RecordError, match="line 3"):
+        records.parse(bad)
