@@ -246,27 +246,23 @@ def test_load_path_streams_the_line_layout_and_reads_other_layouts_whole(
         load_path(cut)
 
 
-def test_the_recorders_own_frames_are_dropped_and_their_callees_renest() -> None:
-    raw = doc([
-        x("run (/p/g.py:17)", 0, 100),
-        x("_patch_next.<locals>.next (/venv/site-packages/tracekit/recorder.py:266)", 10, 50),
-        x("count (/p/g.py:11)", 12, 40),
-    ])  # fmt: skip
-    ev = load(raw).events
-    assert ev["name"].astype(str).tolist() == ["run (/p/g.py:17)", "count (/p/g.py:11)"]
+@pytest.mark.parametrize(
+    ("frames", "kept", "self_us"),
+    [
+        # the recorder's wrapper of next(): its own 10 µs count as its caller's
+        ([("run (/p/g.py:17)", 0, 100), ("_patch_next.<locals>.next (/venv/site-packages/tracekit/recorder.py:266)",
+           10, 50), ("count (/p/g.py:11)", 12, 40)], ["run (/p/g.py:17)", "count (/p/g.py:11)"], [60.0, 40.0]),
+        # vizboot's wrapper of Thread._bootstrap_inner (thread names valid UTF-8 for the tracer): a real
+        # threads_http run listed it under "your code" with 57 calls and 14.7 s
+        ([("_patch_threads.<locals>._bootstrap_inner (/venv/site-packages/tracekit/vizboot.py:123)", 0, 100),
+          ("Thread._bootstrap_inner (/usr/lib/python3.11/threading.py:1038)", 2, 96), ("fetch (/p/t.py:34)", 10, 50)],
+         ["Thread._bootstrap_inner (/usr/lib/python3.11/threading.py:1038)", "fetch (/p/t.py:34)"], [46.0, 50.0]),
+    ],
+)  # fmt: skip
+def test_tracekits_own_frames_are_dropped_and_their_callees_renest(
+    frames: list[tuple[str, float, float]], kept: list[str], self_us: list[float]
+) -> None:
+    ev = load(doc([x(*f) for f in frames])).events
+    assert ev["name"].astype(str).tolist() == kept
     assert ev["depth"].tolist() == [0, 1] and ev["parent"].tolist() == [-1, 0]
-    assert ev["self_us"].tolist() == [60.0, 40.0]  # the wrapper's own 10 µs count as its caller's
-
-
-def test_vizboots_thread_bootstrap_is_dropped_and_the_threads_run_is_its_root() -> None:
-    # vizboot wraps Thread._bootstrap_inner (thread names valid UTF-8 for the tracer); a real threads_http
-    # run listed it under "your code" with 57 calls and 14.7 s
-    raw = doc([
-        x("_patch_threads.<locals>._bootstrap_inner (/venv/site-packages/tracekit/vizboot.py:123)", 0, 100),
-        x("Thread._bootstrap_inner (/usr/lib/python3.11/threading.py:1038)", 2, 96),
-        x("fetch (/p/t.py:34)", 10, 50),
-    ])  # fmt: skip
-    ev = load(raw).events
-    assert ev["name"].astype(str).tolist() == ["Thread._bootstrap_inner (/usr/lib/python3.11/threading.py:1038)",
-                                               "fetch (/p/t.py:34)"]  # fmt: skip
-    assert ev["depth"].tolist() == [0, 1] and ev["parent"].tolist() == [-1, 0]
+    assert ev["self_us"].tolist() == self_us
