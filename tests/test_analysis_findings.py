@@ -396,3 +396,16 @@ def test_io_pool_queued_for_cores_is_waiting_not_short_of_cores() -> None:
     fs = verdicts(wall_s=2.3, cpu_s=0.8, cores=2, units=thread_units(5), peak=5, blocks=[], loss_warnings=[],
                   threads=gil_like)  # fmt: skip
     assert "concurrent-not-parallel" not in kinds(fs), [f.message for f in fs]
+
+
+def test_sequential_claims_no_cpu_it_did_not_sample() -> None:
+    one = units([dict(kind="process", role="main")])
+    fs = verdicts(wall_s=0.0006, cpu_s=0.0006, cores=2, units=one, peak=1, blocks=[], loss_warnings=[])
+    assert [f.message for f in fs] == [
+        "sequential: one unit did all the work, one thing at a time (100% of a core busy)."
+    ]
+    fs = verdicts(wall_s=0.0006, cpu_s=0.0006, cores=2, units=one, peak=1, blocks=[], loss_warnings=[], cpu_known=False)
+    assert [f.message for f in fs] == [
+        "sequential: one unit did all the work, one thing at a time (its CPU unknown: the sampler saw too little "
+        "of its 0.6 ms)."
+    ]

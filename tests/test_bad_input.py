@@ -393,6 +393,10 @@ def test_module_that_does_not_exist(tmp_path: Path) -> None:
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["exit_code"] == 1
     assert run["output"]["lines"][-1][1:] == ["stderr", "ImportError: No module named no_such_module_xyz"]
+    # a run of well under a sampling interval: no CPU figure is claimed (it said "100% of a core busy")
+    stats = json.loads((tmp_path / "run" / "stats.json").read_text())
+    (seq,) = [f["message"] for f in stats["findings"] if f["kind"] == "sequential"]
+    assert "its CPU unknown: the sampler saw too little of its" in seq and "% of a core" not in seq
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from tracekit.analysis import units as unitmod
 from tracekit.analysis.findings import verdicts
 from tracekit.analysis.functions import functions_table, name_mask
 from tracekit.analysis.loop import LOOP_BLOCK_THRESHOLD_S, TRACER_STRETCH_MAX, LoopBlock, loop_blocks
-from tracekit.analysis.loss import cpu_gap, data_loss, helper_pids
+from tracekit.analysis.loss import cpu_gap, data_loss, helper_pids, too_short_to_sample
 from tracekit.analysis.model import Concurrency, Context, DataLoss, Stats, UnitCounts
 from tracekit.analysis.origin import Origins, program_origins
 from tracekit.analysis.running import running_frame
@@ -139,7 +139,8 @@ def _stats(d: _Derived) -> Stats:
         loss_warnings=d.loss.warnings, generators=generator_instances(units),
         threads=cpu.thread_sched(d.samples, start_ns, end_ns), framework=d.framework,
         untraced_threads=len(d.loss.untraced_threads), helpers=d.loss.helpers,
-        cpu_known=not d.samples.empty and not cpu_gap(d.samples, d.window_ns),
+        cpu_known=not d.samples.empty and not cpu_gap(d.samples, d.window_ns)
+        and not too_short_to_sample(d.samples, d.window_ns),
         sampled=info.stack_interval_us is not None, tracer_stopped=d.loss.tracer_stopped_s is not None,
     )  # fmt: skip
     return Stats(

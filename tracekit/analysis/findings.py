@@ -203,10 +203,15 @@ def sequential(facts: RunFacts, generators: dict[str, int]) -> Finding | None:
     """One unit did all the work (generator coroutines interleaved on one thread are their own finding)."""
     if generators:
         return None
+    busy = (
+        f"{facts.parallelism * 100:.0f}% of a core busy"
+        if facts.cpu_known
+        else f"its CPU unknown: the sampler saw too little of its {facts.wall_s * 1e3:.1f} ms"
+    )
     return Finding(
         "sequential",
         "info",
-        f"sequential: one unit did all the work, one thing at a time ({facts.parallelism * 100:.0f}% of a core busy).",
+        f"sequential: one unit did all the work, one thing at a time ({busy}).",
         facts.base_evidence(),
     )
 

@@ -7,6 +7,7 @@ RunInfo, the trace, the samples frame and the structure record.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from tracekit.analysis import cpu
@@ -169,6 +170,14 @@ def cpu_gap(samples: pd.DataFrame, window_ns: tuple[float, float]) -> bool:
     """Was the sampler starved for more than a quarter of the script's window (and 0.5 s)?"""
     gap = cpu.sample_gap_s(cpu.tree_totals(samples), *window_ns)
     return gap > max(0.5, 0.25 * (window_ns[1] - window_ns[0]) / 1e9)
+
+
+def too_short_to_sample(samples: pd.DataFrame, window_ns: tuple[float, float]) -> bool:
+    """Fewer than two samples of the tree inside the script's window (a run of a few ms, such as a
+    failed import): its CPU would be interpolated from samples outside it, not measured. Not data loss:
+    the run was shorter than the sampling interval."""
+    t = cpu.tree_totals(samples)["t_ns"].to_numpy(dtype=np.float64)
+    return int(((t >= window_ns[0]) & (t <= window_ns[1])).sum()) < 2
 
 
 def helper_name(cmdline: list[str], seen_ns: float = SHORT_LIVED_NS) -> str | None:
