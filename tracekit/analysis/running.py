@@ -28,25 +28,50 @@ def running_frame(
     """The Running frame of `units` (see the module docstring)."""
     if units.empty:
         return pd.DataFrame(columns=RUNNING_COLUMNS)
-    steps = _groups(structure.steps, ["pid", "task"])
-    resumes = _groups(structure.gens, ["pid", "gen"])
+    parts = [
+        _stepped(units, "task", structure.steps, "task", TASK_TID_BASE, script_start_us),
+        _stepped(units, "generator", structure.gens, "gen", GEN_TID_BASE, script_start_us),
+    ]
     threads = _groups(samples[samples["kind"] == "t"], ["pid", "tid"]) if len(samples) else {}
     procs = _groups(samples[samples["kind"] == "p"], ["pid"]) if len(samples) else {}
-    parts = []
     for i, u in enumerate(units.itertuples(index=False)):
-        pid, tid = int(u.pid), int(u.tid)
         if u.kind in ("task", "generator"):
-            ev = steps.get((pid, tid - TASK_TID_BASE)) if u.kind == "task" else resumes.get((pid, tid - GEN_TID_BASE))
-            start, end, level = _steps(ev, script_start_us)
-        elif u.kind == "thread" and u.role != "main":
+            continue
+        pid, tid = int(u.pid), int(u.tid)
+        if u.kind == "thread" and u.role != "main":
             start, end, level = _cpu_rates(threads.get((pid, tid)), script_start_us)
         else:
             start, end, level = _cpu_rates(procs.get((pid,)), script_start_us)
         if len(start):
             parts.append(pd.DataFrame({"unit": i, "kind": str(u.kind), "start_s": start, "end_s": end, "level": level}))
+    parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=RUNNING_COLUMNS)
-    return pd.concat(parts, ignore_index=True)[RUNNING_COLUMNS]
+    # in the order of the Units frame, each unit's intervals in their own order
+    out = pd.concat(parts, ignore_index=True).sort_values("unit", kind="stable")
+    return out[RUNNING_COLUMNS].reset_index(drop=True)
+
+
+def _stepped(
+    units: pd.DataFrame, kind: str, frame: pd.DataFrame, key: str, tid_base: int, script_start_us: float
+) -> pd.DataFrame:
+    """The steps (tasks) or resumes (generator units) of every unit of `kind` at once, level 1: each
+    unit's row found by (pid, id) in one lookup (a frame a unit took ~0.8 s for 8,000 aiohttp tasks)."""
+    rows = np.flatnonzero((units["kind"] == kind).to_numpy())
+    if not len(rows) or frame.empty:
+        return pd.DataFrame(columns=RUNNING_COLUMNS)
+    ids = pd.Series(rows, index=pd.MultiIndex.from_arrays([
+        units["pid"].to_numpy()[rows].astype(np.int64), units["tid"].to_numpy()[rows].astype(np.int64) - tid_base
+    ]))  # fmt: skip
+    if not ids.index.is_unique:
+        ids = ids[~ids.index.duplicated()]
+    at = ids.reindex(pd.MultiIndex.from_arrays([frame["pid"].astype(np.int64), frame[key].astype(np.int64)]))
+    hit = at.notna().to_numpy()
+    return pd.DataFrame({
+        "unit": at.to_numpy()[hit].astype(np.int64), "kind": kind,
+        "start_s": (frame["start_us"].to_numpy(dtype=np.float64)[hit] - script_start_us) / 1e6,
+        "end_s": (frame["end_us"].to_numpy(dtype=np.float64)[hit] - script_start_us) / 1e6, "level": 1.0,
+    })  # fmt: skip
 
 
 def _groups(frame: pd.DataFrame, keys: list[str]) -> dict[tuple[int, ...], pd.DataFrame]:
@@ -60,14 +85,6 @@ def _groups(frame: pd.DataFrame, keys: list[str]) -> dict[tuple[int, ...], pd.Da
 
 
 Intervals = tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
-def _steps(ev: pd.DataFrame | None, script_start_us: float) -> Intervals:
-    if ev is None or ev.empty:
-        return np.array([]), np.array([]), np.array([])
-    a = (ev["start_us"].to_numpy(dtype=np.float64) - script_start_us) / 1e6
-    b = (ev["end_us"].to_numpy(dtype=np.float64) - script_start_us) / 1e6
-    return a, b, np.ones(len(a))
 
 
 def _cpu_rates(g: pd.DataFrame | None, script_start_us: float) -> Intervals:

@@ -364,7 +364,8 @@ def _short(text: str, n: int) -> str:
 def gantt_rows(an: Analysis, scale: Scale, max_rows: int = MAX_GANTT_ROWS) -> list[GanttRow]:
     """One row per unit (processes, threads, then tasks, as in Analysis.units), laid out on `scale`."""
     units = an.units.head(max_rows)
-    ran = dict(tuple(an.running.groupby("unit", sort=False))) if len(an.running) else {}
+    shown = an.running[an.running["unit"] < max_rows] if len(an.running) else an.running  # not 8,000 tasks' steps
+    ran = dict(tuple(shown.groupby("unit", sort=False))) if len(shown) else {}
     many = len(an.units) > 0 and an.units["pid"].nunique() > 1  # then say which process a thread is in
     rows = []
     for i, u in enumerate(units.itertuples(index=False)):
@@ -530,6 +531,9 @@ def task_labels(an: Analysis) -> dict[tuple[int, int], str]:
     if u.empty or "coroutine" not in u.columns:
         return {}
     tasks = u[u["kind"].isin(["task", "generator"])]
+    # only the tracks that hold calls are named (a sample-only aiohttp run has 8,000 tasks and none)
+    tracked = pd.MultiIndex.from_frame(an.tracks[["pid", "tid"]].astype("int64"))
+    tasks = tasks[pd.MultiIndex.from_frame(tasks[["pid", "tid"]].astype("int64")).isin(tracked)]
     return {
         (int(r.pid), int(r.tid)): f"{r.kind} {unit_label(str(r.kind), str(r.name), str(r.coroutine or ''))}"
         for r in tasks.itertuples(index=False)
