@@ -350,3 +350,16 @@ def test_a_comparison_1_file_is_read_with_its_two_rss_told_apart() -> None:
     assert [i.traced.peak_rss_tree_bytes if i.traced else None for i in back] == [300] * 5
     with pytest.raises(ValueError, match=r"is not tracekit\.comparison/2"):
         inputs_from_dict({**new, "schema": "tracekit.comparison/3"})
+
+
+def test_reference_position_one_rule_for_the_cli_check_and_the_comparison() -> None:
+    from tracekit.compare import reference_position
+
+    planned = [("slow", "threads"), ("fast", "sync"), ("fast-2", "sync"), ("proc", "processes")]
+    assert reference_position(planned, None) == 1  # the first sync model
+    assert reference_position([("a", "threads"), ("b", "asyncio")], None) == 0
+    assert reference_position(planned, "fast-2") == 2  # a name first
+    assert reference_position(planned, "processes") == 3  # the model label of exactly one
+    for bad in ("sync", "nope"):  # two sync targets: ambiguous; no such name or label
+        with pytest.raises(ValueError):
+            reference_position(planned, bad)

@@ -226,13 +226,13 @@ def _threshold(text: str | None) -> float | None:
 
 def _check_reference(reference: str | None, planned: list[tuple[str, str]]) -> None:
     """--reference names a target (or the model label of exactly one), as compare.compare picks it."""
-    if reference is None:
-        return
-    models = [model for _, model in planned]
-    if any(name == reference for name, _ in planned) or models.count(reference) == 1:
-        return
-    names = ", ".join(name for name, _ in planned)
-    raise UsageError(f"--reference {reference!r} matches no target; use one of: {names}")
+    from tracekit.compare import reference_position
+
+    try:
+        reference_position(planned, reference)
+    except ValueError:
+        names = ", ".join(name for name, _ in planned)
+        raise UsageError(f"--reference {reference!r} matches no target; use one of: {names}") from None
 
 
 # ------------------------------------------------------------------------------------- profile

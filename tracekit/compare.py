@@ -254,16 +254,23 @@ class Comparison:
         return d
 
 
-def _pick_reference(inputs: Sequence[Input], reference: str | None) -> Input:
+def reference_position(planned: Sequence[tuple[str, str]], reference: str | None) -> int:
+    """Which of the (name, model label) pairs is the reference: `reference` as a name, else as the model
+    label of exactly one; without it the first "sync" model, else the first. ValueError if it matches
+    none (the CLI checks this on the planned names before measuring)."""
     if reference is not None:
-        exact = [i for i in inputs if i.name == reference]
+        exact = [k for k, (name, _) in enumerate(planned) if name == reference]
         if exact:
             return exact[0]
-        by_model = [i for i in inputs if i.model == reference]
+        by_model = [k for k, (_, model) in enumerate(planned) if model == reference]
         if len(by_model) == 1:
             return by_model[0]
         raise ValueError(reference)
-    return next((i for i in inputs if i.model == "sync"), inputs[0])
+    return next((k for k, (_, model) in enumerate(planned) if model == "sync"), 0)
+
+
+def _pick_reference(inputs: Sequence[Input], reference: str | None) -> Input:
+    return inputs[reference_position([(i.name, i.model) for i in inputs], reference)]
 
 
 def compare(
