@@ -393,6 +393,7 @@ def _prefetch_analysis() -> None:
             import site
 
             import tracekit.analysis
+            import tracekit.postrun
             import tracekit.render.html
             import tracekit.render.terminal  # noqa: F401
             from tracekit.analysis import origin

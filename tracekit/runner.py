@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracekit import __version__, reaper, recorder, vizboot
 from tracekit import sampler as sampling
 from tracekit.errors import OutputError, UsageError
 from tracekit.phases import Phase
-from tracekit.postrun import TraceFiles, TraceOutcome, finish_structure, finish_trace
 from tracekit.rundir import RUN_JSON, SAMPLES_CSV, STRUCTURE_JSONL, TRACE_JSON, write_json
 from tracekit.runinfo import (
     OutputFacts,
@@ -32,6 +32,9 @@ from tracekit.runinfo import (
     TraceFacts,
 )
 from tracekit.supervise import GRACE_S, StopSignals, Supervised, Watch, supervise
+
+if TYPE_CHECKING:
+    from tracekit.postrun import TraceOutcome
 
 DEFAULT_TRACER_ENTRIES = 1_000_000
 DEFAULT_MIN_DURATION_US = 100.0  # function slices shorter than this are not kept (--min-duration; --full keeps all)
@@ -196,6 +199,9 @@ def _finish(
     sigterm_hidden = (out / SIGNAL_FILE).exists()  # vizboot's note: SIGTERM reached the traced program
     (out / SIGNAL_FILE).unlink(missing_ok=True)
     load_after = tuple(sampling.load_average())
+    # imported once the child has run: numpy and the trace modules need not delay its start (~26 ms)
+    from tracekit.postrun import TraceFiles, finish_structure, finish_trace
+
     structure = finish_structure(out / STRUCTURE_DIR, out / STRUCTURE_JSONL)
     files = TraceFiles(out / RAW_TRACE, out / TRACE_JSON, out / SAMPLES_CSV, out / STRUCTURE_JSONL)
     trace = finish_trace(files, cfg.trace, cfg.stack_interval_us > 0, on_phase, stops)
