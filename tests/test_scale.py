@@ -6,6 +6,7 @@ stats.json and report.html, and no data was lost.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -114,9 +115,12 @@ def test_long_run_keeps_memory_bounded(tmp_path: Path) -> None:
     run = json.loads((out / "run.json").read_text())
     assert run["samples"]["n"] >= 1000
     # while the script runs, tracekit's own memory must not grow with the samples (they go to CSV)
-    early = max(r for t, r in rss if 4 <= t <= 6)
-    late = max(r for t, r in rss if 17 <= t <= 20)
-    assert late - early < 20 * 2**20, f"tracekit grew by {(late - early) / 2**20:.1f} MiB in 13 s"
+    # (the analysis prefetch imports pandas once a core is idle, whenever that is: a step of ~60 MiB over
+    # one or two 0.5 s readings, so the two largest rises are left out; growth with the samples is steady)
+    span = [r for t, r in rss if 4 <= t <= 20]
+    rises = sorted((b - a for a, b in itertools.pairwise(span) if b > a), reverse=True)
+    steady = sum(rises[2:])
+    assert len(span) >= 25 and steady < 10 * 2**20, f"tracekit grew by {steady / 2**20:.1f} MiB in 16 s"
     stats = json.loads((out / "stats.json").read_text())
     assert stats["wall_s"] >= 19.5
 
