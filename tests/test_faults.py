@@ -988,17 +988,25 @@ def test_summary_states_the_exit_code_tracekit_returns_and_a_quoted_open_hint(tm
     assert f"tracekit open '{tmp_path / 'my run'}'" in r.stderr
 
 
+def planted_profile(out: Path, script: Path, plant: str) -> subprocess.CompletedProcess[str]:
+    """`tracekit profile -q -o OUT SCRIPT` in a Python where `plant` ran first (with os, signal, sys,
+    time and tracekit.cli as c imported): the place a signal lands, made certain."""
+    code = (
+        "import os, signal, sys, time, tracekit.cli as c\n" + plant
+        + "sys.argv = ['tracekit', 'profile', '-q', '-o', sys.argv[1], sys.argv[2]]\nc.main()\n"
+    )  # fmt: skip
+    argv = [sys.executable, "-c", code, str(out), str(script)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
 def test_ctrl_c_while_analysing_says_what_is_kept(tmp_path: Path) -> None:
     # a real `tracekit profile` whose analysis gets Ctrl-C (planted: the analysis signals itself)
     s = write_script(tmp_path, "print('hi')\n")
-    code = (
-        "import os, signal, sys, time, tracekit.analysis as a, tracekit.cli as c\n"
-        "def slow(_inputs):\n    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(5)\n"
-        "a.analyse = slow\nsys.argv = ['tracekit', 'profile', '-q', '-o', sys.argv[1], sys.argv[2]]\nc.main()\n"
+    plant = (
+        "import tracekit.analysis as a\n"
+        "def slow(_inputs):\n    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(5)\na.analyse = slow\n"
     )
-    p = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "run"), str(s)], capture_output=True, text=True, timeout=60
-    )
+    p = planted_profile(tmp_path / "run", s, plant)
     assert p.returncode == 130, p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: interrupted while analysing"), p.stderr
@@ -1011,15 +1019,8 @@ def test_a_signal_as_the_run_starts_stops_the_run_not_the_analysis(tmp_path: Pat
     # SIGTERM while the CLI shows "running" (planted: the phase callback signals itself; under load a
     # real signal lands there): the run is stopped and finished like any other, never left "running"
     s = write_script(tmp_path, "import time\nprint('hi', flush=True)\ntime.sleep(30)\n")
-    code = (
-        "import os, signal, sys, time, tracekit.cli as c\n"
-        "def slow():\n    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(1)\n"
-        "c._prefetch_analysis = slow\nsys.argv = ['tracekit', 'profile', '-q', '-o', sys.argv[1], sys.argv[2]]\n"
-        "c.main()\n"
-    )
-    p = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "run"), str(s)], capture_output=True, text=True, timeout=60
-    )
+    plant = "def slow():\n    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(1)\nc._prefetch_analysis = slow\n"
+    p = planted_profile(tmp_path / "run", s, plant)
     assert p.returncode == 143, p.stderr
     assert "interrupted while analysing" not in p.stderr and "Traceback" not in p.stderr, p.stderr
     run = json.loads((tmp_path / "run" / "run.json").read_text())
