@@ -23,11 +23,9 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
-from rich.status import Status
 
 from tracekit.errors import (
     EXIT_INTERNAL,
@@ -41,6 +39,9 @@ from tracekit.errors import (
 from tracekit.phases import Phase, describe
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.status import Status
+
     from tracekit import runner
     from tracekit.analysis import Analysis
     from tracekit.compare import Comparison
@@ -54,8 +55,32 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="tracekit: see how concurrent Python really ran. Try: tracekit profile scenarios/async_count.py",
 )
-out = Console(highlight=False, emoji=False, markup=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, emoji=False, markup=False, soft_wrap=True)
+
+
+class Stream:
+    """stdout or stderr. Messages are written to the file directly; the rich Console (its terminal's
+    width and colours, the status line) is made, and rich imported (~30 ms), only when first needed:
+    never before the child of `profile` has started."""
+
+    def __init__(self, stderr: bool) -> None:
+        self.stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def file(self) -> Any:
+        return sys.stderr if self.stderr else sys.stdout  # looked up each time, as rich's Console does
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self.stderr, highlight=False, emoji=False, markup=False, soft_wrap=True)
+        return self._console
+
+
+out = Stream(stderr=False)
+err = Stream(stderr=True)
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 MIN_TRACER_ENTRIES = 1000
@@ -77,7 +102,7 @@ def terminal_safe(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
-def say(con: Console, text: str, end: str = "\n") -> None:
+def say(con: Stream, text: str, end: str = "\n") -> None:
     """Write `text` (a renderer's output or a message), control characters removed, unless our own
     terminal or pipe is gone (closed terminal, `| head`): the exit code must stay the script's, not a
     broken pipe's."""
@@ -96,16 +121,17 @@ def _discard_output() -> None:
             os.dup2(null, fd)
 
 
-def look(con: Console, pipe_width: int = 80) -> tuple[int, ColorSystem | None, str]:
-    """(width, colours, encoding) for a renderer writing to `con`: the terminal's own, or `pipe_width`
+def look(stream: Stream, pipe_width: int = 80) -> tuple[int, ColorSystem | None, str]:
+    """(width, colours, encoding) for a renderer writing to `stream`: the terminal's own, or `pipe_width`
     columns and no colour when it is a pipe or a file."""
+    con = stream.console
     if not con.is_terminal:
         return pipe_width, None, con.encoding
     colors = None if con.no_color or con.color_system in (None, "windows") else con.color_system
     return con.width, cast("ColorSystem | None", colors), con.encoding
 
 
-def _rendered(con: Console, render: Callable[[int, ColorSystem | None, str], str], pipe_width: int = 80) -> None:
+def _rendered(con: Stream, render: Callable[[int, ColorSystem | None, str], str], pipe_width: int = 80) -> None:
     """Print what `render(width, colours, encoding)` returns for `con` (renderers return strings)."""
     say(con, render(*look(con, pipe_width)), end="")
 
@@ -170,10 +196,35 @@ def internal_error(exc: BaseException, run_dir: Path | None) -> typer.Exit:
     return typer.Exit(EXIT_INTERNAL)
 
 
+class Spinner:
+    """The status line on stderr. Its rich Status is made at the first `start` or `update`: for
+    `profile` that is once the child has started, so rich's import does not delay the child."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._status: Status | None = None
+
+    def _made(self) -> Status:
+        if self._status is None:
+            self._status = err.console.status(self.text, spinner="dots")
+        return self._status
+
+    def start(self) -> None:
+        self._made().start()
+
+    def update(self, text: str) -> None:
+        self.text = text
+        self._made().update(text)
+
+    def stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+
 @contextlib.contextmanager
-def spinner(text: str, start: bool = True) -> Iterator[Status]:
+def spinner(text: str, start: bool = True) -> Iterator[Spinner]:
     """A status line on stderr, stopped before anything else is printed (an error included)."""
-    status = err.status(text, spinner="dots")
+    status = Spinner(text)
     if start:
         status.start()
     try:
@@ -348,7 +399,7 @@ def _run_and_analyse(cfg: runner.RunConfig) -> tuple[runner.RunOutcome, Analysis
     from tracekit.supervise import StopSignals
 
     # a spinner would interleave with the echoed output on a terminal
-    with spinner(describe(Phase.RUNNING, cfg.target), start=cfg.echo is None or not err.is_terminal) as status:
+    with spinner(describe(Phase.RUNNING, cfg.target), start=False) as status:
 
         def phase(name: Phase) -> None:
             status.start()
