@@ -43,3 +43,14 @@ def test_no_heavy_library_is_loaded_before_the_child_starts(tmp_path: Path) -> N
     assert line, p.stderr
     assert json.loads(line[0][5:]) == [[]]  # the child started once, with none of them loaded
     assert "concurrency" in p.stderr  # and the summary (rich, pandas) was still printed afterwards
+    # the environment facts, found while the child started, are in the final run.json
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    import multiprocessing
+    import platform
+    from importlib.metadata import version
+
+    assert (info["platform"], info["start_method"], info["viztracer_version"]) == (
+        platform.platform(),
+        multiprocessing.get_start_method(),
+        version("viztracer"),
+    )

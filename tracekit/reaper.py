@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -163,7 +162,7 @@ def run_token() -> str:
     """This tracekit's cookie (one per tracekit process), with its guardian started on first use."""
     global _token, _guardian
     if _token is None:
-        _token = secrets.token_hex(8)
+        _token = os.urandom(8).hex()  # secrets.token_hex(8), without importing hmac
         become_subreaper()
         env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
         with contextlib.suppress(OSError):

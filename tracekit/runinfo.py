@@ -127,9 +127,9 @@ class RunInfo:
     cores: int  # logical CPUs of the machine
     load_avg_before: tuple[float, ...]  # 1, 5, 15-minute load averages before the run
     load_avg_after: tuple[float, ...]  # and after it (() while running)
-    start_method: str  # multiprocessing's default start method
+    start_method: str  # multiprocessing's default start method ("" while running: found as the child starts)
     tracekit_version: str
-    viztracer_version: str | None  # installed viztracer (None: untraced)
+    viztracer_version: str | None  # installed viztracer (None: untraced, or while running)
     # clocks
     wall_clock_offset_ns: int  # time.time_ns() - time.monotonic_ns() at the start
     started_ns: int  # CLOCK_MONOTONIC just before the child was started

@@ -143,9 +143,19 @@ def run(cfg: RunConfig, on_phase: Callable[[Phase], None] = lambda _p: None) -> 
         ) from None
     stops = StopSignals()
     stops.install()
+    found: list[EnvironmentFacts] = []
+
+    def phase(name: Phase) -> None:
+        if name == Phase.RUNNING and not found:  # the parent is idle while the child boots: ~35 ms, not before it
+            found.append(environment_facts(cfg.trace))
+        on_phase(name)
+
     try:
         watch = Watch(cfg.interval_s, out / SAMPLES_CSV, cfg.timeout_s, cfg.echo)
-        seen = supervise(cmd, env, watch, stops, on_phase)
+        seen = supervise(cmd, env, watch, stops, phase)
+        env_facts = found[0] if found else environment_facts(cfg.trace)
+        first = replace(first, platform=env_facts.platform, start_method=env_facts.start_method,
+                        viztracer_version=env_facts.viztracer_version)  # fmt: skip
         return _finish(cfg, first, seen, stops, on_phase)
     finally:
         stops.restore()
@@ -173,15 +183,16 @@ def _child_env(cfg: RunConfig) -> dict[str, str]:
 
 
 def starting_info(cfg: RunConfig, cmd: list[str]) -> RunInfo:
-    """The facts known before the child starts (status "running": no pid, no end, captures pending)."""
+    """The facts known before the child starts (status "running": no pid, no end, captures pending;
+    the environment facts empty, found while the child starts: see `environment_facts`)."""
     return RunInfo(
         target=cfg.target, module=cfg.module, args=tuple(cfg.args), command=tuple(cmd), cwd=os.getcwd(),
         traced=cfg.trace, interval_s=cfg.interval_s, timeout_s=cfg.timeout_s, tracer_entries=cfg.tracer_entries,
         min_duration_us=cfg.min_duration_us if cfg.trace else None,
         stack_interval_us=cfg.stack_interval_us if not cfg.trace and cfg.stack_interval_us > 0 else None,
-        python=platform.python_version(), platform=platform.platform(), cores=sampling.cpu_count(),
-        load_avg_before=tuple(sampling.load_average()), load_avg_after=(), start_method=_start_method(),
-        tracekit_version=__version__, viztracer_version=_viztracer_version() if cfg.trace else None,
+        python=platform.python_version(), platform="", cores=sampling.cpu_count(),
+        load_avg_before=tuple(sampling.load_average()), load_avg_after=(), start_method="",
+        tracekit_version=__version__, viztracer_version=None,
         wall_clock_offset_ns=time.time_ns() - time.monotonic_ns(), started_ns=time.monotonic_ns(), ended_ns=None,
         status="running", pid=0, exit_code=None, raw_exit_code=None, exit_note=None, timed_out=False,
         interrupted=False, interrupted_by=None, killed_after_grace=False, killed_escaped_pids=(), write_errors=(),
@@ -281,6 +292,19 @@ def _write_run_json(out: Path, info: RunInfo) -> RunInfo:
             "(or choose another -o DIR) and rerun"
         ) from None
     return compact
+
+
+@dataclass(frozen=True)
+class EnvironmentFacts:
+    platform: str
+    start_method: str
+    viztracer_version: str | None
+
+
+def environment_facts(traced: bool) -> EnvironmentFacts:
+    """The platform, multiprocessing's start method and viztracer's version: ~35 ms to find (`uname -p`,
+    importlib.metadata, multiprocessing), so they are found once the child has started, not before."""
+    return EnvironmentFacts(platform.platform(), _start_method(), _viztracer_version() if traced else None)
 
 
 def _viztracer_version() -> str:
