@@ -180,3 +180,26 @@ def test_idle_cores_spinning_takes_a_core_away() -> None:
         spin.kill()
         spin.wait()
     assert busy <= quiet - 0.5, (quiet, busy)  # the spinner took (most of) a core
+
+
+def test_idle_cores_leaves_out_tracekits_own_work() -> None:
+    """A spinning thread of this process (tracekit's own work) takes no core away; a child's does."""
+    import threading
+
+    from tracekit.sampler import idle_cores
+
+    quiet = idle_cores(0.3)
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            pass
+
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        own = idle_cores(0.5)
+    finally:
+        stop.set()
+        t.join()
+    assert own >= quiet - 0.35, (quiet, own)  # about as idle as without it (a loaded machine varies a little)

@@ -349,13 +349,18 @@ def cpu_count() -> int:
 
 
 def idle_cores(window_s: float = 0.1) -> float:
-    """How many cores the whole machine left idle over the next `window_s` seconds (0 .. cores)."""
-    a = psutil.cpu_times()
+    """How many cores the machine left to spare over the next `window_s` seconds (0 .. cores): the idle
+    ones, plus what this process itself used (tracekit's own start-up work, such as the status line and
+    the run facts found as the child starts, is no program's and is over soon)."""
+    a, own_a = psutil.cpu_times(), time.process_time()
     time.sleep(window_s)
-    b = psutil.cpu_times()
+    b, own_b = psutil.cpu_times(), time.process_time()
     total = sum(b) - sum(a)
+    if total <= 0:
+        return 0.0
     idle = (b.idle - a.idle) + (getattr(b, "iowait", 0.0) - getattr(a, "iowait", 0.0))
-    return cpu_count() * idle / total if total > 0 else 0.0
+    cores = cpu_count()
+    return min(float(cores), cores * (idle + max(0.0, own_b - own_a)) / total)
 
 
 def load_average() -> tuple[float, float, float]:
