@@ -96,11 +96,12 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
     units = unitmod.build_units(events, tracks, info.pid, ppids, window[0] / 1e3, samples, st, set(helper_pids(info)))
     wall_s = max(0.0, (window[1] - window[0]) / 1e9)
     stretch = TRACER_STRETCH_MAX if info.traced else 1.0  # sampling adds no per-call cost
+    totals = cpu.tree_totals(samples)
     d = _Derived(
-        info=info, window_ns=window, samples=samples, totals=cpu.tree_totals(samples), units=units,
+        info=info, window_ns=window, samples=samples, totals=totals, units=units,
         steps=unitmod.in_flight_steps(units, wall_s),
         blocks=loop_blocks(st, events, tracks, samples, window[0] / 1e3, loop_threshold_s, stretch),
-        loss=data_loss(info, trace, samples, window, st), framework=framework(events),
+        loss=data_loss(info, trace, samples, window, st, totals), framework=framework(events),
         output=output_frame(info, window[0]),
     )  # fmt: skip
     tl = cpu.timeline(d.totals, *window)
@@ -139,8 +140,8 @@ def _stats(d: _Derived) -> Stats:
         loss_warnings=d.loss.warnings, generators=generator_instances(units),
         threads=cpu.thread_sched(d.samples, start_ns, end_ns), framework=d.framework,
         untraced_threads=len(d.loss.untraced_threads), helpers=d.loss.helpers,
-        cpu_known=not d.samples.empty and not cpu_gap(d.samples, d.window_ns)
-        and not too_short_to_sample(d.samples, d.window_ns),
+        cpu_known=not d.samples.empty and not cpu_gap(d.totals, d.window_ns)
+        and not too_short_to_sample(d.totals, d.window_ns),
         sampled=info.stack_interval_us is not None, tracer_stopped=d.loss.tracer_stopped_s is not None,
     )  # fmt: skip
     return Stats(

@@ -31,14 +31,16 @@ def data_loss(
     samples: pd.DataFrame,
     window_ns: tuple[float, float] | None = None,
     structure: Structure | None = None,
+    totals: pd.DataFrame | None = None,
 ) -> DataLoss:
+    """`totals`: cpu.tree_totals(samples), when the caller has it already."""
     status, no_trace = trace_loss(info, trace)
     overflow, overflowed = overflow_loss(info, trace)
     untraced, helpers, lost_procs = process_loss(info, trace, structure)
     threads, lost_threads = thread_loss(trace, samples, window_ns, structure)
     stopped_s, stopped = tracer_stop_loss(info)
     warnings = [no_trace, overflowed, lost_procs, lost_threads, *cut_short(info), output_loss(info),
-                sample_loss(samples, window_ns), stopped]  # fmt: skip
+                sample_loss(samples, window_ns, totals), stopped]  # fmt: skip
     return DataLoss(
         overflow=overflow, untraced_pids=untraced, trace_status=status, timed_out=info.timed_out,
         interrupted=info.interrupted, output_truncated=info.output.truncated,
@@ -138,13 +140,18 @@ def output_loss(info: RunInfo) -> str | None:
     return f"the program printed {out.total_lines} lines; only the first {len(out.lines)} are kept with their times"
 
 
-def sample_loss(samples: pd.DataFrame, window_ns: tuple[float, float] | None) -> str | None:
+def sample_loss(
+    samples: pd.DataFrame, window_ns: tuple[float, float] | None, totals: pd.DataFrame | None = None
+) -> str | None:
     """No samples at all, or a sampler starved for much of the script's window."""
     if samples.empty:
         return "no psutil samples were taken (the program ended too soon): CPU and memory are unknown"
-    if window_ns is None or not cpu_gap(samples, window_ns):
+    if window_ns is None:
         return None
-    gap = cpu.sample_gap_s(cpu.tree_totals(samples), *window_ns)
+    totals = cpu.tree_totals(samples) if totals is None else totals
+    if not cpu_gap(totals, window_ns):
+        return None
+    gap = cpu.sample_gap_s(totals, *window_ns)
     span = (window_ns[1] - window_ns[0]) / 1e9
     return (
         f"the sampler took no sample for {gap:.2f} s of the script's {span:.2f} s (the machine was overloaded): "
@@ -166,17 +173,18 @@ def tracer_stop_loss(info: RunInfo) -> tuple[float | None, str | None]:
     )
 
 
-def cpu_gap(samples: pd.DataFrame, window_ns: tuple[float, float]) -> bool:
-    """Was the sampler starved for more than a quarter of the script's window (and 0.5 s)?"""
-    gap = cpu.sample_gap_s(cpu.tree_totals(samples), *window_ns)
+def cpu_gap(totals: pd.DataFrame, window_ns: tuple[float, float]) -> bool:
+    """Was the sampler starved for more than a quarter of the script's window (and 0.5 s)?
+    `totals`: cpu.tree_totals(samples)."""
+    gap = cpu.sample_gap_s(totals, *window_ns)
     return gap > max(0.5, 0.25 * (window_ns[1] - window_ns[0]) / 1e9)
 
 
-def too_short_to_sample(samples: pd.DataFrame, window_ns: tuple[float, float]) -> bool:
+def too_short_to_sample(totals: pd.DataFrame, window_ns: tuple[float, float]) -> bool:
     """Fewer than two samples of the tree inside the script's window (a run of a few ms, such as a
     failed import): its CPU would be interpolated from samples outside it, not measured. Not data loss:
     the run was shorter than the sampling interval."""
-    t = cpu.tree_totals(samples)["t_ns"].to_numpy(dtype=np.float64)
+    t = totals["t_ns"].to_numpy(dtype=np.float64)  # cpu.tree_totals(samples)
     return int(((t >= window_ns[0]) & (t <= window_ns[1])).sum()) < 2
 
 
