@@ -14,6 +14,7 @@ control characters a traced program's names could carry and survives a closed te
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import os
 import re
@@ -830,7 +831,17 @@ def _write_export(path: Path, text: str) -> None:
         raise UsageError(f"cannot write {path} ({exc.strerror}); choose another -o FILE") from None
 
 
+# CPython collects its youngest generation every 700 new container objects. tracekit's own objects are
+# short-lived tables (the structure record's lists, pandas' frames, the report's rows) with few cycles,
+# and the default made the collector walk them thousands of times: a quarter of the analysis and report
+# of a 4,000-request aiohttp run (0.88 -> 0.62 s in one process, bench/README.md). The older generations are
+# collected after 20 collections of the younger one (10 by default). The programs tracekit runs are other
+# interpreters, with their own defaults.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
 def main() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         app()
     except KeyboardInterrupt as exc:
