@@ -130,16 +130,44 @@ def script_window(info: RunInfo, events: pd.DataFrame, structure: Structure) -> 
     return float(info.started_ns), float(info.ended_ns if info.ended_ns is not None else info.started_ns)
 
 
+HELPERS_MIN_CORES = 0.05  # helpers' CPU under this, on average, is left in: within the sampling's noise
+
+
+def helpers_apart(
+    info: RunInfo, units: pd.DataFrame, loss: DataLoss, cpu_s: float, wall_s: float
+) -> tuple[float, frozenset[int]]:
+    """(CPU seconds the run's untraced helper programs used in the script's window, their pids).
+
+    A browser driven by Playwright, node, a shell: they are counted in the tree's CPU, but the verdicts
+    are about the program's own units, so "1.2 cores busy" from chromium must not read as the Python
+    process's threads running in parallel. Their CPU is the tree's less the program's processes' own
+    (the process units'); it is 0 when that is unknown (a process unit's CPU was not sampled, or a
+    Python process left no trace) or under HELPERS_MIN_CORES. The pids are every process of the run
+    that is neither a process unit nor a lost Python process."""
+    procs = units[units["kind"] == "process"] if len(units) else units
+    program = {int(p) for p in procs["pid"]} if len(procs) else set()
+    others = frozenset(set(info.processes) - program - set(loss.untraced_pids))
+    if not others or not loss.helpers or loss.untraced_pids or not program or wall_s <= 0:
+        return 0.0, others
+    own = procs["cpu_s"].to_numpy(dtype=np.float64)
+    if np.isnan(own).any():
+        return 0.0, others
+    rest = max(0.0, cpu_s - float(own.sum()))
+    return (rest if rest >= HELPERS_MIN_CORES * wall_s else 0.0), others
+
+
 def _stats(d: _Derived) -> Stats:
     info, (start_ns, end_ns), units = d.info, d.window_ns, d.units
     user_s, system_s = cpu.cpu_between(d.totals, start_ns, end_ns)
     cpu_s, wall_s = user_s + system_s, d.wall_s
     peak, mean = unitmod.concurrency_summary(d.steps, wall_s)
+    helpers_cpu_s, helper_set = helpers_apart(info, units, d.loss, cpu_s, wall_s)
     findings = verdicts(
-        wall_s=wall_s, cpu_s=cpu_s, cores=info.cores, units=units, peak=peak, blocks=d.blocks,
+        wall_s=wall_s, cpu_s=cpu_s - helpers_cpu_s, cores=info.cores, units=units, peak=peak, blocks=d.blocks,
         loss_warnings=d.loss.warnings, generators=generator_instances(units),
-        threads=cpu.thread_sched(d.samples, start_ns, end_ns), framework=d.framework,
-        untraced_threads=len(d.loss.untraced_threads), helpers=d.loss.helpers,
+        threads=[t for t in cpu.thread_sched(d.samples, start_ns, end_ns) if t.pid not in helper_set],
+        framework=d.framework, untraced_threads=len(d.loss.untraced_threads), helpers=d.loss.helpers,
+        helpers_cpu_s=helpers_cpu_s,
         cpu_known=not d.samples.empty and not cpu_gap(d.totals, d.window_ns)
         and not too_short_to_sample(d.totals, d.window_ns),
         sampled=info.stack_interval_us is not None, tracer_stopped=d.loss.tracer_stopped_s is not None,

@@ -41,6 +41,7 @@ class RunFacts:
     framework: str  # "trio" when the program ran trio's event loop, else ""
     untraced_threads: int  # OS threads the sampler saw that the trace lacks
     cpu_known: bool = True  # False when the sampler was starved: no verdict from the CPU figure
+    helpers_cpu_s: float = 0.0  # CPU of untraced helper programs (a browser, node), left out of cpu_s
 
     @property
     def parallelism(self) -> float:
@@ -51,7 +52,12 @@ class RunFacts:
         return int(((u["role"] == "worker") & (u["kind"] == kind)).sum()) if len(u) else 0
 
     def base_evidence(self) -> dict[str, object]:
-        return {"parallelism": round(self.parallelism, 3), "concurrency_peak": self.peak, "cpu_s": round(self.cpu_s, 3)}
+        ev: dict[str, object] = {
+            "parallelism": round(self.parallelism, 3), "concurrency_peak": self.peak, "cpu_s": round(self.cpu_s, 3)
+        }  # fmt: skip
+        if self.helpers_cpu_s:
+            ev["helpers_cpu_s"] = round(self.helpers_cpu_s, 3)
+        return ev
 
 
 def verdicts(
@@ -71,14 +77,18 @@ def verdicts(
     cpu_known: bool = True,
     sampled: bool = False,
     tracer_stopped: bool = False,
+    helpers_cpu_s: float = 0.0,
 ) -> list[Finding]:
+    """The findings on the program's own units. `cpu_s` is the program's CPU: the run's, less
+    `helpers_cpu_s` (untraced helper programs, named by `helpers`), and `threads` are the program's."""
     certain = [b for b in blocks if b.certain]  # blocks tracing cannot explain (see analysis/loop.py)
-    facts = RunFacts(wall_s, cpu_s, cores, units, peak, certain, threads or [], framework, untraced_threads, cpu_known)
+    facts = RunFacts(wall_s, cpu_s, cores, units, peak, certain, threads or [], framework, untraced_threads, cpu_known,
+                     helpers_cpu_s)  # fmt: skip
     out: list[Finding] = [Finding("data-loss", "warning", w) for w in loss_warnings]
     gil = gil_bound(facts.threads)
     found = [loop_finding(blocks, framework, sampled=sampled, tracer_stopped=tracer_stopped), gil, parallel(facts, gil)]
     found.append(None if found[-1] else shape(facts, gil, generators or {}))
-    found += [generator_coroutines(generators or {}), mostly_waiting(facts), untraced_helpers(helpers or [])]
+    found += [generator_coroutines(generators or {}), mostly_waiting(facts), untraced_helpers(helpers or [], facts)]
     out += [f for f in found if f is not None]
     return sorted(out, key=lambda f: ORDER.get(f.severity, 3))
 
@@ -365,16 +375,24 @@ def mostly_waiting(facts: RunFacts) -> Finding | None:
     )
 
 
-def untraced_helpers(helpers: list[str]) -> Finding | None:
+def untraced_helpers(helpers: list[str], facts: RunFacts) -> Finding | None:
     if not helpers:
         return None
+    h = facts.helpers_cpu_s
+    counted = (
+        f" They used {h:.2f} s of CPU ({h / facts.wall_s:.2f} cores on average): counted in the run's CPU and "
+        "parallelism, but left out of the verdicts on the program's own processes, threads and tasks."
+        if h and facts.wall_s > 0
+        else " Their CPU and memory are counted."
+    )
     return Finding(
         "untraced-helpers",
         "info",
         f"not traced, as expected (no data lost): {'; '.join(helpers[:5])}"
         + (f"; and {len(helpers) - 5} more" if len(helpers) > 5 else "")
-        + ". Their CPU and memory are counted.",
-        {"helpers": helpers},
+        + "."
+        + counted,
+        {"helpers": helpers, **({"helpers_cpu_s": round(h, 3)} if h else {})},
     )
 
 

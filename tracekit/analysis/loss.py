@@ -167,9 +167,11 @@ def tracer_stop_loss(info: RunInfo) -> tuple[float | None, str | None]:
     after_s = (stopped - info.started_ns) / 1e9
     return round(after_s, 3), (
         f"the tracer stopped recording at {after_s:.2f} s after the start (viztracer: 'Unexpected function return, "
-        "tracing is stopped', as after an anyio cancel scope is cancelled by a child task): function slices after "
-        "that are missing, so culprits and the function table cover only the time before; units, loop steps and "
-        "their durations come from tracekit's structure record and are complete"
+        "tracing is stopped': its call stack lost track, as when greenlets switch stacks (Playwright's sync API, "
+        "gevent) or an anyio cancel scope is cancelled by a child task): function slices after that are missing, "
+        "so culprits and the function table cover only the time before; units, loop steps and their durations "
+        "come from tracekit's structure record and are complete; `tracekit profile --sampled` records function "
+        "slices without viztracer"
     )
 
 
