@@ -12,7 +12,8 @@ times in CLOCK_MONOTONIC ns (`time.monotonic_ns()`, the clock of viztracer's µs
                                            an asyncio task was created (`loop.create_task`, which
                                            asyncio.create_task, gather, TaskGroup and ensure_future
                                            call), or a trio task spawned (an instrument added to every
-                                           trio.run; trio's own machinery tasks are left out); task is a
+                                           trio.run; trio's own machinery tasks are left out, a trio
+                                           function the program's task spawns is not); task is a
                                            serial within the process; creator the creating task's serial
                                            or 0; site the first caller outside asyncio ("func
                                            (file:line)"); "?" for trio and for an asyncio task first seen
@@ -551,10 +552,14 @@ def _patch_trio() -> None:
         def task_spawned(self, task: Any) -> None:
             rec = _rec
             code = getattr(task.coro, "cr_code", None)
-            if rec is None or code is None or f"{os.sep}trio{os.sep}" in code.co_filename:
-                return  # trio's own machinery tasks (init, run_sync_soon) are not the program's units
+            if rec is None or code is None:
+                return
             parent = getattr(getattr(task, "parent_nursery", None), "parent_task", None)
             creator = rec.tasks.get(parent, 0) if parent is not None else 0
+            if not creator and f"{os.sep}trio{os.sep}" in code.co_filename:
+                # trio's own machinery tasks (init, run_sync_soon) are not the program's units; a trio
+                # function the program's own task spawns (start_soon(trio.to_thread.run_sync, f)) is
+                return
             name = f"{code.co_qualname} ({code.co_filename}:{code.co_firstlineno})"
             rec.add(["task", _now(), rec.serial(rec.tasks, task), str(task.name), name, creator, "?", _native_id()])
 
