@@ -114,6 +114,30 @@ def test_thread_sched_is_the_kernels_view_inside_the_window() -> None:
     assert (t.voluntary, t.involuntary) == (400, 9)
 
 
+def test_thread_sched_counts_the_traced_c_calls_inside_each_threads_sampled_span() -> None:
+    from .test_analysis_units import events
+
+    def row(t_s: float, tid: int, on: float) -> dict[str, object]:
+        return {**thread_row(t_s, 10, tid, on), "ctx_voluntary": 0.0, "ctx_involuntary": 0.0, "oncpu_s": on,
+                "runq_s": 0.0}  # fmt: skip
+
+    # thread 11 sampled from 1 s to 3 s; its trace track is (10, 5), which os_tid maps to OS thread 11
+    ev = events([
+        (10, 5, 0.5e6, 2.0e6, "fetch (/p/x.py:3)", -1),  # Python: not C
+        (10, 5, 0.5e6, 1.0e6, "socket.recv", 0),  # 0.5-1.5 s: half inside the span, 0.5 s
+        (10, 5, 2.0e6, 0.4e6, "_queue.SimpleQueue.get", -1),  # 2.0-2.4 s, inside: 0.4 s
+        (10, 6, 2.0e6, 0.5e6, "time.sleep", -1),  # another thread
+    ])  # fmt: skip
+    calls = cpu.c_call_time(ev, {(10, 5): 11})
+    assert calls["self_s"].tolist() == pytest.approx([1.0, 0.4, 0.5]) and calls["tid"].tolist() == [11, 11, 6]
+    s = frame([proc_row(0, 10, 0.0)]).pipe(cpu.with_sched_columns)
+    rows = [row(1, 11, 0.0), row(3, 11, 0.2)]
+    s = pd.concat([s, pd.DataFrame(rows).astype({**cpu.SAMPLE_DTYPES, **cpu.SCHED_DTYPES})], ignore_index=True)
+    [t] = cpu.thread_sched(s, 0, 4 * S, calls)
+    assert t.in_c_s == pytest.approx(0.9)
+    assert cpu.thread_sched(s, 0, 4 * S)[0].in_c_s == 0.0  # no trace (--sample-only): nothing known in C
+
+
 def test_old_samples_without_schedstat_columns_give_no_thread_evidence() -> None:
     s = cpu.with_sched_columns(frame([thread_row(0, 10, 11, 0.0), thread_row(1, 10, 11, 0.5)]))
     assert s["oncpu_s"].isna().all() and cpu.thread_sched(s, 0, 2 * S) == []

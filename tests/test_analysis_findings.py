@@ -42,9 +42,11 @@ def kinds(fs: list) -> list[str]:  # type: ignore[type-arg]
     return [f.kind for f in fs]
 
 
-def sched(tid: int, on: float, rq: float, vol: float, span: float = 1.0, pid: int = 1, inv: int = 0) -> ThreadSched:
+def sched(
+    tid: int, on: float, rq: float, vol: float, span: float = 1.0, pid: int = 1, inv: int = 0, c: float = 0.0
+) -> ThreadSched:
     return ThreadSched(pid=pid, tid=tid, span_s=span, oncpu_s=on, runq_s=rq, sleep_s=max(0.0, span - on - rq),
-                       voluntary=int(vol), involuntary=inv)  # fmt: skip
+                       voluntary=int(vol), involuntary=inv, in_c_s=c)  # fmt: skip
 
 
 def thread_units(n: int) -> pd.DataFrame:
@@ -409,3 +411,65 @@ def test_sequential_claims_no_cpu_it_did_not_sample() -> None:
         "sequential: one unit did all the work, one thing at a time (its CPU unknown: the sampler saw too little "
         "of its 0.6 ms)."
     ]
+
+
+# The failing CI run of corpus threads_http (Python 3.12, default capture, load ~1): the main thread (its
+# imports, then waiting on the pool) and six of the pool's eight threads, each of the six on a CPU 12-17% of
+# its life, queued 28-43%, asleep 43-55%, woken 58-169 times a second; with `c`, the time the trace showed
+# each inside C calls (socket.recv, SSLContext.set_default_verify_paths, SimpleQueue.get) over its span.
+IO_POOL_312 = [
+    sched(20397, 0.559, 0.033, 133, span=1.480, c=1.105),
+    sched(20410, 0.076, 0.125, 69, span=0.447, c=0.433),
+    sched(20411, 0.064, 0.177, 26, span=0.447, c=0.435),
+    sched(20412, 0.062, 0.168, 42, span=0.439, c=0.418),
+    sched(20418, 0.060, 0.155, 47, span=0.406, c=0.392),
+    sched(20417, 0.058, 0.182, 71, span=0.421, c=0.410),
+    sched(20407, 0.053, 0.178, 62, span=0.447, c=0.437),
+    sched(20415, 0.020, 0.062, 56, span=0.421, c=0.387),
+    sched(20408, 0.020, 0.054, 48, span=0.447, c=0.422),
+    sched(20405, 0.014, 0.055, 204, span=1.153, c=1.142),
+]
+
+
+def test_io_pool_asleep_inside_c_calls_is_not_gil_bound() -> None:
+    # every schedstat criterion of the GIL met (7 threads, 0.63 cores used, 1.32 wanted, 4.7 ms asleep a
+    # wake-up), but 93-98% of each pool thread's sampled life was inside C calls: its sleep was I/O and work
+    # waits, never waiting to run Python (the untraced oracle: the same shares, on a CPU ~10%, asleep ~67%)
+    fs = verdicts(wall_s=1.483, cpu_s=1.053, cores=2, units=thread_units(9), peak=9, blocks=[], loss_warnings=[],
+                  threads=IO_POOL_312)  # fmt: skip
+    assert "gil-bound" not in kinds(fs), [f.message for f in fs]
+    assert kinds(fs) == ["concurrent-not-parallel"]
+    assert (fs[0].evidence["asleep_threads"], fs[0].evidence["active_threads"]) == (6, 10)
+    # the same schedstat from threads that ran Python outside any C call: the GIL's rhythm, and called so
+    # (the rule before this one called the run above this, with these exact numbers)
+    python = [dataclasses.replace(t, in_c_s=0.0) for t in IO_POOL_312]
+    fs = verdicts(wall_s=1.483, cpu_s=1.053, cores=2, units=thread_units(9), peak=9, blocks=[], loss_warnings=[],
+                  threads=python)  # fmt: skip
+    assert kinds(fs) == ["gil-bound"]
+    ev = fs[0].evidence
+    assert ev["threads"] == 7 and ev["tids"] == [20397, 20410, 20411, 20412, 20418, 20417, 20407]
+    assert (ev["cores_used"], ev["demand_cores"], ev["gil_wait_s"], ev["in_c_sleep_s"]) == (0.63, 1.318, 2.137, 0.0)
+    # 65% of each thread's life in C calls: only its sleep in the other 35% can be GIL waits, 1.43 s of 2.14 s,
+    # still at least 30% of each thread's life
+    c65 = [dataclasses.replace(t, in_c_s=0.65 * t.span_s) for t in IO_POOL_312]
+    fs = verdicts(wall_s=1.483, cpu_s=1.053, cores=2, units=thread_units(9), peak=9, blocks=[], loss_warnings=[],
+                  threads=c65)  # fmt: skip
+    assert kinds(fs) == ["gil-bound"]
+    assert (fs[0].evidence["gil_wait_s"], fs[0].evidence["in_c_sleep_s"]) == (1.43, 0.707)
+    assert "slept 1.43 s in all outside C calls (and 0.71 s inside them, not counted)" in fs[0].message
+
+
+def test_io_pool_threads_queued_on_a_busy_machine_are_not_computing() -> None:
+    # corpus threads_http traced at load ~3 on 2 cores (3.12): pool threads queued for a core 81% of their
+    # life, on a CPU 9-10%, asleep 9-11%; and a thread that spent its 0.1 s life queued (on a CPU 1 ms,
+    # asleep 0). Neither is evidence of computing: the rest slept, so waiting, not short of cores
+    queued = [sched(2, 0.045, 0.375, 8, span=0.461), sched(3, 0.040, 0.372, 22, span=0.461)]
+    th = [*queued, sched(4, 0.001, 0.107, 1, span=0.101), *[sched(i, 0.03, 0.1, 40, span=0.461) for i in range(5, 10)]]
+    fs = verdicts(wall_s=1.7, cpu_s=0.9, cores=2, units=thread_units(8), peak=8, blocks=[], loss_warnings=[],
+                  threads=th)  # fmt: skip
+    assert kinds(fs) == ["concurrent-not-parallel"], [f.message for f in fs]
+    assert (fs[0].evidence["hungry_threads"], fs[0].evidence["asleep_threads"]) == (3, 5)
+    # a queued CPU-bound worker (on a CPU 13%, queued 85%, asleep 2%) still computes: short of cores
+    fs = verdicts(wall_s=1.7, cpu_s=0.9, cores=2, units=thread_units(9), peak=9, blocks=[], loss_warnings=[],
+                  threads=[*th, sched(10, 0.06, 0.392, 1, span=0.461)])  # fmt: skip
+    assert kinds(fs) == ["core-contention"], [f.message for f in fs]

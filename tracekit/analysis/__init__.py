@@ -78,6 +78,7 @@ class _Derived:
     loss: DataLoss
     framework: str
     output: pd.DataFrame
+    c_calls: pd.DataFrame  # cpu.c_call_time(events): the traced C calls, for the threads' view
 
     @property
     def wall_s(self) -> float:
@@ -91,7 +92,8 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
     window = script_window(info, events, st)
     events, tracks = unitmod.attribute_tasks(events, tracks, st)
     samples = cpu.with_sched_columns(inp.samples)
-    events = events.assign(cpu_s=cpu.slice_cpu(events, samples, unitmod.os_threads(events, tracks)))
+    os_tid = unitmod.os_threads(events, tracks)
+    events = events.assign(cpu_s=cpu.slice_cpu(events, samples, os_tid))
     ppids = {pid: p.ppid or 0 for pid, p in info.processes.items()}
     units = unitmod.build_units(events, tracks, info.pid, ppids, window[0] / 1e3, samples, st, set(helper_pids(info)))
     wall_s = max(0.0, (window[1] - window[0]) / 1e9)
@@ -102,7 +104,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
         steps=unitmod.in_flight_steps(units, wall_s),
         blocks=loop_blocks(st, events, tracks, samples, window[0] / 1e3, loop_threshold_s, stretch),
         loss=data_loss(info, trace, samples, window, st, totals), framework=framework(events),
-        output=output_frame(info, window[0]),
+        output=output_frame(info, window[0]), c_calls=cpu.c_call_time(events, os_tid),
     )  # fmt: skip
     tl = cpu.timeline(d.totals, *window)
     tl["in_flight"] = unitmod.in_flight_at(d.steps, tl["t_s"].to_numpy(dtype=np.float64))
@@ -165,7 +167,7 @@ def _stats(d: _Derived) -> Stats:
     findings = verdicts(
         wall_s=wall_s, cpu_s=cpu_s - helpers_cpu_s, cores=info.cores, units=units, peak=peak, blocks=d.blocks,
         loss_warnings=d.loss.warnings, generators=generator_instances(units),
-        threads=[t for t in cpu.thread_sched(d.samples, start_ns, end_ns) if t.pid not in helper_set],
+        threads=[t for t in cpu.thread_sched(d.samples, start_ns, end_ns, d.c_calls) if t.pid not in helper_set],
         framework=d.framework, untraced_threads=len(d.loss.untraced_threads), helpers=d.loss.helpers,
         helpers_cpu_s=helpers_cpu_s,
         cpu_known=not d.samples.empty and not cpu_gap(d.totals, d.window_ns)

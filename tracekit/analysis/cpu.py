@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tracekit.analysis.functions import split_name
 from tracekit.analysis.model import ThreadSched
 
 SAMPLE_DTYPES = {
@@ -129,11 +130,45 @@ def with_sched_columns(samples: pd.DataFrame) -> pd.DataFrame:
     return samples.assign(**missing) if missing else samples
 
 
-def thread_sched(samples: pd.DataFrame, start_ns: float, end_ns: float) -> list[ThreadSched]:
+def c_call_time(events: pd.DataFrame, os_tid: dict[tuple[int, int], int]) -> pd.DataFrame:
+    """Per traced C-function slice (viztracer names C functions without "(file:line)": socket.recv,
+    _queue.SimpleQueue.get, SSLContext.set_default_verify_paths): pid, its OS thread `tid` (`os_tid`, as
+    for slice_cpu), start_us, end_us and self_s, the time in the C code itself. A thread inside a C call
+    runs C code, or waits in it (I/O, a lock, the GIL taken back at its end), never runs Python; calls
+    shorter than the capture's --min-duration are not traced, so their time stays Python's."""
+    cols = ["pid", "tid", "start_us", "end_us", "self_s"]
+    if events.empty:
+        return pd.DataFrame({c: [] for c in cols})
+    names = events["name"].astype(str)
+    is_c = {n: split_name(n)[1] == "" for n in names.unique().tolist()}  # a few thousand names at most
+    c = events[names.map(is_c).to_numpy(dtype=bool)]
+    tids = [os_tid.get((int(p), int(t)), int(t)) for p, t in zip(c["pid"].tolist(), c["tid"].tolist(), strict=True)]
+    return pd.DataFrame(
+        {"pid": c["pid"].to_numpy(), "tid": tids, "start_us": c["start_us"].to_numpy(dtype=np.float64),
+         "end_us": c["end_us"].to_numpy(dtype=np.float64), "self_s": c["self_us"].to_numpy(dtype=np.float64) / 1e6}
+    )  # fmt: skip
+
+
+def in_c(c: pd.DataFrame | None, lo_ns: float, hi_ns: float) -> float:
+    """Seconds of one thread's C calls `c` (rows of `c_call_time`) inside [lo_ns, hi_ns]: each call's
+    self time in the share of the call that falls inside."""
+    if c is None or c.empty:
+        return 0.0
+    start, end = c["start_us"].to_numpy() * 1e3, c["end_us"].to_numpy() * 1e3
+    inside = np.clip(np.minimum(end, hi_ns) - np.maximum(start, lo_ns), 0.0, None)
+    share = np.divide(inside, end - start, out=np.zeros_like(inside), where=end > start)
+    return float((c["self_s"].to_numpy(dtype=np.float64) * share).sum())
+
+
+def thread_sched(
+    samples: pd.DataFrame, start_ns: float, end_ns: float, c_calls: pd.DataFrame | None = None
+) -> list[ThreadSched]:
     """Per OS thread with schedstat samples inside [start_ns, end_ns] (at least two): what the kernel
-    says it did between its first and last sample there (see ThreadSched)."""
+    says it did between its first and last sample there (see ThreadSched), and the time the trace shows
+    it inside C calls meanwhile (`c_calls`, from c_call_time; without them: 0)."""
     th = samples[(samples["kind"] == "t") & samples["oncpu_s"].notna()]
     th = th[(th["t_ns"] >= start_ns) & (th["t_ns"] <= end_ns)]
+    calls = dict(tuple(c_calls.groupby(["pid", "tid"]))) if c_calls is not None and len(c_calls) else {}
     out = []
     for (pid, tid), g in th.sort_values("t_ns").groupby(["pid", "tid"]):
         if len(g) < 2:
@@ -148,6 +183,7 @@ def thread_sched(samples: pd.DataFrame, start_ns: float, end_ns: float) -> list[
             ThreadSched(
                 pid=int(pid), tid=int(tid), span_s=span, oncpu_s=on, runq_s=rq, sleep_s=max(0.0, span - on - rq),
                 voluntary=int(vol) if vol == vol else 0, involuntary=int(inv) if inv == inv else 0,
+                in_c_s=min(span, in_c(calls.get((pid, tid)), float(first["t_ns"]), float(last["t_ns"]))),
             )
         )  # fmt: skip
     return out

@@ -50,6 +50,7 @@ class ThreadSched:
     sleep_s: float  # span_s - oncpu_s - runq_s
     voluntary: int  # context switches because it slept
     involuntary: int  # context switches because it was preempted
+    in_c_s: float = 0.0  # of span_s, time the trace shows it inside C functions (see cpu.c_call_time)
 
 
 @dataclass(frozen=True)
