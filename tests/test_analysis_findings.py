@@ -457,6 +457,13 @@ def test_io_pool_asleep_inside_c_calls_is_not_gil_bound() -> None:
     assert kinds(fs) == ["gil-bound"]
     assert (fs[0].evidence["gil_wait_s"], fs[0].evidence["in_c_sleep_s"]) == (1.43, 0.707)
     assert "slept 1.43 s in all outside C calls (and 0.71 s inside them, not counted)" in fs[0].message
+    assert fs[0].evidence["c_calls_known"] is True and "records no C calls" not in fs[0].message
+    # a capture without traced C calls (--sampled, --sample-only): the run above is GIL-bound on schedstat
+    # alone, and the finding says that whether the threads waited for the GIL or for I/O is unknown
+    fs = verdicts(wall_s=1.483, cpu_s=1.053, cores=2, units=thread_units(9), peak=9, blocks=[], loss_warnings=[],
+                  threads=[dataclasses.replace(t, in_c_s=0.0) for t in IO_POOL_312], c_calls_known=False)  # fmt: skip
+    assert kinds(fs) == ["gil-bound"] and fs[0].evidence["c_calls_known"] is False
+    assert "whether these threads waited for the GIL or for I/O is unknown" in fs[0].message
 
 
 def test_io_pool_threads_queued_on_a_busy_machine_are_not_computing() -> None:

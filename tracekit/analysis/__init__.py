@@ -169,7 +169,7 @@ def _stats(d: _Derived) -> Stats:
         loss_warnings=d.loss.warnings, generators=generator_instances(units),
         threads=[t for t in cpu.thread_sched(d.samples, start_ns, end_ns, d.c_calls) if t.pid not in helper_set],
         framework=d.framework, untraced_threads=len(d.loss.untraced_threads), helpers=d.loss.helpers,
-        helpers_cpu_s=helpers_cpu_s,
+        helpers_cpu_s=helpers_cpu_s, c_calls_known=info.traced,
         cpu_known=not d.samples.empty and not cpu_gap(d.totals, d.window_ns)
         and not too_short_to_sample(d.totals, d.window_ns),
         sampled=info.stack_interval_us is not None, tracer_stopped=d.loss.tracer_stopped_s is not None,

@@ -78,14 +78,16 @@ def verdicts(
     sampled: bool = False,
     tracer_stopped: bool = False,
     helpers_cpu_s: float = 0.0,
+    c_calls_known: bool = True,
 ) -> list[Finding]:
     """The findings on the program's own units. `cpu_s` is the program's CPU: the run's, less
-    `helpers_cpu_s` (untraced helper programs, named by `helpers`), and `threads` are the program's."""
+    `helpers_cpu_s` (untraced helper programs, named by `helpers`), and `threads` are the program's.
+    `c_calls_known`: the capture traced C calls (viztracer ran), so the threads' in_c_s is measured."""
     certain = [b for b in blocks if b.certain]  # blocks tracing cannot explain (see analysis/loop.py)
     facts = RunFacts(wall_s, cpu_s, cores, units, peak, certain, threads or [], framework, untraced_threads, cpu_known,
                      helpers_cpu_s)  # fmt: skip
     out: list[Finding] = [Finding("data-loss", "warning", w) for w in loss_warnings]
-    gil = gil_bound(facts.threads)
+    gil = gil_bound(facts.threads, c_calls_known)
     found = [loop_finding(blocks, framework, sampled=sampled, tracer_stopped=tracer_stopped), gil, parallel(facts, gil)]
     found.append(None if found[-1] else shape(facts, gil, generators or {}))
     found += [generator_coroutines(generators or {}), mostly_waiting(facts), untraced_helpers(helpers or [], facts)]
@@ -432,6 +434,13 @@ GIL_MIN_DEMAND = 0.8  # the lower bound on CPU: Σ (on a CPU + queued) of the co
 GIL_MAX_SLEEP_PER_WAKEUP_S = 0.005  # sys.getswitchinterval(): the longest a GIL waiter sleeps at a time
 
 
+NO_C_CALLS = (
+    " This capture records no C calls, so sleep inside them (I/O, a lock) counted as GIL waits: whether these "
+    "threads waited for the GIL or for I/O is unknown from it (an I/O thread pool of many threads on a busy "
+    "machine can look the same); the default capture tells them apart."
+)
+
+
 def gil_sleep(t: ThreadSched) -> float:
     """The most of a thread's sleep that can have been waiting for the GIL to run Python: no more than
     its time outside traced C calls (in_c_s). A thread inside socket.recv, SimpleQueue.get or
@@ -455,9 +464,10 @@ def gil_contender(t: ThreadSched) -> bool:
     )
 
 
-def gil_bound(threads: list[ThreadSched]) -> Finding | None:
+def gil_bound(threads: list[ThreadSched], c_calls_known: bool = True) -> Finding | None:
     """Two or more threads of one process that each ran on a CPU and slept in the GIL's rhythm while
-    together they used about one core at most (the kernel's schedstat; see gil_contender)."""
+    together they used about one core at most (the kernel's schedstat; see gil_contender). Without
+    traced C calls (--sampled, --sample-only) their sleep inside C calls cannot be left out: said so."""
     by_pid: dict[int, list[ThreadSched]] = {}
     for t in threads:
         if gil_contender(t):
@@ -485,10 +495,10 @@ def gil_bound(threads: list[ThreadSched]) -> Finding | None:
             f"slept {asleep:.2f} s in all{c_note}, woken ~{wake:.0f} times a second per thread (the GIL's 5 ms "
             f"switch interval){busy_note}, while together they used {cores_used:.2f} cores: they took turns holding "
             "the GIL, which lets one thread run Python at a time. Use processes (multiprocessing, "
-            "ProcessPoolExecutor) for CPU-bound Python.",
+            f"ProcessPoolExecutor) for CPU-bound Python.{'' if c_calls_known else NO_C_CALLS}",
             {"pid": pid, "threads": len(grp), "cores_used": round(cores_used, 3), "gil_wait_s": round(asleep, 3),
              "in_c_sleep_s": round(longer, 3), "runq_s": round(runq, 3), "demand_cores": round(demand, 3),
              "wakeups_per_s": round(wake, 1), "thread_cpu_s": round(oncpu, 3), "span_s": round(span, 3),
-             "tids": [t.tid for t in grp]},
+             "c_calls_known": c_calls_known, "tids": [t.tid for t in grp]},
         )  # fmt: skip
     return None
