@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tracekit.analysis.loop import LoopBlock, loop_blocks, loop_finding, sampled_line
+from tracekit.analysis.loop import LoopBlock, loop_blocks, loop_finding, loop_load, sampled_line
 from tracekit.analysis.units import attribute_tasks
 from tracekit.structure import SAMPLE_COLUMNS
 
@@ -158,3 +158,61 @@ def test_a_block_after_the_tracer_stopped_points_to_the_sampler_not_to_full() ->
     assert "--full" not in stopped.message  # the tracer would stop at the same place with every call kept
     filtered = loop_finding([_block([], 0.01)])
     assert filtered is not None and "rerun with --full to see every call" in filtered.message
+
+
+def saturating_steps(n: int, dur_us: int, gap_us: int) -> list[tuple[int, list[object]]]:
+    """n steps of task 2 on loop 9 of thread 1, `dur_us` each, `gap_us` apart."""
+    return [(1, ["step", us(i * (dur_us + gap_us)), us(i * (dur_us + gap_us) + dur_us), 1, 2, 9, ""]) for i in range(n)]
+
+
+def test_many_short_cpu_steps_saturate_the_loop_certainly_when_untraced() -> None:
+    # 20 steps of 45 ms, 5 ms apart: 0.9 s of the 1.0 s window, all of it CPU (the loop thread used 0.9 s)
+    st = structure([PROC, task(2, "Task-2", "handle (/p/s.py:9)"), *saturating_steps(20, 45_000, 5_000)])
+    smp = samples([(0, 0.0), (1_000_000, 0.9)])
+    load = loop_load(st, smp, (0.0, 1_000_000.0), stretch=1.0)  # --sampled: no per-call cost
+    assert load is not None
+    assert (load.pid, load.os_tid, load.steps) == (1, 1, 20)
+    assert (load.busy_s, load.longest_s, load.cpu_s) == (pytest.approx(0.9), pytest.approx(0.045), pytest.approx(0.9))
+    assert load.share == pytest.approx(0.9) and load.min_share == pytest.approx(0.9)
+    assert loop_blocks(st, events([]), tracks([]), smp, 0, 0.1) == []  # none of them is a block
+    f = loop_finding([], load=load)
+    assert f is not None and (f.kind, f.severity) == ("loop-saturated", "warning")
+    assert f.message == (
+        "event loop saturated: its steps kept it busy 90% of the script's 1.00 s (20 steps, the longest 45 ms, none "
+        "0.10 s or more): tasks waited for the loop, not for I/O, so more tasks cannot make it faster; move "
+        "CPU-bound work off the loop (loop.run_in_executor with a ProcessPoolExecutor)."
+    )
+    assert f.evidence["share"] == 0.9 and f.evidence["untraced_min_share"] == 0.9 and f.evidence["steps"] == 20
+
+
+def test_a_saturated_loop_under_the_tracer_is_only_possible_when_its_steps_were_cpu() -> None:
+    st = structure([PROC, task(2, "Task-2", "handle (/p/s.py:9)"), *saturating_steps(20, 45_000, 5_000)])
+    load = loop_load(st, samples([(0, 0.0), (1_000_000, 0.9)]), (0.0, 1_000_000.0))  # stretch 5: traced
+    assert load is not None and load.min_busy_s == pytest.approx(0.9 / 5)
+    f = loop_finding([], load=load)
+    assert f is not None and (f.kind, f.severity) == ("loop-maybe-saturated", "info")
+    assert "busy 90% of the script's 1.00 s under the tracer" in f.message and "between 18% and 90%" in f.message
+    # the same steps asleep (0.05 s of CPU: blocking I/O the tracer cannot stretch) are saturated for sure
+    asleep = loop_load(st, samples([(0, 0.0), (1_000_000, 0.05)]), (0.0, 1_000_000.0))
+    assert asleep is not None and asleep.min_busy_s == pytest.approx(0.85 + 0.05 / 5)
+    f2 = loop_finding([], load=asleep)
+    assert f2 is not None and f2.kind == "loop-saturated" and ", at least 86% untraced)" in f2.message
+
+
+def test_a_loop_mostly_waiting_or_a_short_script_is_not_saturated_and_blocks_come_first() -> None:
+    st = structure([PROC, task(2, "Task-2", "handle (/p/s.py:9)"), *saturating_steps(20, 10_000, 40_000)])
+    idle = loop_load(st, samples([(0, 0.0), (1_000_000, 0.2)]), (0.0, 1_000_000.0), stretch=1.0)
+    assert idle is not None and idle.share == pytest.approx(0.2) and loop_finding([], load=idle) is None
+    short = structure([PROC, task(2, "Task-2", "h (/p/s.py:9)"), *saturating_steps(3, 45_000, 5_000)])
+    brief = loop_load(short, samples([(0, 0.0), (150_000, 0.135)]), (0.0, 150_000.0), stretch=1.0)
+    assert brief is not None and brief.share == pytest.approx(0.9) and loop_finding([], load=brief) is None
+    # steps outside the script's window are clipped to it; a run without steps has no load
+    clipped = loop_load(st, samples([(0, 0.0), (1_000_000, 0.2)]), (0.0, 55_000.0), stretch=1.0)
+    assert clipped is not None and clipped.busy_s == pytest.approx(0.015)
+    assert loop_load(structure([PROC]), samples([]), (0.0, 1e6)) is None
+    # a loop with a certain block says that, not saturation
+    sat = structure([PROC, task(2, "Task-2", "handle (/p/s.py:9)"), *saturating_steps(20, 45_000, 5_000)])
+    load = loop_load(sat, samples([(0, 0.0), (1_000_000, 0.0)]), (0.0, 1e6))
+    block = LoopBlock("Task-2", "handle (/p/s.py:9)", 1, 1, 0.0, 0.5, 0.0, 0.5, True, ["time.sleep"])
+    f = loop_finding([block], load=load)
+    assert f is not None and f.kind == "loop-blocked"

@@ -24,7 +24,14 @@ from tracekit.analysis import cpu
 from tracekit.analysis import units as unitmod
 from tracekit.analysis.findings import verdicts
 from tracekit.analysis.functions import functions_table, name_mask
-from tracekit.analysis.loop import LOOP_BLOCK_THRESHOLD_S, TRACER_STRETCH_MAX, LoopBlock, loop_blocks
+from tracekit.analysis.loop import (
+    LOOP_BLOCK_THRESHOLD_S,
+    TRACER_STRETCH_MAX,
+    LoopBlock,
+    LoopLoad,
+    loop_blocks,
+    loop_load,
+)
 from tracekit.analysis.loss import cpu_gap, data_loss, helper_pids, too_short_to_sample
 from tracekit.analysis.model import Concurrency, Context, DataLoss, Stats, UnitCounts
 from tracekit.analysis.origin import Origins, program_origins
@@ -75,6 +82,7 @@ class _Derived:
     units: pd.DataFrame
     steps: pd.DataFrame  # in-flight step series
     blocks: list[LoopBlock]
+    load: LoopLoad | None  # the busiest event loop's share of the window in steps
     loss: DataLoss
     framework: str
     output: pd.DataFrame
@@ -103,6 +111,7 @@ def analyse(inp: Inputs, loop_threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> An
         info=info, window_ns=window, samples=samples, totals=totals, units=units,
         steps=unitmod.in_flight_steps(units, wall_s),
         blocks=loop_blocks(st, events, tracks, samples, window[0] / 1e3, loop_threshold_s, stretch),
+        load=loop_load(st, samples, (window[0] / 1e3, window[1] / 1e3), stretch),
         loss=data_loss(info, trace, samples, window, st, totals), framework=framework(events),
         output=output_frame(info, window[0]), c_calls=cpu.c_call_time(events, os_tid),
     )  # fmt: skip
@@ -169,7 +178,7 @@ def _stats(d: _Derived) -> Stats:
         loss_warnings=d.loss.warnings, generators=generator_instances(units),
         threads=[t for t in cpu.thread_sched(d.samples, start_ns, end_ns, d.c_calls) if t.pid not in helper_set],
         framework=d.framework, untraced_threads=len(d.loss.untraced_threads), helpers=d.loss.helpers,
-        helpers_cpu_s=helpers_cpu_s, c_calls_known=info.traced,
+        helpers_cpu_s=helpers_cpu_s, c_calls_known=info.traced, loop_load=d.load,
         cpu_known=not d.samples.empty and not cpu_gap(d.totals, d.window_ns)
         and not too_short_to_sample(d.totals, d.window_ns),
         sampled=info.stack_interval_us is not None, tracer_stopped=d.loss.tracer_stopped_s is not None,

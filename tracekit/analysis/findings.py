@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tracekit.analysis.functions import split_name
-from tracekit.analysis.loop import LoopBlock, loop_finding
+from tracekit.analysis.loop import LoopBlock, LoopLoad, loop_finding
 from tracekit.analysis.model import Finding, ThreadSched
 
 ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -79,6 +79,7 @@ def verdicts(
     tracer_stopped: bool = False,
     helpers_cpu_s: float = 0.0,
     c_calls_known: bool = True,
+    loop_load: LoopLoad | None = None,
 ) -> list[Finding]:
     """The findings on the program's own units. `cpu_s` is the program's CPU: the run's, less
     `helpers_cpu_s` (untraced helper programs, named by `helpers`), and `threads` are the program's.
@@ -88,7 +89,8 @@ def verdicts(
                      helpers_cpu_s)  # fmt: skip
     out: list[Finding] = [Finding("data-loss", "warning", w) for w in loss_warnings]
     gil = gil_bound(facts.threads, c_calls_known)
-    found = [loop_finding(blocks, framework, sampled=sampled, tracer_stopped=tracer_stopped), gil, parallel(facts, gil)]
+    loop = loop_finding(blocks, framework, sampled=sampled, tracer_stopped=tracer_stopped, load=loop_load)
+    found = [loop, gil, parallel(facts, gil)]
     found.append(None if found[-1] else shape(facts, gil, generators or {}))
     found += [generator_coroutines(generators or {}), mostly_waiting(facts), untraced_helpers(helpers or [], facts)]
     out += [f for f in found if f is not None]

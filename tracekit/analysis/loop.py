@@ -9,6 +9,11 @@ waiting (sleep, blocking I/O). So each block gets a lower bound on its untraced 
 (less the time the loop thread was queued for a core, schedstat: a busy machine's, not the program's)
 plus its CPU time divided by that stretch; a block is certain when even the lower bound passes the
 threshold, and "possible" otherwise (the finding says so, with the numbers).
+
+A loop can also be saturated without one long step: many short ones that together keep it busy
+(`loop_load`, the busiest loop's share of the script's window in steps). Its untraced lower bound
+takes the loop thread's CPU over the window as the steps' CPU (the loop's own select and bookkeeping
+between steps make it an overestimate, so the bound stays a bound).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from tracekit.structure import TASK_TID_BASE, Structure, short
 
 LOOP_BLOCK_THRESHOLD_S = 0.1  # asyncio debug mode's slow_callback_duration
 TRACER_STRETCH_MAX = 5.0  # the most viztracer slows call-heavy Python (notes/oracles.md: ~5x on 3.11)
+LOOP_SATURATED_SHARE = 0.8  # of the script's window in steps: tasks wait for the loop more than for I/O
+LOOP_SATURATED_MIN_S = 0.2  # a shorter script says nothing about a steady state
 _WRAPPERS = ("tk_run (", "Handle._run (", "_contextvars.Context.run")
 
 
@@ -44,6 +51,53 @@ class LoopBlock:
     certain: bool  # min_s passes the threshold: blocked even if tracing slowed every call the most
     chain: list[str]  # caller chain from the step's code down to the slowest slice; [] unknown
     line: str = ""  # --sampled: "file.py:10: time.sleep(1)", where the chain's last frame sat most; "" unknown
+
+
+@dataclass(frozen=True)
+class LoopLoad:
+    """The busiest event loop of the run: how much of the script's window its steps took."""
+
+    pid: int
+    os_tid: int  # the thread that ran the loop
+    wall_s: float  # the script's window
+    busy_s: float  # Σ step durations inside the window, as measured (under the tracer, if any)
+    steps: int
+    longest_s: float
+    cpu_s: float  # the loop thread's CPU over the window (psutil samples); NaN if not sampled
+    min_busy_s: float  # lower bound of busy_s untraced: its wait + its CPU / stretch
+
+    @property
+    def share(self) -> float:
+        return self.busy_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def min_share(self) -> float:
+        return self.min_busy_s / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def loop_load(
+    st: Structure, samples: pd.DataFrame, window_us: tuple[float, float], stretch: float = TRACER_STRETCH_MAX
+) -> LoopLoad | None:
+    """The loop whose steps took the most of the script's window (clipped to it), or None without steps."""
+    lo, hi = window_us
+    steps = st.steps
+    if steps.empty or hi <= lo:
+        return None
+    start = steps["start_us"].clip(lower=lo, upper=hi)
+    dur = (steps["end_us"].clip(lower=lo, upper=hi) - start).clip(lower=0.0)
+    g = steps.assign(busy=dur).groupby(["pid", "loop", "os_tid"], sort=False)["busy"]
+    busy, count, longest = g.sum(), g.size(), g.max()
+    key = busy.idxmax()
+    pid, os_tid, busy_s = int(key[0]), int(key[2]), float(busy[key]) / 1e6
+    where = (samples, np.array([pid]), np.array([os_tid]), np.array([lo]), np.array([hi]))
+    cpu = float(window_cpu(*where)[0])
+    queued = float(window_cpu(*where, column="runq_s")[0])
+    used = busy_s if cpu != cpu else min(max(cpu, 0.0), busy_s)  # unknown CPU: assume all of it was CPU
+    runq = 0.0 if queued != queued else min(max(queued, 0.0), busy_s - used)
+    return LoopLoad(
+        pid=pid, os_tid=os_tid, wall_s=(hi - lo) / 1e6, busy_s=busy_s, steps=int(count[key]),
+        longest_s=float(longest[key]) / 1e6, cpu_s=cpu, min_busy_s=(busy_s - used - runq) + used / stretch,
+    )  # fmt: skip
 
 
 def loop_blocks(
@@ -172,12 +226,14 @@ def loop_finding(
     threshold_s: float = LOOP_BLOCK_THRESHOLD_S,
     sampled: bool = False,
     tracer_stopped: bool = False,
+    load: LoopLoad | None = None,
 ) -> Finding | None:
     """The loop-blocked finding (certain blocks), or loop-maybe-blocked (only blocks that tracing
-    may have stretched past the threshold), with the worst block's culprit and the fix for its kind.
+    may have stretched past the threshold), with the worst block's culprit and the fix for its kind;
+    without blocks, whether the busiest loop was saturated by short steps (`load`).
     `sampled`: the slices come from stack samples, which see Python frames only."""
     if not blocks:
-        return None
+        return saturated(load, framework, threshold_s) if load is not None else None
     call_fix, cpu_fix = FIXES.get(framework, FIXES[""])
     loop = "trio's run loop" if framework == "trio" else "event loop"
     certain = [b for b in blocks if b.certain]
@@ -216,6 +272,41 @@ def loop_finding(
         f"up to {TRACER_STRETCH_MAX:.0f}x: untraced the longest took between {worst.min_s:.3f} and "
         f"{worst.dur_s:.2f} s. Unknown whether it blocks without the tracer; check with `tracekit profile "
         "--sample-only` or PYTHONASYNCIODEBUG=1.",
+        evidence,
+    )
+
+
+def saturated(load: LoopLoad, framework: str = "", threshold_s: float = LOOP_BLOCK_THRESHOLD_S) -> Finding | None:
+    """loop-saturated: the loop's steps took LOOP_SATURATED_SHARE of the script's window even at their
+    untraced lower bound; loop-maybe-saturated: only as measured under the tracer."""
+    if load.wall_s < LOOP_SATURATED_MIN_S or load.share < LOOP_SATURATED_SHARE:
+        return None
+    loop = "trio's run loop" if framework == "trio" else "event loop"
+    cpu_fix = FIXES.get(framework, FIXES[""])[1]
+    evidence = {
+        "busy_s": round(load.busy_s, 3), "wall_s": round(load.wall_s, 3), "share": round(load.share, 3),
+        "untraced_min_share": round(load.min_share, 3), "steps": load.steps, "longest_s": round(load.longest_s, 4),
+        "loop_thread_cpu_s": None if load.cpu_s != load.cpu_s else round(load.cpu_s, 3),
+        "threshold_share": LOOP_SATURATED_SHARE, "stretch_max": TRACER_STRETCH_MAX,
+    }  # fmt: skip
+    steps = f"{load.steps} steps, the longest {load.longest_s * 1e3:.0f} ms, none {threshold_s:.2f} s or more"
+    if load.min_share >= LOOP_SATURATED_SHARE:
+        bound = f", at least {load.min_share:.0%} untraced" if load.min_share < load.share - 0.005 else ""
+        return Finding(
+            "loop-saturated",
+            "warning",
+            f"{loop} saturated: its steps kept it busy {load.share:.0%} of the script's {load.wall_s:.2f} s "
+            f"({steps}{bound}): tasks waited for the loop, not for I/O, so more tasks cannot make it faster; "
+            f"{cpu_fix}.",
+            evidence,
+        )
+    return Finding(
+        "loop-maybe-saturated",
+        "info",
+        f"{loop} possibly saturated: its steps kept it busy {load.share:.0%} of the script's {load.wall_s:.2f} s "
+        f"under the tracer ({steps}), but that was mostly CPU work, which tracing slows up to "
+        f"{TRACER_STRETCH_MAX:.0f}x: untraced between {load.min_share:.0%} and {load.share:.0%}. Unknown whether "
+        "it is saturated without the tracer; `tracekit profile --sampled` measures it without that cost.",
         evidence,
     )
 

@@ -13,7 +13,9 @@ from typing import Any
 @dataclass(frozen=True)
 class Finding:
     """A verdict in plain words. kind: sequential | concurrent-not-parallel | serialised | gil-bound |
-    parallel | loop-blocked | generator-coroutines | mostly-waiting | data-loss; severity: error | warning | info."""
+    parallel | loop-blocked | loop-maybe-blocked | loop-saturated | loop-maybe-saturated | generator-coroutines |
+    mostly-waiting | core-contention | concurrency-unknown | untraced-helpers | data-loss; severity: error |
+    warning | info."""
 
     kind: str
     severity: str
