@@ -86,6 +86,15 @@ def test_gil_bound_is_not_claimed_for_lock_waiters_numpy_or_self_time() -> None:
     fs = verdicts(wall_s=1.0, cpu_s=0.99, cores=2, units=old, peak=3, blocks=[], loss_warnings=[])
     assert "gil-bound" not in kinds(fs) and kinds(fs) == ["serialised"]
     assert "unknown" in fs[0].message and "needs processes" not in fs[0].message
+    # the same under a capture that hooks no calls (--sampled, --sample-only): the CPU is the program's
+    fs = verdicts(wall_s=1.0, cpu_s=0.87, cores=2, units=old, peak=3, blocks=[], loss_warnings=[], c_calls_known=False)
+    assert kinds(fs) == ["serialised"] and fs[0].evidence["per_call_cost"] is False
+    assert fs[0].message == (
+        "concurrent, one core at most: up to 3 threads were in flight and together kept 0.87 cores busy, with no "
+        "tracer to inflate it (this capture hooks no calls): the program computed 87% of its run, one unit at a time, "
+        "so its units took turns on a core rather than running in parallel; more of them cannot make that part "
+        "faster, and CPU work spread over processes could."
+    )
 
 
 def test_gil_bound_needs_two_contenders_a_lower_bound_on_cpu_and_at_most_one_core() -> None:

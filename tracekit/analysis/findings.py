@@ -42,6 +42,7 @@ class RunFacts:
     untraced_threads: int  # OS threads the sampler saw that the trace lacks
     cpu_known: bool = True  # False when the sampler was starved: no verdict from the CPU figure
     helpers_cpu_s: float = 0.0  # CPU of untraced helper programs (a browser, node), left out of cpu_s
+    per_call_cost: bool = True  # a tracer hooked every call (viztracer); False: --sampled, --sample-only
 
     @property
     def parallelism(self) -> float:
@@ -86,7 +87,7 @@ def verdicts(
     `c_calls_known`: the capture traced C calls (viztracer ran), so the threads' in_c_s is measured."""
     certain = [b for b in blocks if b.certain]  # blocks tracing cannot explain (see analysis/loop.py)
     facts = RunFacts(wall_s, cpu_s, cores, units, peak, certain, threads or [], framework, untraced_threads, cpu_known,
-                     helpers_cpu_s)  # fmt: skip
+                     helpers_cpu_s, per_call_cost=c_calls_known)  # fmt: skip
     out: list[Finding] = [Finding("data-loss", "warning", w) for w in loss_warnings]
     gil = gil_bound(facts.threads, c_calls_known)
     loop = loop_finding(blocks, framework, sampled=sampled, tracer_stopped=tracer_stopped, load=loop_load)
@@ -351,8 +352,19 @@ def core_contention(facts: RunFacts, view: ThreadView, label: str, mix: dict[str
 def serialised(facts: RunFacts, label: str, mix: dict[str, int]) -> Finding:
     """Two or more in flight, between half a core and one core busy, and no evidence from the threads
     or the GIL. The traced run's CPU is inflated by the tracer (call-heavy code up to ~5x), so the CPU
-    figure alone cannot say the program is CPU-bound: say so."""
+    figure alone cannot say the program is CPU-bound: say so. A capture without a per-call hook
+    (--sampled: the stack sampler keeps under 2% of a core; --sample-only) leaves the CPU the program's."""
     p = facts.parallelism
+    if not facts.per_call_cost:
+        return Finding(
+            "serialised",
+            "info",
+            f"concurrent, one core at most: up to {label} were in flight and together kept {p:.2f} cores busy, "
+            f"with no tracer to inflate it (this capture hooks no calls): the program computed {min(p, 1.0):.0%} of "
+            "its run, one unit at a time, so its units took turns on a core rather than running in parallel; more "
+            "of them cannot make that part faster, and CPU work spread over processes could.",
+            {**facts.base_evidence(), "in_flight_at_peak": mix, "per_call_cost": False},
+        )
     return Finding(
         "serialised",
         "info",
