@@ -216,3 +216,15 @@ def test_a_loop_mostly_waiting_or_a_short_script_is_not_saturated_and_blocks_com
     block = LoopBlock("Task-2", "handle (/p/s.py:9)", 1, 1, 0.0, 0.5, 0.0, 0.5, True, ["time.sleep"])
     f = loop_finding([block], load=load)
     assert f is not None and f.kind == "loop-blocked"
+
+
+def test_a_loop_queued_for_a_core_without_a_tracer_is_possibly_saturated_because_of_the_machine() -> None:
+    # --sampled (stretch 1): 0.9 s busy in steps, 0.3 s of it queued for a core while others held them
+    st = structure([PROC, task(2, "Task-2", "handle (/p/s.py:9)"), *saturating_steps(20, 45_000, 5_000)])
+    smp = samples([(0, 0.0), (1_000_000, 0.6)]).assign(runq_s=[0.0, 0.3])
+    load = loop_load(st, smp, (0.0, 1_000_000.0), stretch=1.0)
+    assert load is not None and load.min_busy_s == pytest.approx(0.6)
+    f = loop_finding([], load=load)
+    assert f is not None and f.kind == "loop-maybe-saturated" and f.evidence["stretch_max"] == 1.0
+    assert "waited for a core for part of it" in f.message and "between 60% and 90%" in f.message
+    assert "tracer" not in f.message

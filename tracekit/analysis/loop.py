@@ -65,6 +65,7 @@ class LoopLoad:
     longest_s: float
     cpu_s: float  # the loop thread's CPU over the window (psutil samples); NaN if not sampled
     min_busy_s: float  # lower bound of busy_s untraced: its wait + its CPU / stretch
+    stretch: float = TRACER_STRETCH_MAX  # the most the capture slowed CPU work (1: no per-call hook)
 
     @property
     def share(self) -> float:
@@ -92,12 +93,20 @@ def loop_load(
     where = (samples, np.array([pid]), np.array([os_tid]), np.array([lo]), np.array([hi]))
     cpu = float(window_cpu(*where)[0])
     queued = float(window_cpu(*where, column="runq_s")[0])
-    used = busy_s if cpu != cpu else min(max(cpu, 0.0), busy_s)  # unknown CPU: assume all of it was CPU
-    runq = 0.0 if queued != queued else min(max(queued, 0.0), busy_s - used)
     return LoopLoad(
         pid=pid, os_tid=os_tid, wall_s=(hi - lo) / 1e6, busy_s=busy_s, steps=int(count[key]),
-        longest_s=float(longest[key]) / 1e6, cpu_s=cpu, min_busy_s=(busy_s - used - runq) + used / stretch,
+        longest_s=float(longest[key]) / 1e6, cpu_s=cpu, min_busy_s=untraced_min(busy_s, cpu, queued, stretch),
+        stretch=stretch,
     )  # fmt: skip
+
+
+def untraced_min(dur_s: float, cpu_s: float, queued_s: float, stretch: float) -> float:
+    """The lower bound of a measured stretch of loop time without the tracer: its wait, less the time
+    queued for a core (the machine's), plus its CPU ÷ stretch. Unknown CPU (NaN) counts as all CPU,
+    unknown queueing as none."""
+    used = dur_s if cpu_s != cpu_s else min(max(cpu_s, 0.0), dur_s)
+    runq = 0.0 if queued_s != queued_s else min(max(queued_s, 0.0), dur_s - used)
+    return (dur_s - used - runq) + used / stretch
 
 
 def loop_blocks(
@@ -130,9 +139,7 @@ def loop_blocks(
     out = []
     for s, c, q in zip(steps.itertuples(index=False), cpu.tolist(), queued.tolist(), strict=True):
         dur = float(s.dur_us) / 1e6
-        used = dur if c != c else min(max(c, 0.0), dur)  # unknown CPU: assume all of it was CPU
-        runq = 0.0 if q != q else min(max(q, 0.0), dur - used)
-        min_s = (dur - used - runq) + used / stretch
+        min_s = untraced_min(dur, c, q, stretch)
         name, coro = (
             tasks.get((int(s.pid), int(s.task)), ("callback", str(s.label))) if s.task else ("callback", str(s.label))
         )
@@ -287,7 +294,7 @@ def saturated(load: LoopLoad, framework: str = "", threshold_s: float = LOOP_BLO
         "busy_s": round(load.busy_s, 3), "wall_s": round(load.wall_s, 3), "share": round(load.share, 3),
         "untraced_min_share": round(load.min_share, 3), "steps": load.steps, "longest_s": round(load.longest_s, 4),
         "loop_thread_cpu_s": None if load.cpu_s != load.cpu_s else round(load.cpu_s, 3),
-        "threshold_share": LOOP_SATURATED_SHARE, "stretch_max": TRACER_STRETCH_MAX,
+        "threshold_share": LOOP_SATURATED_SHARE, "stretch_max": load.stretch,
     }  # fmt: skip
     steps = f"{load.steps} steps, the longest {load.longest_s * 1e3:.0f} ms, none {threshold_s:.2f} s or more"
     if load.min_share >= LOOP_SATURATED_SHARE:
@@ -304,9 +311,15 @@ def saturated(load: LoopLoad, framework: str = "", threshold_s: float = LOOP_BLO
         "loop-maybe-saturated",
         "info",
         f"{loop} possibly saturated: its steps kept it busy {load.share:.0%} of the script's {load.wall_s:.2f} s "
-        f"under the tracer ({steps}), but that was mostly CPU work, which tracing slows up to "
-        f"{TRACER_STRETCH_MAX:.0f}x: untraced between {load.min_share:.0%} and {load.share:.0%}. Unknown whether "
-        "it is saturated without the tracer; `tracekit profile --sampled` measures it without that cost.",
+        + (
+            f"under the tracer ({steps}), but that was mostly CPU work, which tracing slows up to "
+            f"{load.stretch:.0f}x: untraced between {load.min_share:.0%} and {load.share:.0%}. Unknown whether it "
+            "is saturated without the tracer; `tracekit profile --sampled` measures it without that cost."
+            if load.stretch > 1
+            else f"({steps}), but the loop thread waited for a core for part of it (other programs held the "
+            f"cores): on a free machine between {load.min_share:.0%} and {load.share:.0%}. Unknown whether it is "
+            "saturated on a machine of its own."
+        ),
         evidence,
     )
 
