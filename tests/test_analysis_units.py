@@ -36,6 +36,42 @@ def tracks(rows: list[tuple[int, int, str, str]]) -> pd.DataFrame:
     return pd.DataFrame([(*r, "MainProcess") for r in rows], columns=TRACK_COLUMNS)
 
 
+def test_library_helper_threads_and_tasks_are_shown_but_not_workers() -> None:
+    # a ProcessPoolExecutor's manager and queue feeder, asyncio's waitpid thread and its pipe-connecting
+    # task help; a thread of the program's own, a Thread subclass, and a record without a target work
+    st = structure(
+        [
+            (5, ["proc", us(0), 5, 1, "start", "t.py"]),
+            (5, ["thread", us(100), 6, "Thread-1", "threading",
+                 "concurrent.futures.process:_ExecutorManagerThread.run"]),
+            (5, ["thread", us(110), 7, "QueueFeederThread", "threading", "multiprocessing.queues:Queue._feed"]),
+            (5, ["thread", us(120), 8, "asyncio-waitpid-0", "threading",
+                 "asyncio.unix_events:ThreadedChildWatcher._do_waitpid"]),
+            (5, ["thread", us(130), 9, "mine", "threading", "__main__:work"]),
+            (5, ["thread", us(140), 10, "Poller", "threading", "__main__:Poller.run"]),
+            (5, ["thread", us(150), 11, "old", "threading"]),
+            (5, ["task", us(200), 1, "Task-1", "main (/p/t.py:5)", 0, "<module> (/p/t.py:20)", 5]),
+            (5, ["task", us(210), 2, "Task-2", "BaseSubprocessTransport._connect_pipes "
+                 "(/usr/lib/python3.11/asyncio/base_subprocess.py:156)", 1, "one (/p/t.py:9)", 5]),
+            (5, ["task", us(220), 3, "Task-3", "_connect_pipes (/p/base_subprocess.py:3)", 1, "one (/p/t.py:9)", 5]),
+            (5, ["thread_end", us(600), 9]),
+            (5, ["done", us(900), 1, "ok", "Task-1"]),
+            (5, ["end", us(1_000)]),
+        ]
+    )  # fmt: skip
+    u = U.build_units(events([]), tracks([]), 5, {}, 0, EMPTY, st)
+    roles = dict(zip(u["name"], u["role"], strict=True))
+    assert {n: roles[n] for n in ["Thread-1", "QueueFeederThread", "asyncio-waitpid-0", "Task-2"]} == dict.fromkeys(
+        ["Thread-1", "QueueFeederThread", "asyncio-waitpid-0", "Task-2"], "helper"
+    )
+    assert [roles[n] for n in ["mine", "Poller", "old", "Task-3"]] == ["worker"] * 4
+    assert roles["Task-1"] == "entry"
+    # in flight: mine (130-600 µs), Poller and old (to the end), Task-3 (from 220 µs, never stepped: at its
+    # creation only); the four helpers never count
+    steps = U.in_flight_steps(u, 1e-3)
+    assert U.in_flight_at(steps, np.array([105e-6, 125e-6, 135e-6, 155e-6, 700e-6])).tolist() == [1, 1, 1, 3, 2]
+
+
 def async_run() -> tuple[pd.DataFrame, pd.DataFrame, Structure]:
     """asyncio.run(main()) where main gathers two tasks that each wait 1 s (times in µs)."""
     ev = events([(1, 1, 0, 1_100_000, "run (x.py:1)", -1)])

@@ -121,7 +121,13 @@ def test_threads_forks_spawn_and_os_exit_are_recorded(tmp_path: Path) -> None:
     main = st.procs[st.procs["how"] == "start"].iloc[0]
     th = st.threads[st.threads["pid"] == main["pid"]].set_index("name")
     assert th.loc["sleeper", "how"] == "threading"
+    assert th.loc["sleeper", "target"] == "time:sleep"  # what each thread runs, as "module:qualname"
     assert any(n.startswith("_thread: ") for n in th.index)
+    assert next(t for n, t in th["target"].items() if n.startswith("_thread: ")).startswith("__main__:")
+    # the Pools' own handler threads, by the functions multiprocessing gives them (the units' helpers)
+    pool = {"multiprocessing.pool:Pool._handle_workers", "multiprocessing.pool:Pool._handle_tasks",
+            "multiprocessing.pool:Pool._handle_results"}  # fmt: skip
+    assert pool <= set(th["target"]) <= pool | {"time:sleep"} | {t for t in th["target"] if t.startswith("__main__:")}
     children = st.procs[st.procs["ppid"] == main["pid"]]
     assert set(children["how"]) == {"fork", "start"}  # fork children and a spawned interpreter
     # every child left its start (pool workers end by SIGTERM, unflushed); the os._exit child wrote its end too

@@ -28,7 +28,9 @@ times in CLOCK_MONOTONIC ns (`time.monotonic_ns()`, the clock of viztracer's µs
                                            least PLAIN_MIN_NS; label names the callback); loop is a
                                            serial of the loop object
   ["done", t, task, state, name]           the step that finished a task; state ok|cancelled|error
-  ["thread", t, os_tid, name, how]         a thread started running; how: "threading" | "_thread"
+  ["thread", t, os_tid, name, how, target] a thread started running; how: "threading" | "_thread";
+                                           target: "module:qualname" of the function it runs (a
+                                           Thread subclass's run), "" unknown (older records: absent)
   ["thread_end", t, os_tid]
   ["gen", t0, t1, os_tid, gen, func, finished, driver]
                                            one resume of a generator through next(): gen is a serial
@@ -411,7 +413,7 @@ def _patch_threads() -> None:
         rec = _rec
         if rec is not None:
             rec.idents[threading.get_ident()] = _native_id()
-            rec.add(["thread", _now(), _native_id(), str(self.name), "threading"])
+            rec.add(["thread", _now(), _native_id(), str(self.name), "threading", _thread_target(self)])
         try:
             bootstrap(self)
         finally:
@@ -425,12 +427,13 @@ def _patch_threads() -> None:
 
     def tk_start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
         name = f"_thread: {getattr(function, '__qualname__', type(function).__qualname__)}"
+        target = _where(function)
 
         def tk_thread_main(*a: Any, **k: Any) -> Any:
             rec = _rec
             if rec is not None:
                 rec.idents[_thread.get_ident()] = _native_id()
-                rec.add(["thread", _now(), _native_id(), name, "_thread"])
+                rec.add(["thread", _now(), _native_id(), name, "_thread", target])
             try:
                 return function(*a, **k)
             finally:
@@ -444,6 +447,21 @@ def _patch_threads() -> None:
     _thread.start_new_thread = tk_start_new_thread
     if getattr(_thread, "start_new", None) is start_new_thread:
         _thread.start_new = tk_start_new_thread
+
+
+def _where(function: Any) -> str:
+    """ "module:qualname" of a callable (a bound method's function), "" when it has neither."""
+    try:
+        module, qualname = getattr(function, "__module__", None), getattr(function, "__qualname__", None)
+        return f"{module}:{qualname}" if isinstance(module, str) and isinstance(qualname, str) else ""
+    except Exception:  # an object whose attributes raise: the program's, not ours
+        return ""
+
+
+def _thread_target(thread: threading.Thread) -> str:
+    """What a starting thread runs: its target, or its class's run when it has none (a subclass)."""
+    target = getattr(thread, "_target", None)  # threading.Thread keeps it there until run() ends
+    return _where(target if target is not None else type(thread).run)
 
 
 def _patch_next() -> None:

@@ -11,7 +11,8 @@ Frames of `Structure` (one row each):
            os_tid (the thread that created it), created_us, first_step_us, last_step_us, done_us
            (NaN: never finished), state ("ok" | "cancelled" | "error" | "" never finished), steps
   steps    pid, os_tid, task (0 for a plain callback), loop, label, start_us, end_us, dur_us
-  threads  pid, os_tid, name, how ("threading" | "_thread"), start_us, end_us (NaN: still running)
+  threads  pid, os_tid, name, how ("threading" | "_thread"), start_us, end_us (NaN: still running),
+           target ("module:qualname" the thread runs, "" unknown)
   gens     pid, os_tid, gen, func, driver, start_us, end_us, finished: resumes through next()
   stack_samples  pid, os_tid, t_us, leaf ("qualname (file:line)" of the innermost Python frame, "" when
            the thread ended), line (its current line): `--sampled` only, one row per change
@@ -34,7 +35,7 @@ TASK_COLUMNS = [
     "done_us", "state", "steps",
 ]  # fmt: skip
 STEP_COLUMNS = ["pid", "os_tid", "task", "loop", "label", "start_us", "end_us", "dur_us"]
-THREAD_COLUMNS = ["pid", "os_tid", "name", "how", "start_us", "end_us"]
+THREAD_COLUMNS = ["pid", "os_tid", "name", "how", "start_us", "end_us", "target"]
 GEN_COLUMNS = ["pid", "os_tid", "gen", "func", "driver", "start_us", "end_us", "finished"]
 SAMPLE_COLUMNS = ["pid", "os_tid", "t_us", "leaf", "line"]
 
@@ -146,10 +147,15 @@ def _stack_samples(recs: dict[str, list[tuple[int, list[Any]]]]) -> pd.DataFrame
 def _threads(recs: dict[str, list[tuple[int, list[Any]]]]) -> pd.DataFrame:
     ended = {(pid, int(r[2])): _us(r[1]) for pid, r in recs.get("thread_end", [])}
     rows = [
-        (pid, int(r[2]), str(r[3]), str(r[4]), _us(r[1]), ended.get((pid, int(r[2])), np.nan))
+        (pid, int(r[2]), str(r[3]), str(r[4]), _us(r[1]), ended.get((pid, int(r[2])), np.nan), _target(r))
         for pid, r in recs.get("thread", [])
     ]
     return pd.DataFrame(rows, columns=THREAD_COLUMNS).sort_values("start_us", kind="stable").reset_index(drop=True)
+
+
+def _target(thread_record: list[Any]) -> str:
+    """A thread record's target ("" in records written before it was recorded)."""
+    return str(thread_record[5]) if len(thread_record) > 5 else ""
 
 
 def _columns(rows: list[tuple[int, list[Any]]], fields: dict[str, tuple[int, str]]) -> pd.DataFrame:

@@ -8,6 +8,8 @@ Instruments, installed before the program starts:
     (agrees with asyncio debug mode's slow-callback log to the millisecond, shared/notes/oracles.md);
   - asyncio.all_tasks() counted after callbacks (at most every 2 ms) and threading.enumerate() counted
     by a helper thread every 5 ms: the peaks of each;
+  - the size each process pool was made with (multiprocessing.Pool's processes, ProcessPoolExecutor's
+    max_workers), read from the pool after its __init__: the most at once, "pool_workers";
   - each threading.Thread's own /proc/self/task/TID/schedstat at its start and end (on-CPU and
     run-queue ns) and its wall time, so its sleep is wall - on-CPU - run-queue.
 Only the main process writes (forked children inherit the wrappers but their facts are not needed).
@@ -27,7 +29,7 @@ import time
 
 MAIN_PID = os.getpid()
 FACTS: dict[str, object] = {"callbacks": 0, "slow_callbacks": [], "max_callback_s": 0.0, "max_tasks": 0,
-                            "max_threads": 1, "threads": []}  # fmt: skip
+                            "max_threads": 1, "threads": [], "pool_workers": 0}  # fmt: skip
 _last_count = [0.0]
 _orig_run = asyncio.events.Handle._run
 
@@ -83,6 +85,24 @@ def _measured_run(self: threading.Thread) -> None:
 threading.Thread.run = _measured_run  # type: ignore[method-assign]
 
 
+def _sized(cls: type, size_attr: str) -> None:
+    init = cls.__init__  # type: ignore[misc]
+
+    def sized_init(self: object, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)
+        FACTS["pool_workers"] = max(int(FACTS["pool_workers"]), int(getattr(self, size_attr)))  # type: ignore[call-overload]
+
+    cls.__init__ = sized_init  # type: ignore[misc]
+
+
+def _size_pools() -> None:
+    import concurrent.futures
+    import multiprocessing.pool
+
+    _sized(multiprocessing.pool.Pool, "_processes")
+    _sized(concurrent.futures.ProcessPoolExecutor, "_max_workers")
+
+
 def _count_threads() -> None:
     while True:
         FACTS["max_threads"] = max(int(FACTS["max_threads"]), threading.active_count() - 1)  # type: ignore[call-overload]
@@ -97,6 +117,7 @@ def _write() -> None:
 
 def main() -> None:
     atexit.register(_write)
+    _size_pools()
     threading.Thread(target=_count_threads, name="oracle-counter", daemon=True).start()
     args = sys.argv[1:]
     if args[0] == "-m":

@@ -19,6 +19,13 @@ def test_process_pools_count_processes_apart_and_name_their_helpers(name: str, r
     # resource tracker)
     assert u.max_processes >= 3
     assert t.stats["units"]["processes"] == 3
+    # oracle: the size the program made its pool with (read from the pool itself, untraced). The pool's
+    # own threads (Pool's three handlers; the executor's manager and queue feeder) are helpers, so what
+    # was in flight is the pool's processes, not 4 or 5 units
+    assert u.boot["pool_workers"] == 2
+    assert t.stats["concurrency"]["peak"] == t.stats["units"]["workers"] == u.boot["pool_workers"]
+    assert t.stats["units"]["helpers"] >= 2
+    assert f"{t.stats['units']['helpers']} helpers" in t.stderr  # the summary says so
     shapes = ("parallel", "concurrent-not-parallel", "serialised", "core-contention")
     key = next(f for f in t.stats["findings"] if f["kind"] in shapes)
     # CPU-bound workers are never called waiting: the kernel saw them runnable (untraced too)

@@ -205,8 +205,9 @@ def _unit_counts(units: pd.DataFrame, info: RunInfo) -> UnitCounts:
 
     wk = units[units["role"] == "worker"] if len(units) else units
     procs = count("process") if len(units) else len(info.processes)
+    helpers = int((units["role"] == "helper").sum()) if len(units) else 0
     return UnitCounts(tasks=count("task"), threads=count("thread"), processes=procs, generators=count("generator"),
-                      workers=len(wk))  # fmt: skip
+                      workers=len(wk), helpers=helpers)  # fmt: skip
 
 
 def _context(info: RunInfo, fw: str) -> Context:

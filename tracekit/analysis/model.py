@@ -30,6 +30,7 @@ class UnitCounts:
     processes: int
     generators: int  # generator instances driven as coroutines (see analysis/units.py)
     workers: int  # the units counted in concurrency: see analysis/units.py
+    helpers: int = 0  # threads and tasks a library runs to manage workers (analysis/units.py): not counted
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@ structure record (tracekit.structure), not inferred from function slices.
 A **worker** is an asyncio task other than an entry task (a task created while no other task of its
 process was in flight, such as the one `asyncio.run(main())` creates), a thread other than its
 process's main thread, a child process, or a generator unit (a generator instance driven as a
-coroutine: see `generator_units`). A worker is **in flight** from its start to its end: a task from
+coroutine: see `generator_units`). A **helper** is a thread or task a library starts to manage other
+units, not to do the program's work (`HELPER_TARGETS`, `HELPER_COROUTINES`: a process pool's manager and
+queue-feeder threads, asyncio's waitpid threads): shown, never counted as a worker.
+A worker is **in flight** from its start to its end: a task from
 its creation (`loop.create_task`) to the step that finished it, since a created task is in flight
 even while it waits for the loop; a thread from its start to its end; a process over its recorded
 or traced life; a generator unit from its first resume to the resume that finished it.
@@ -21,7 +24,7 @@ Units frame (`Analysis.units`), one row per process, thread, task or generator u
                mechanism ("threading" | "_thread"); "" otherwise
   creator      the task that created a task (its name), the function that drove a generator unit
   created_at   for a task, the first caller outside asyncio of its create_task ("main (x.py:13)")
-  role         "main" (main process/thread), "entry" (entry task) or "worker"
+  role         "main" (main process/thread), "entry" (entry task), "helper" or "worker"
   start_s, end_s, wall_s   in-flight span, seconds from the script's start
   cpu_s        CPU seconds from psutil (processes: own; threads: per OS thread; tasks: the CPU their
                loop thread used during the task's steps, estimated from samples; NaN if unknown)
@@ -252,6 +255,24 @@ def _thread_rows(
     return rows
 
 
+# Threads the standard library starts to manage other units, by the "module:qualname" they run
+# (recorder._thread_target): each waits on, feeds or collects from workers, and none does the program's
+# work. Checked against CPython 3.11-3.13's sources (the thread that runs each is named beside it).
+HELPER_TARGETS = frozenset({
+    "asyncio.unix_events:ThreadedChildWatcher._do_waitpid",  # "asyncio-waitpid-N": one per child process
+    "asyncio.base_events:BaseEventLoop._do_shutdown",  # shutdown_default_executor's joiner
+    "concurrent.futures.process:_ExecutorManagerThread.run",  # ProcessPoolExecutor's manager
+    "multiprocessing.pool:Pool._handle_workers",  # multiprocessing.Pool's three handlers
+    "multiprocessing.pool:Pool._handle_tasks",
+    "multiprocessing.pool:Pool._handle_results",
+    "multiprocessing.queues:Queue._feed",  # "QueueFeederThread": pickles what a queue's put() hands it
+    "multiprocessing.resource_sharer:_ResourceSharer._serve",
+    "multiprocessing.managers:Server.accepter",
+})  # fmt: skip
+# Tasks asyncio starts for its own plumbing, by their coroutine ("qualname (path:line)"): a pattern
+HELPER_COROUTINES = r"BaseSubprocessTransport\._connect_pipes \(.*/asyncio/base_subprocess\.py:\d+\)"
+
+
 def _recorded_thread_rows(
     st: Structure, pspan: dict[int, tuple[float, float]], nslices: dict[tuple[int, int], int]
 ) -> list[dict[str, object]]:
@@ -261,7 +282,8 @@ def _recorded_thread_rows(
         pid, tid = int(th.pid), int(th.os_tid)
         end = float(th.end_us) if th.end_us == th.end_us else pspan.get(pid, (0.0, float(th.start_us)))[1]
         rows.append(
-            _unit("thread", str(th.name), pid, tid, pid, "worker", float(th.start_us), max(end, th.start_us),
+            _unit("thread", str(th.name), pid, tid, pid, "helper" if th.target in HELPER_TARGETS else "worker",
+                  float(th.start_us), max(end, th.start_us),
                   os_tid=tid, trace_tid=tid, slices=nslices.get((pid, tid), 0), coroutine=str(th.how))
         )  # fmt: skip
     return rows
@@ -283,7 +305,8 @@ def _task_rows(st: Structure) -> pd.DataFrame:
     creator = np.where(t["creator"].to_numpy(dtype=np.int64) != 0, creator, "")
     return pd.DataFrame({
         "kind": "task", "name": t["name"].astype(str).to_numpy(), "pid": pid,
-        "tid": TASK_TID_BASE + t["task"].to_numpy(dtype=np.int64), "parent": pid, "role": "worker",
+        "tid": TASK_TID_BASE + t["task"].to_numpy(dtype=np.int64), "parent": pid,
+        "role": np.where(t["coro"].astype(str).str.fullmatch(HELPER_COROUTINES).to_numpy(), "helper", "worker"),
         "start_us": t["created_us"].to_numpy(dtype=np.float64), "end_us": end.to_numpy(dtype=np.float64),
         "cpu_s": np.nan, "os_tid": t["os_tid"].to_numpy(dtype=np.int64), "trace_tid": -1,
         "coroutine": _short_each(t["coro"]), "creator": creator.astype(str),
@@ -389,7 +412,7 @@ def entry_roles(units: pd.DataFrame) -> pd.Series:
     for _pid, grp in tasks.groupby("pid"):
         ends = grp["end_us"].to_numpy(dtype=np.float64)
         open_until = np.concatenate([[-np.inf], np.maximum.accumulate(ends)[:-1]])
-        entry = grp["start_us"].to_numpy(dtype=np.float64) >= open_until
+        entry = (grp["start_us"].to_numpy(dtype=np.float64) >= open_until) & (grp["role"] != "helper").to_numpy()
         role.loc[grp.index[entry]] = "entry"
     return role
 

@@ -76,7 +76,8 @@ def summary(
     kinds = f"{plural(u.processes, 'process')}, {plural(u.threads, 'thread')}, {plural(u.tasks, task)}"
     if u.generators:
         kinds += f", {plural(u.generators, 'generator unit')}"
-    t.add_row("units", f"{kinds}; {plural(u.workers, 'worker')}")
+    helpers = f", {plural(u.helpers, 'helper')}" if u.helpers else ""
+    t.add_row("units", f"{kinds}; {plural(u.workers, 'worker')}{helpers}")
     if s.output_order:
         t.add_row("output order", printable(s.output_order))  # the program's own output: untrusted
     if s.loop_blocked_max_s > 0:
