@@ -4,6 +4,7 @@ export tests). The numbers in the expected text follow from the inputs (see each
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -141,6 +142,24 @@ def test_summary_exact_text() -> None:
     an = hand_built("One\x1b[2J One One", [Finding("loop-blocked", "warning", "the loop was blocked 0.250 s by "
                                                    "time.sleep in count [x]")])  # fmt: skip
     assert summary(an, Path("/runs/main-1"), width=100) == SUMMARY_100
+
+
+def test_summary_names_the_kinds_at_the_peak_and_the_helpers() -> None:
+    an = hand_built("One", [])
+    s = an.stats
+    mixed = dataclasses.replace(
+        s,
+        concurrency=Concurrency(peak=8, mean=6.5, at_peak={"thread": 4, "task": 4}),
+        units=UnitCounts(tasks=5, threads=7, processes=1, generators=0, workers=8, helpers=2),
+    )
+    rows = summary(dataclasses.replace(an, stats=mixed), Path("/r"), width=100).splitlines()
+    assert "│ concurrency  │ peak 8 in flight (4 threads and 4 tasks), mean 6.50 " in "\n".join(rows)
+    assert "│ units        │ 1 process, 7 threads, 5 asyncio tasks; 8 workers, 2 helpers " in "\n".join(rows)
+    # one kind, or a mix that does not add up to the peak (generator units are not in it): the peak alone
+    for at_peak in ({"task": 8}, {"thread": 3, "task": 4}):
+        one = dataclasses.replace(s, concurrency=Concurrency(peak=8, mean=6.5, at_peak=at_peak))
+        text = summary(dataclasses.replace(an, stats=one), Path("/r"), width=100)
+        assert "│ concurrency  │ peak 8 in flight, mean 6.50 " in text
 
 
 def test_summary_colour_only_when_asked() -> None:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from tracekit.analysis import cpu
 from tracekit.analysis import units as unitmod
-from tracekit.analysis.findings import verdicts
+from tracekit.analysis.findings import peak_mix, verdicts
 from tracekit.analysis.functions import functions_table, name_mask
 from tracekit.analysis.loop import (
     LOOP_BLOCK_THRESHOLD_S,
@@ -189,7 +189,8 @@ def _stats(d: _Derived) -> Stats:
         parallelism=round(cpu_s / wall_s, 4) if wall_s > 0 else 0.0,
         peak_rss_tree_bytes=cpu.peak_rss(d.totals, start_ns, end_ns),
         save_peak_rss_tree_bytes=cpu.save_peak_rss(d.totals, end_ns),
-        units=_unit_counts(units, info), concurrency=Concurrency(peak=peak, mean=round(mean, 4)),
+        units=_unit_counts(units, info),
+        concurrency=Concurrency(peak=peak, mean=round(mean, 4), at_peak=peak_mix(units)),
         loop_blocked_max_s=round(max((b.dur_s for b in d.blocks if b.certain), default=0.0), 6),
         output_order=output_order(d.output), exit_code=info.exit_code, timed_out=info.timed_out, data_loss=d.loss,
         findings=findings, context=_context(info, d.framework),

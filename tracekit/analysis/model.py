@@ -37,6 +37,9 @@ class UnitCounts:
 class Concurrency:
     peak: int
     mean: float
+    # workers of each kind in flight at the peak ({"thread": 4, "task": 4}): a task awaiting a thread or a
+    # process it handed work to is in flight with it, so 4 asyncio.to_thread calls are 8 units in flight
+    at_peak: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tracekit.analysis import Analysis
+from tracekit.analysis.findings import mix_label
 from tracekit.render.text import ColorSystem, to_text
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -69,7 +70,11 @@ def summary(
     t.add_row("wall", f"{s.wall_s:.3f} s")
     t.add_row("CPU", f"{s.cpu_s:.3f} s  (user {s.cpu_user_s:.3f} s, system {s.cpu_system_s:.3f} s)")
     t.add_row("parallelism", f"{s.parallelism:.2f} cores busy on average (of {s.context.cores})")
-    t.add_row("concurrency", f"peak {s.concurrency.peak} in flight, mean {s.concurrency.mean:.2f}")
+    mix = s.concurrency.at_peak
+    kinds_at_peak = (
+        f" ({mix_label(mix, s.context.framework)})" if len(mix) > 1 and sum(mix.values()) == s.concurrency.peak else ""
+    )
+    t.add_row("concurrency", f"peak {s.concurrency.peak} in flight{kinds_at_peak}, mean {s.concurrency.mean:.2f}")
     t.add_row("peak RSS", fmt_bytes(s.peak_rss_tree_bytes))
     u = s.units
     task = f"{s.context.framework or 'asyncio'} task"
