@@ -217,3 +217,27 @@ def test_blocking_helper_and_callback_are_named(tmp_path: Path) -> None:
     s = stats(out)
     assert s["findings"][0]["kind"] == "loop-blocked"
     assert 0.25 <= s["loop_blocked_max_s"] <= 0.5
+
+
+def test_tasks_awaiting_threads_are_named_at_the_peak(tmp_path: Path) -> None:
+    # three asyncio.to_thread calls that must all be in flight at once (a barrier of three): each is a
+    # task awaiting a thread, so 6 units were in flight, and the summary and report say of which kinds
+    script = tmp_path / "to_thread_barrier.py"
+    script.write_text(
+        "import asyncio, threading, time\n"
+        "barrier = threading.Barrier(3)\n"
+        "def wait():\n"
+        "    barrier.wait(10)\n"
+        "    time.sleep(0.3)\n"
+        "async def main():\n"
+        "    await asyncio.gather(*(asyncio.to_thread(wait) for _ in range(3)))\n"
+        "asyncio.run(main())\n"
+    )
+    out = tmp_path / "run"
+    proc = run_tracekit("profile", "-o", str(out), str(script))
+    assert proc.returncode == 0, proc.stderr
+    s = stats(out)
+    assert s["concurrency"]["peak"] == 6 and s["concurrency"]["at_peak"] == {"thread": 3, "task": 3}
+    assert "│ peak 6 in flight (3 threads and 3 tasks), mean " in proc.stderr
+    page = (out / "report.html").read_text()
+    assert "workers in flight; at the peak 3 threads and 3 tasks</div>" in page

@@ -16,7 +16,7 @@ import pandas as pd
 
 from tracekit.analysis.functions import split_name
 from tracekit.analysis.loop import LoopBlock, LoopLoad, loop_finding
-from tracekit.analysis.model import Finding, ThreadSched
+from tracekit.analysis.model import Concurrency, Finding, ThreadSched
 
 ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -152,6 +152,13 @@ def mix_label(mix: dict[str, int], framework: str = "") -> str:
     words = {"process": ("process", "processes"), "thread": ("thread", "threads"), "task": ("task", task_word)}
     parts = [f"{n} {words[k][0] if n == 1 else words[k][1]}" for k, n in mix.items()]
     return " and ".join(parts) if len(parts) <= 2 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def at_peak_label(c: Concurrency, framework: str = "") -> str:
+    """ "4 threads and 4 tasks" when workers of two or more kinds made up the peak (a task awaiting the
+    thread it handed work to is in flight with it), else "" (one kind: the peak says it all)."""
+    mix = c.at_peak
+    return mix_label(mix, framework) if len(mix) > 1 and sum(mix.values()) == c.peak else ""
 
 
 ASLEEP_FRACTION = 0.5  # threads that slept at least half their time were waiting, not computing

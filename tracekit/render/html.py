@@ -34,6 +34,7 @@ import pandas as pd
 
 from tracekit.analysis import Analysis
 from tracekit.analysis.calltree import MIN_SHARE, CallTree, build_call_tree
+from tracekit.analysis.findings import at_peak_label
 from tracekit.analysis.functions import calls_out, own_first, packages_table
 from tracekit.render.flame import report_flame
 from tracekit.render.tasktree import task_tree, unit_label
@@ -584,6 +585,7 @@ def report(an: Analysis) -> str:
     )  # fmt: skip
     ctx: dict[str, Any] = {
         "s": s,
+        "at_peak": at_peak_label(s.concurrency, s.context.framework),
         "assets": a,
         "chart_data": chart_data,
         "scale": scale,

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tracekit.analysis import Analysis
-from tracekit.analysis.findings import mix_label
+from tracekit.analysis.findings import at_peak_label
 from tracekit.render.text import ColorSystem, to_text
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -70,10 +70,8 @@ def summary(
     t.add_row("wall", f"{s.wall_s:.3f} s")
     t.add_row("CPU", f"{s.cpu_s:.3f} s  (user {s.cpu_user_s:.3f} s, system {s.cpu_system_s:.3f} s)")
     t.add_row("parallelism", f"{s.parallelism:.2f} cores busy on average (of {s.context.cores})")
-    mix = s.concurrency.at_peak
-    kinds_at_peak = (
-        f" ({mix_label(mix, s.context.framework)})" if len(mix) > 1 and sum(mix.values()) == s.concurrency.peak else ""
-    )
+    mix = at_peak_label(s.concurrency, s.context.framework)
+    kinds_at_peak = f" ({mix})" if mix else ""
     t.add_row("concurrency", f"peak {s.concurrency.peak} in flight{kinds_at_peak}, mean {s.concurrency.mean:.2f}")
     t.add_row("peak RSS", fmt_bytes(s.peak_rss_tree_bytes))
     u = s.units
