@@ -179,6 +179,26 @@ def test_sequential_and_data_loss_first() -> None:
     assert fs[0].severity == "warning" and fs[0].message == "buffer overflowed"
 
 
+def test_a_brief_thread_pool_in_a_single_threaded_run_is_mostly_sequential() -> None:
+    # two pool threads together from 0.20 to 0.25 s and a third from 0.60 to 0.62 s alone, in a 1.0 s
+    # run: 0.05 s (5%) with two workers in flight, under the 10% bound
+    u = units([dict(kind="process", role="main"), dict(kind="thread", role="main", tid=1, start_s=0.0, end_s=1.0),
+               dict(kind="thread", role="worker", tid=2, start_s=0.20, end_s=0.25),
+               dict(kind="thread", role="worker", tid=3, start_s=0.20, end_s=0.25),
+               dict(kind="thread", role="worker", tid=4, start_s=0.60, end_s=0.62)])  # fmt: skip
+    fs = verdicts(wall_s=1.0, cpu_s=0.97, cores=2, units=u, peak=2, blocks=[], loss_warnings=[])
+    assert kinds(fs) == ["sequential"]
+    assert fs[0].message == (
+        "sequential for the most part: one unit did the work, one thing at a time, except for 0.050 s (5%) of the "
+        "1.00 s run, when up to 2 threads were in flight together (97% of a core busy)."
+    )
+    assert fs[0].evidence["concurrent_s"] == pytest.approx(0.05) and fs[0].evidence["concurrent_share"] == 0.05
+    # the same pool in flight together for 0.12 s (12%) of the run: that is concurrency, judged as before
+    longer = u.assign(end_s=[1.0, 1.0, 0.32, 0.32, 0.62])
+    fs = verdicts(wall_s=1.0, cpu_s=0.97, cores=2, units=longer, peak=2, blocks=[], loss_warnings=[])
+    assert kinds(fs) == ["serialised"]
+
+
 def test_generator_coroutines_finding_counts_instances() -> None:
     fs = verdicts(wall_s=1.0, cpu_s=0.01, cores=2, units=units([]), peak=1, blocks=[], loss_warnings=[],
                   generators={"count (g.py:11)": 3})  # fmt: skip

@@ -165,6 +165,11 @@ def click_pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
 
 
 @pytest.fixture(scope="session")
+def mypy_pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "mypy_check")
+
+
+@pytest.fixture(scope="session")
 def xdist(tmp_path_factory: pytest.TempPathFactory) -> Pair:
     return measure(tmp_path_factory, "xdist_run", scratch=True)  # at defaults: millions of calls, no overflow
 

@@ -10,7 +10,8 @@ Instruments, installed before the program starts:
     by a helper thread every 5 ms: the peaks of each;
   - the size each process pool was made with (multiprocessing.Pool's processes, ProcessPoolExecutor's
     max_workers), read from the pool after its __init__: the most at once, "pool_workers";
-  - each threading.Thread's own /proc/self/task/TID/schedstat at its start and end (on-CPU and
+  - each threading.Thread's start (seconds from the program's start) and
+    own /proc/self/task/TID/schedstat at its start and end (on-CPU and
     run-queue ns) and its wall time, so its sleep is wall - on-CPU - run-queue.
 Only the main process writes (forked children inherit the wrappers but their facts are not needed).
 """
@@ -28,6 +29,7 @@ import threading
 import time
 
 MAIN_PID = os.getpid()
+T0 = time.monotonic()  # the program's start: threads' start_s count from here
 FACTS: dict[str, object] = {"callbacks": 0, "slow_callbacks": [], "max_callback_s": 0.0, "max_tasks": 0,
                             "max_threads": 1, "threads": [], "pool_workers": 0}  # fmt: skip
 _last_count = [0.0]
@@ -78,7 +80,13 @@ def _measured_run(self: threading.Thread) -> None:
         on1, rq1 = _schedstat()
         wall = time.monotonic() - t0
         FACTS["threads"].append(  # type: ignore[attr-defined]
-            {"name": self.name, "wall_s": wall, "oncpu_s": (on1 - on0) / 1e9, "runq_s": (rq1 - rq0) / 1e9}
+            {
+                "name": self.name,
+                "start_s": t0 - T0,
+                "wall_s": wall,
+                "oncpu_s": (on1 - on0) / 1e9,
+                "runq_s": (rq1 - rq0) / 1e9,
+            }
         )
 
 

@@ -60,6 +60,20 @@ class Untraced:
                 out.append(max(0.0, 1 - (t["oncpu_s"] + t["runq_s"]) / t["wall_s"]))
         return out
 
+    def threads_together_s(self) -> float:
+        """Seconds during which two or more of the program's threading.Threads were running at once, from
+        each thread's own start and wall time (oracle_boot.py), the main thread not counted."""
+        edges = sorted(
+            [(t["start_s"], 1) for t in self.boot.get("threads", [])]
+            + [(t["start_s"] + t["wall_s"], -1) for t in self.boot.get("threads", [])]
+        )
+        together, alive, last = 0.0, 0, 0.0
+        for at, d in edges:
+            if alive >= 2:
+                together += at - last
+            alive, last = alive + d, at
+        return together
+
     def thread_oncpu_fractions(self) -> list[float]:
         """Per finished thread of at least 0.1 s: the share of its wall time it was on a CPU (whatever
         the machine's load: a queued thread is not on a CPU, and neither is a sleeping one)."""

@@ -20,6 +20,21 @@ def test_click_cli_is_one_process_one_thread(click_pair: Pair) -> None:
     assert "concurrent-not-parallel" not in t.kinds() and "parallel" not in t.kinds()
 
 
+def test_mypy_with_its_brief_thread_pools_is_mostly_sequential(mypy_pair: Pair) -> None:
+    check_common(mypy_pair)
+    no_gil_claim(mypy_pair)
+    t, u = mypy_pair.t, mypy_pair.u
+    assert t.facts == u.facts and u.facts["errors"] == 1  # the same verdict from mypy, traced or not
+    # oracle: mypy's own threads, timed untraced, ran two or more at once for under a tenth of the run
+    assert u.threads_together_s() < 0.1 * u.wall_s, (u.threads_together_s(), u.wall_s, u.boot["threads"])
+    assert len(u.boot["threads"]) >= 2 and t.stats["concurrency"]["peak"] >= 2
+    # so the run is called sequential, with that stretch, and never "concurrent, one core at most"
+    key = t.finding("sequential")
+    assert key is not None and key["message"].startswith("sequential for the most part"), t.kinds()
+    assert key["evidence"]["concurrent_share"] < 0.1
+    assert not {"serialised", "concurrent-not-parallel", "core-contention", "parallel"} & set(t.kinds()), t.kinds()
+
+
 def test_xdist_workers_thread_module_threads_are_units_not_silence(xdist: Pair) -> None:
     check_common(xdist)
     t, u = xdist.t, xdist.u

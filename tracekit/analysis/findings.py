@@ -17,6 +17,7 @@ import pandas as pd
 from tracekit.analysis.functions import split_name
 from tracekit.analysis.loop import LoopBlock, LoopLoad, loop_finding
 from tracekit.analysis.model import Concurrency, Finding, ThreadSched
+from tracekit.analysis.units import in_flight_steps
 
 ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -175,6 +176,9 @@ def shape(facts: RunFacts, gil: Finding | None, generators: dict[str, int]) -> F
         return concurrency_unknown(facts) or sequential(facts, generators)
     if gil is not None:
         return None  # the GIL verdict says why: the threads did not overlap their computing
+    brief = mostly_sequential(facts, generators)
+    if brief is not None:
+        return brief
     mix = peak_mix(facts.units)
     label = mix_label(mix, facts.framework) if mix else f"{facts.peak} units"
     view = thread_view(facts.threads)
@@ -236,6 +240,35 @@ def sequential(facts: RunFacts, generators: dict[str, int]) -> Finding | None:
         f"sequential: one unit did all the work, one thing at a time ({busy}).",
         facts.base_evidence(),
     )
+
+
+MOSTLY_ONE_SHARE = 0.1  # two or more workers in flight for less than this share of the run: sequential
+
+
+def mostly_sequential(facts: RunFacts, generators: dict[str, int]) -> Finding | None:
+    """Two or more workers were in flight, but only for a short stretch of the run (a library's brief
+    thread pool inside a single-threaded program): what the run was is sequential, said with that stretch.
+    The stretch comes from the units' exact spans in the structure record, not from the tracer's CPU."""
+    if generators or facts.wall_s <= 0 or facts.units.empty:
+        return None
+    steps = in_flight_steps(facts.units, facts.wall_s)
+    t = steps["t_s"].to_numpy(dtype=np.float64)
+    dur = np.diff(np.append(t, facts.wall_s)).clip(min=0)
+    together = float(dur[steps["in_flight"].to_numpy() >= 2].sum())
+    share = together / facts.wall_s
+    if share >= MOSTLY_ONE_SHARE:
+        return None
+    mix = peak_mix(facts.units)
+    label = mix_label(mix, facts.framework) if mix else f"{facts.peak} units"
+    busy = f"{facts.parallelism * 100:.0f}% of a core busy" if facts.cpu_known else "its CPU unknown"
+    return Finding(
+        "sequential",
+        "info",
+        f"sequential for the most part: one unit did the work, one thing at a time, except for {together:.3f} s "
+        f"({share:.0%}) of the {facts.wall_s:.2f} s run, when up to {label} were in flight together ({busy}).",
+        {**facts.base_evidence(), "in_flight_at_peak": mix, "concurrent_s": round(together, 6),
+         "concurrent_share": round(share, 4)},
+    )  # fmt: skip
 
 
 ACTIVE_FRACTION = 0.05  # a thread runnable less than this share of its life is idle (a pool's helper)
