@@ -1058,3 +1058,68 @@ def test_a_child_that_cleared_its_environment_is_killed_too(tmp_path: Path, how:
     assert len(started) == (2 if how == "compare" else 1)  # compare: one untraced, one traced run
     time.sleep(0.2)
     assert not [p for p in started if _alive(p)], "a child without the cookie outlived the run"
+
+
+# ---------------------------------------------------------------------------------------------
+# The program terminates its own children
+
+
+TERMINATED_WORKER = """
+import multiprocessing as mp, os, time
+
+class Holder:
+    def __init__(self, w):
+        self.w = w
+
+    def __del__(self):
+        os.write(self.w, b"ready\\n")
+        time.sleep(30)  # SIGTERM lands here
+
+def child(w, where):
+    if where == "finalizer":  # as a Manager proxy's finalizer talks to the manager while a Pool terminates
+        h = Holder(w)
+        del h
+    else:  # code that swallows every exception
+        try:
+            os.write(w, b"ready\\n")
+            time.sleep(30)  # SIGTERM lands here
+        except BaseException:
+            pass
+    time.sleep(30)  # where the worker waited for ever when the exit was swallowed
+
+if __name__ == "__main__":
+    mp.set_start_method("fork")
+    r, w = os.pipe()
+    p = mp.Process(target=child, args=(w, "WHERE"))
+    p.start()
+    os.read(r, 100)
+    time.sleep(0.2)  # into the sleep
+    t0 = time.monotonic()
+    p.terminate()
+    p.join(15)
+    print(f"alive={p.is_alive()} within={time.monotonic() - t0 < 10}", flush=True)
+    if p.is_alive():
+        p.kill()
+        p.join()
+"""
+
+
+@pytest.mark.parametrize("where", ["finalizer", "except"])
+def test_a_terminated_worker_ends_even_where_its_exit_is_swallowed(tmp_path: Path, where: str) -> None:
+    # viztracer's SIGTERM handler exits by sys.exit(0); Python swallows that in a finalizer (printing
+    # "Exception ignored in ...") and so does `except BaseException`: the worker then lived on and
+    # `with Pool()` (terminate, join) waited for ever: 1 run in 4 of a Manager + Pool program hung
+    s = write_script(tmp_path, TERMINATED_WORKER.replace("WHERE", where))
+    # oracle: untraced, SIGTERM kills the worker at once
+    untraced = subprocess.run([sys.executable, str(s)], capture_output=True, text=True, timeout=60)
+    assert untraced.stdout.strip() == "alive=False within=True", untraced
+    r = profile(s, out=tmp_path / "run")
+    assert r.rc == 0, r.stderr
+    assert_clean(r)
+    out = [line[2] for line in r.run["output"]["lines"]]
+    assert "alive=False within=True" in out, out
+    if where == "finalizer":  # the swallowed exit is not printed either: the untraced worker prints nothing
+        assert not any("Exception ignored" in line or "SystemExit" in line for line in out), out
+    # the worker saved its trace on the way out, and tracekit's re-sender thread is not a program thread
+    assert len(r.run["processes"]) >= 2
+    assert not r.stats["data_loss"]["warnings"], r.stats["data_loss"]

@@ -131,6 +131,22 @@ def test_the_structure_keeps_each_samples_innermost_frame_and_line() -> None:
     assert st.threads.empty  # the sampler's thread is not a unit
 
 
+def test_tracekits_own_threads_are_known_and_not_units() -> None:
+    from tracekit import structure
+
+    st = structure.load(
+        _raw(
+            (1, ["proc", 0, 1, 0, "start", "p.py"]),
+            (1, ["sampler", 0, 9, 5_000_000]),
+            (1, ["own", 10, 11, "sigterm re-sender"]),
+            (2, ["proc", 0, 2, 1, "fork", "p.py"]),
+            (2, ["own", 20, 21, "sigterm re-sender"]),
+        )
+    )
+    assert st.own_threads == frozenset({(1, 9), (1, 11), (2, 21)})
+    assert st.threads.empty
+
+
 def test_a_stack_whose_record_was_lost_keeps_what_is_known() -> None:
     raw = _raw(
         (1, ["fn", 1, "main (p.py:1)"]),

@@ -40,6 +40,8 @@ times in CLOCK_MONOTONIC ns (`time.monotonic_ns()`, the clock of viztracer's µs
   ["calls", n_plain, plain_ns, n_contextlib]   totals: plain callbacks and contextlib resumes seen
   ["sampler", t, os_tid, interval_ns]     the stack sampler started (sampled capture only): the
                                            thread it runs on is tracekit's, not the program's
+  ["own", t, os_tid, what]                a thread of tracekit's own started (e.g. "sigterm re-sender",
+                                           tracekit.vizboot): not the program's
   ["fn", fn, name]                         a Python function first seen by the sampler: fn a serial
                                            within the process, name "qualname (file:firstline)"
   ["stack", sid, parent, fn]               a call stack first seen: stack `parent` (0: none) + fn
@@ -630,6 +632,10 @@ def _register_exit(rec: _Recorder) -> None:
     atexit.register(rec.flush, True)
 
 
+# The code of tracekit's own exit steps: a SIGTERM re-sender (tracekit.vizboot) must not interrupt them.
+EXIT_CODES: list[types.CodeType] = [_Recorder.flush.__code__]
+
+
 def _patch_os_exit() -> None:
     """multiprocessing's children (and some programs) leave by os._exit, which skips atexit."""
     os_exit = os._exit
@@ -639,11 +645,26 @@ def _patch_os_exit() -> None:
         if rec is not None:
             try:
                 rec.flush(True)
-            except Exception:
+            except BaseException:  # even a SystemExit from a signal handler must not cancel the exit
                 pass
         os_exit(status)
 
     os._exit = _exit
+    EXIT_CODES.append(_exit.__code__)
+
+
+def own_thread(function: Any, what: str) -> None:
+    """Run `function` on a thread of tracekit's own: started with the original `_thread.start_new_thread`
+    (so neither threading.enumerate() nor the program's thread units list it), recorded as "own"."""
+    start = _start_thread or __import__("_thread").start_new_thread
+
+    def main() -> None:
+        rec = _rec
+        if rec is not None:
+            rec.add(["own", _now(), _native_id(), what])
+        function()
+
+    start(main, ())
 
 
 def install() -> None:

@@ -52,7 +52,7 @@ class Structure:
     threads: pd.DataFrame
     gens: pd.DataFrame
     n_contextlib: int  # next() resumes from contextlib (@contextmanager), counted, not units
-    own_threads: frozenset[tuple[int, int]] = frozenset()  # (pid, os tid) of tracekit's stack sampler threads
+    own_threads: frozenset[tuple[int, int]] = frozenset()  # (pid, os tid): tracekit's own threads
     stack_samples: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SAMPLE_COLUMNS))
 
     @property
@@ -128,7 +128,7 @@ def _frames(recs: dict[str, list[tuple[int, list[Any]]]]) -> Structure:
         threads=threads,
         gens=gens.reset_index(drop=True),
         n_contextlib=n_contextlib,
-        own_threads=frozenset((pid, int(r[2])) for pid, r in recs.get("sampler", [])),
+        own_threads=frozenset((pid, int(r[2])) for kind in ("sampler", "own") for pid, r in recs.get(kind, [])),
         stack_samples=_stack_samples(recs),
     )
 

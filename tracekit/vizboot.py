@@ -1,4 +1,4 @@
-"""Workarounds for four measured viztracer 1.1.1 bugs, installed in the traced child by
+"""Workarounds for five measured viztracer 1.1.1 bugs, installed in the traced child by
 tracekit._child before viztracer's CLI starts. Nothing here changes what the traced program sees
 while it runs.
 
@@ -15,6 +15,9 @@ while it runs.
    that is no longer a descendant (a double-forked daemon): viztracer would wait for it forever.
 4. viztracer turns SIGTERM into exit code 0. The first SIGTERM is recorded in the file named by
    TRACEKIT_SIGNAL_FILE so that tracekit can report the real cause.
+5. viztracer turns SIGTERM into `sys.exit(0)`, which Python swallows when it is raised inside a
+   finalizer: a terminated multiprocessing.Pool worker then lives on, and the pool waits for it
+   forever. The signal is delivered again until the process is exiting.
 
 With TRACEKIT_NO_SOURCE=1 the saved trace has no `file_info` (the source text of every traced
 file), for traces that are shared (`tracekit profile --no-source`).
@@ -176,19 +179,23 @@ def _descends_from_me(pid: int) -> bool:
     return True
 
 
+RESEND_EVERY_S = 0.2  # how often a SIGTERM whose exit was swallowed is delivered again
+
+
 def _patch_sigterm() -> None:
-    env_path = os.environ.get(SIGNAL_FILE_ENV)
-    if not env_path:
-        return
-    path: str = env_path
+    """Wrap every SIGTERM handler viztracer installs (its CLI's in the main process, its tracer's in
+    each forked or spawned child): the first SIGTERM is recorded for tracekit, and the signal is
+    delivered again while the process does not exit (`_resend_until_exiting`)."""
     import signal
 
     from viztracer import main as vmain
+    from viztracer import viztracer as vtracer
 
+    path = os.environ.get(SIGNAL_FILE_ENV)
     main_pid = os.getpid()
 
     class _Signal:
-        """viztracer's main module sees this in place of `signal`: SIGTERM handlers are wrapped."""
+        """viztracer's modules see this in place of `signal`: SIGTERM handlers are wrapped."""
 
         def __getattr__(self, name: str) -> Any:
             return getattr(signal, name)
@@ -198,14 +205,99 @@ def _patch_sigterm() -> None:
                 inner = handler
 
                 def handler(sig: int, frame: Any) -> Any:
-                    if os.getpid() == main_pid and not os.path.exists(path):
+                    if path and os.getpid() == main_pid and not os.path.exists(path):
                         with open(path, "w") as fh:
                             fh.write("SIGTERM\n")
-                    return inner(sig, frame)
+                    _resend_until_exiting(sig)
+                    try:
+                        return inner(sig, frame)
+                    except SystemExit as exc:
+                        _raised.append(exc)
+                        raise
 
             return signal.signal(signum, handler)
 
     vmain.signal = _Signal()
+    vtracer.signal = _Signal()
+
+
+_resending_in = 0  # the pid whose SIGTERM re-sender runs (a forked child needs its own)
+_raised: list[BaseException] = []  # the SystemExits viztracer's SIGTERM handlers raised in this process
+
+
+def _resend_until_exiting(signum: int) -> None:
+    """viztracer turns SIGTERM into `sys.exit(0)` so that the process saves its trace, but Python
+    swallows an exception raised in a finalizer, a weakref callback or `__del__` ("Exception ignored
+    in ..."): a multiprocessing.Pool worker terminated while a Manager proxy's finalizer talks to the
+    manager then went back to waiting for work, and `with Pool()`'s terminate() waited for it forever
+    (measured: 1 run in 4 of a Manager + Pool program hung under viztracer; 0 untraced, where SIGTERM
+    kills). Every RESEND_EVERY_S, while the main thread has not reached the exit (viztracer's or
+    multiprocessing's exit routine, tracekit's final flush; no Python frame: the interpreter is
+    finalizing), the signal is delivered to it again; a blocked call is interrupted and the handler
+    raises again. A SystemExit swallowed as unraisable (the finalizer case) is delivered again at once and
+    not printed. The re-sender runs on a thread of tracekit's own, recorded as such."""
+    global _resending_in
+    if _resending_in == os.getpid():
+        return
+    _resending_in = os.getpid()
+    import signal
+    import sys
+    import threading
+
+    main = threading.main_thread().ident
+    if main is None:
+        return
+    exiting = _exit_codes()
+    _raised.clear()  # a forked child's copy holds its parent's
+    again = threading.Event()
+    previous = sys.unraisablehook
+
+    def swallowed(unraisable: Any) -> None:
+        """The exit was swallowed in a finalizer: deliver the signal again at once, without the
+        "Exception ignored" traceback that the untraced program, killed by SIGTERM, never prints."""
+        if any(unraisable.exc_value is exc for exc in _raised):
+            again.set()  # not pthread_kill here: the handler would run (and be swallowed) inside this hook
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = swallowed  # the process is ending: the program's own hook still gets the rest
+
+    def resend() -> None:
+        while True:
+            again.wait(RESEND_EVERY_S)
+            again.clear()
+            frame = sys._current_frames().get(main)
+            if frame is None:
+                return  # no Python frame left: the interpreter is finalizing
+            while frame is not None and frame.f_code not in exiting:
+                frame = frame.f_back
+            if frame is not None:
+                return  # the exit has begun: it must not be interrupted
+            signal.pthread_kill(main, signum)
+
+    rec = sys.modules.get("tracekit.recorder")
+    start = getattr(rec, "own_thread", None) if rec is not None else None
+    if start is not None:
+        start(resend, "sigterm re-sender")
+    else:
+        import _thread
+
+        _thread.start_new_thread(resend, ())
+
+
+def _exit_codes() -> frozenset[Any]:
+    """The code objects of the functions that mean "the process is exiting"."""
+    import sys
+    from multiprocessing import util
+
+    from viztracer import main as vmain
+    from viztracer import viztracer as vtracer
+
+    codes = {vmain.VizUI.exit_routine.__code__, vtracer.VizTracer.exit_routine.__code__, util._exit_function.__code__}  # type: ignore[attr-defined]
+    rec = sys.modules.get("tracekit.recorder")
+    if rec is not None:
+        codes |= set(getattr(rec, "EXIT_CODES", ()))
+    return frozenset(codes)
 
 
 def _patch_no_source() -> None:
