@@ -72,6 +72,42 @@ def test_library_helper_threads_and_tasks_are_shown_but_not_workers() -> None:
     assert U.in_flight_at(steps, np.array([105e-6, 125e-6, 135e-6, 155e-6, 700e-6])).tolist() == [1, 1, 1, 3, 2]
 
 
+def test_a_managers_server_process_is_a_helper_and_a_killed_worker_lasts_while_it_was_seen() -> None:
+    # main (pid 5) forks a Manager's server (6, with one connection thread) and two pool workers (7, 8);
+    # SIGTERM killed the workers without their "end" record: the sampler saw 7 alive until 900 µs
+    st = structure(
+        [
+            (5, ["proc", us(0), 5, 1, "start", "t.py"]),
+            (6, ["proc", us(100), 6, 5, "fork", "t.py"]),
+            (6, ["target", us(101), "multiprocessing.managers:BaseManager._run_server"]),
+            (6, ["thread", us(300), 60, "Thread-2", "threading", "multiprocessing.managers:Server.handle_request"]),
+            (7, ["proc", us(200), 7, 5, "fork", "t.py"]),
+            (7, ["target", us(201), "multiprocessing.pool:worker"]),
+            (8, ["proc", us(210), 8, 5, "fork", "t.py"]),
+            (8, ["target", us(211), "multiprocessing.pool:worker"]),
+            (8, ["thread", us(400), 80, "mine", "threading", "__main__:work"]),
+            (6, ["end", us(1_000)]),
+            (5, ["end", us(1_100)]),
+        ]
+    )  # fmt: skip
+    smp = pd.DataFrame(
+        {"t_ns": [us(500), us(900), us(900)], "kind": ["p", "p", "t"], "pid": [7, 7, 7], "tid": [0, 0, 7],
+         "user_s": [0.0, 0.0, 0.0], "system_s": [0.0, 0.0, 0.0]}
+    )  # fmt: skip
+    u = U.build_units(events([]), tracks([]), 5, {6: 5, 7: 5, 8: 5}, 0, smp, st)
+    procs = u[u["kind"] == "process"].set_index("pid")
+    assert procs["role"].to_dict() == {5: "main", 6: "helper", 7: "worker", 8: "worker"}
+    roles = dict(zip(u["name"], u["role"], strict=True))
+    assert roles["Thread-2"] == "helper" and roles["mine"] == "worker"
+    # 7 lasts until its last sample (900 µs), 8 until its last record (its thread's start, 400 µs)
+    assert procs.loc[7, "end_s"] == pytest.approx(900e-6) and procs.loc[8, "end_s"] == pytest.approx(400e-6)
+    steps = U.in_flight_steps(u, 1e-3)
+    # in flight: 7 (200-900 µs), 8 (210-400 µs) and its thread (from 400 µs, to its process's end); never
+    # the server or its connection thread
+    at = U.in_flight_at(steps, np.array([150e-6, 250e-6, 350e-6, 600e-6, 950e-6]))
+    assert at.tolist() == [1, 2, 2, 1, 1]
+
+
 def async_run() -> tuple[pd.DataFrame, pd.DataFrame, Structure]:
     """asyncio.run(main()) where main gathers two tasks that each wait 1 s (times in µs)."""
     ev = events([(1, 1, 0, 1_100_000, "run (x.py:1)", -1)])

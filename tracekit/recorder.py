@@ -8,6 +8,9 @@ re-armed after a fork. It writes one file per process, `<dir>/<pid>.jsonl`, one 
 times in CLOCK_MONOTONIC ns (`time.monotonic_ns()`, the clock of viztracer's µs):
 
   ["proc", t, pid, ppid, how, argv0]       the process's first record; how: "start" | "fork"
+  ["target", t, target]                    a multiprocessing process starts its work (its _bootstrap):
+                                           target "module:qualname" of the function it runs, or of
+                                           a Process subclass's run
   ["task", t, task, name, coro, creator, site, os_tid]
                                            an asyncio task was created (`loop.create_task`, which
                                            asyncio.create_task, gather, TaskGroup and ensure_future
@@ -460,10 +463,28 @@ def _where(function: Any) -> str:
         return ""
 
 
-def _thread_target(thread: threading.Thread) -> str:
-    """What a starting thread runs: its target, or its class's run when it has none (a subclass)."""
+def _thread_target(thread: Any) -> str:
+    """What a starting thread (or multiprocessing process) runs: its target, or its class's run when it
+    has none (a subclass)."""
     target = getattr(thread, "_target", None)  # threading.Thread keeps it there until run() ends
     return _where(target if target is not None else type(thread).run)
+
+
+def _patch_process() -> None:
+    """Record what each multiprocessing process runs, as it starts (fork, spawn or forkserver alike): a
+    Manager's server process is library plumbing, a Pool's worker is the program's work."""
+    from multiprocessing import process
+
+    bootstrap = process.BaseProcess._bootstrap  # type: ignore[attr-defined]
+
+    def tk_bootstrap(self: Any, *args: Any, **kwargs: Any) -> Any:
+        rec = _rec
+        if rec is not None and rec.pid == os.getpid():
+            rec.add(["target", _now(), _thread_target(self)])
+            rec.flush()  # at once, as the process's start: a worker killed by SIGTERM still leaves what it was
+        return bootstrap(self, *args, **kwargs)
+
+    process.BaseProcess._bootstrap = tk_bootstrap  # type: ignore[attr-defined]
 
 
 def _patch_next() -> None:
@@ -681,7 +702,11 @@ def install() -> None:
     _patch_next()
     if "viztracer.snaptrace" not in sys.modules:
         sys.meta_path.insert(0, _ImportHook("viztracer.snaptrace", hidden="trio"))
-    for name, patch in (("asyncio", _patch_asyncio), ("trio", _patch_trio)):
+    for name, patch in (
+        ("asyncio", _patch_asyncio),
+        ("trio", _patch_trio),
+        ("multiprocessing.process", _patch_process),
+    ):
         if name in sys.modules:
             patch()
         else:

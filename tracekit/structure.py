@@ -29,7 +29,7 @@ import pandas as pd
 
 from tracekit import records
 
-PROC_COLUMNS = ["pid", "ppid", "how", "argv0", "start_us", "end_us", "n_plain", "plain_s"]
+PROC_COLUMNS = ["pid", "ppid", "how", "argv0", "start_us", "end_us", "n_plain", "plain_s", "target"]
 TASK_COLUMNS = [
     "pid", "task", "name", "coro", "creator", "site", "os_tid", "created_us", "first_step_us", "last_step_us",
     "done_us", "state", "steps",
@@ -105,9 +105,19 @@ def _frames(recs: dict[str, list[tuple[int, list[Any]]]]) -> Structure:
     ends = {pid: _us(r[1]) for pid, r in recs.get("end", [])}
     calls = {pid: (int(r[1]), int(r[2]) / 1e9) for pid, r in recs.get("calls", [])}
     n_contextlib = sum(int(r[3]) for _pid, r in recs.get("calls", []))
+    targets = {pid: str(r[2]) for pid, r in recs.get("target", [])}  # "" where none: not a multiprocessing child
     procs = pd.DataFrame(
         [
-            (pid, int(r[3]), str(r[4]), str(r[5]), _us(r[1]), ends.get(pid, np.nan), *calls.get(pid, (0, 0.0)))
+            (
+                pid,
+                int(r[3]),
+                str(r[4]),
+                str(r[5]),
+                _us(r[1]),
+                ends.get(pid, np.nan),
+                *calls.get(pid, (0, 0.0)),
+                targets.get(pid, ""),
+            )
             for pid, r in recs.get("proc", [])
         ],
         columns=PROC_COLUMNS,

@@ -140,6 +140,11 @@ def ppe_fork(tmp_path_factory: pytest.TempPathFactory) -> Pair:
 
 
 @pytest.fixture(scope="session")
+def mp_manager(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    return measure(tmp_path_factory, "mp_manager")
+
+
+@pytest.fixture(scope="session")
 def black(tmp_path_factory: pytest.TempPathFactory) -> Pair:
     return measure(tmp_path_factory, "black_asyncio", scratch=True)
 

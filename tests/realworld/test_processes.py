@@ -1,10 +1,12 @@
-"""Processes: multiprocessing.Pool with spawn, ProcessPoolExecutor with fork, and black --check over
-a copy of stdlib asyncio files (asyncio driving forked workers). Oracles: the untraced run's wait4
-CPU, a psutil sampler of the untraced tree (summed RSS, processes alive at once)."""
+"""Processes: multiprocessing.Pool with spawn, ProcessPoolExecutor with fork, a Manager shared with a fork
+Pool, and black --check over a copy of stdlib asyncio files (asyncio driving forked workers). Oracles: the
+untraced run's wait4 CPU, a psutil sampler of the untraced tree (summed RSS, processes alive at once)."""
 
 from __future__ import annotations
 
 import pytest
+
+import tracekit
 
 from .conftest import MIB, Pair, assert_core_verdict, check_common, no_gil_claim
 
@@ -41,6 +43,27 @@ def test_process_pools_count_processes_apart_and_name_their_helpers(name: str, r
         cmd = t.run["processes"][str(pid)]["cmdline"]
         assert not any("resource_tracker" in c for c in cmd) and "ldconfig" not in " ".join(cmd)
     assert "left no trace" not in t.text() or loss["untraced_pids"]
+
+
+def test_a_managers_server_and_its_threads_are_helpers_not_workers(mp_manager: Pair) -> None:
+    check_common(mp_manager)
+    no_gil_claim(mp_manager)
+    t, u = mp_manager.t, mp_manager.u
+    assert t.facts == u.facts  # every result reached the Manager's dict, traced too
+    # oracle: untraced, the main process, the Manager's server and the pool's two workers were alive at once
+    assert u.max_processes >= 4
+    assert t.stats["units"]["processes"] == 4
+    # oracle: the pool's size, read from the pool. The Manager's server process and its one thread per proxy
+    # connection (dozens) serve the proxies: helpers, so what was in flight is the pool's 2 processes (the old
+    # count: 132 workers and a peak of 7)
+    assert u.boot["pool_workers"] == 2
+    assert t.stats["concurrency"]["peak"] == t.stats["units"]["workers"] == u.boot["pool_workers"]
+    assert t.stats["units"]["helpers"] > 10
+    units = tracekit.load(str(t.run_dir)).units
+    server = units[(units["kind"] == "process") & (units["role"] == "helper")]
+    assert len(server) == 1 and "SyncManager" in str(server["name"].iloc[0]), units[units["kind"] == "process"]
+    # the pool's `with` ended by terminate(): both workers saved their traces on the way out
+    assert not t.stats["data_loss"]["untraced_pids"], t.stats["data_loss"]
 
 
 def test_pool_spawn_names_the_resource_tracker(pool_spawn: Pair) -> None:

@@ -103,7 +103,7 @@ def build_units(
         keep = ~structure.procs["pid"].isin(list(helpers))
         structure = dataclasses.replace(structure, procs=structure.procs[keep])
         events = events[~events["pid"].isin(list(helpers))]
-    rows = _process_rows(events, tracks, root_pid, ppids, structure)
+    rows = _process_rows(events, tracks, root_pid, ppids, structure, samples)
     recorded = set(structure.procs["pid"].tolist())
     rows += _thread_rows(events, tracks, structure, recorded, rows)
     tasks = _task_rows(structure)
@@ -181,17 +181,34 @@ def _unit(
 
 
 def _process_rows(
-    events: pd.DataFrame, tracks: pd.DataFrame, root_pid: int, ppids: dict[int, int], st: Structure
+    events: pd.DataFrame,
+    tracks: pd.DataFrame,
+    root_pid: int,
+    ppids: dict[int, int],
+    st: Structure,
+    samples: pd.DataFrame | None = None,
 ) -> list[dict[str, object]]:
+    """A process is a unit from its first to its last record or traced event; one killed by a signal
+    (no "end" record: SIGTERM kills a Pool's workers when the tracer is not installed) lasts at least
+    until the sampler last saw it alive."""
     pspan = events.groupby("pid").agg(start_us=("start_us", "min"), end_us=("end_us", "max"), n=("start_us", "size"))
     spans = {int(p): (float(r.start_us), float(r.end_us), int(r.n)) for p, r in pspan.iterrows()}
     last = _last_record_us(st)
+    seen: dict[int, float] = {}
+    if samples is not None and not samples.empty:
+        procs = samples[samples["kind"] == "p"]
+        seen = {int(p): float(t) / 1e3 for p, t in procs.groupby("pid", observed=True)["t_ns"].max().items()}
     for pr in st.procs.itertuples(index=False):
-        end = float(pr.end_us) if pr.end_us == pr.end_us else last.get(int(pr.pid), float(pr.start_us))
+        pid = int(pr.pid)
+        if pr.end_us == pr.end_us:
+            end = float(pr.end_us)
+        else:
+            end = max(last.get(pid, float(pr.start_us)), seen.get(pid, -np.inf))
         t0, t1, n = spans.get(int(pr.pid), (np.inf, -np.inf, 0))
         spans[int(pr.pid)] = (min(t0, float(pr.start_us)), max(t1, end), n)
     pnames = dict(zip(tracks["pid"], tracks["process_name"], strict=True))
     argv0 = dict(zip(st.procs["pid"], st.procs["argv0"], strict=True))
+    targets = dict(zip(st.procs["pid"], st.procs["target"], strict=True))
     rows = []
     for pid, (t0, t1, n) in sorted(spans.items()):
         name = pnames.get(pid) or (f"{argv0[pid]} (pid {pid})" if pid in argv0 else f"pid {pid}")
@@ -202,7 +219,7 @@ def _process_rows(
                 pid,
                 0,
                 ppids.get(pid, 0),
-                "main" if pid == root_pid else "worker",
+                "main" if pid == root_pid else "helper" if targets.get(pid) in HELPER_PROCESS_TARGETS else "worker",
                 t0,
                 t1,
                 slices=n,
@@ -268,7 +285,11 @@ HELPER_TARGETS = frozenset({
     "multiprocessing.queues:Queue._feed",  # "QueueFeederThread": pickles what a queue's put() hands it
     "multiprocessing.resource_sharer:_ResourceSharer._serve",
     "multiprocessing.managers:Server.accepter",
+    "multiprocessing.managers:Server.handle_request",  # a Manager's server: one thread per proxy connection
 })  # fmt: skip
+# Processes the standard library starts to serve other units, by what they run (recorder "target"):
+# a Manager's server process holds the shared objects and answers its proxies; its CPU is counted apart.
+HELPER_PROCESS_TARGETS = frozenset({"multiprocessing.managers:BaseManager._run_server"})
 # Tasks asyncio starts for its own plumbing, by their coroutine ("qualname (path:line)"): a pattern
 HELPER_COROUTINES = r"BaseSubprocessTransport\._connect_pipes \(.*/asyncio/base_subprocess\.py:\d+\)"
 
