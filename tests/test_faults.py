@@ -1119,7 +1119,8 @@ def test_a_terminated_worker_ends_even_where_its_exit_is_swallowed(tmp_path: Pat
     out = [line[2] for line in r.run["output"]["lines"]]
     assert "alive=False within=True" in out, out
     if where == "finalizer":  # the swallowed exit is not printed either: the untraced worker prints nothing
-        assert not any("Exception ignored" in line or "SystemExit" in line for line in out), out
+        # (but a header CPython 3.11 writes itself before the hook, when the exit lands in a module's m_clear)
+        assert not any(w in line for line in out for w in ("Holder.__del__", "SystemExit", "Traceback")), out
     # the worker saved its trace on the way out, and tracekit's re-sender thread is not a program thread
     assert len(r.run["processes"]) >= 2
     assert not r.stats["data_loss"]["warnings"], r.stats["data_loss"]
