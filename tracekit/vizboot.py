@@ -17,7 +17,8 @@ while it runs.
    TRACEKIT_SIGNAL_FILE so that tracekit can report the real cause.
 5. viztracer turns SIGTERM into `sys.exit(0)`, which Python swallows when it is raised inside a
    finalizer: a terminated multiprocessing.Pool worker then lives on, and the pool waits for it
-   forever. The signal is delivered again until the process is exiting.
+   forever. The signal is delivered again until the process is exiting; one that then leaves by
+   os._exit (multiprocessing's children) dies by SIGTERM, so its parent sees -15 as untraced.
 
 With TRACEKIT_NO_SOURCE=1 the saved trace has no `file_info` (the source text of every traced
 file), for traces that are shared (`tracekit profile --no-source`).
@@ -285,6 +286,35 @@ def _resend_until_exiting(signum: int) -> None:
         _thread.start_new_thread(resend, ())
 
 
+def _patch_os_exit() -> None:
+    """A process that got SIGTERM and leaves by os._exit (every multiprocessing child started by fork or
+    forkserver, after its exit routine saved the trace) dies by SIGTERM after all, as it would untraced:
+    its parent sees exit code -15 (`Process.exitcode`), not viztracer's 0."""
+    import signal
+    import sys
+
+    os_exit = os._exit
+
+    def _exit(status: int) -> Any:
+        if _resending_in == os.getpid():  # this process got SIGTERM
+            rec = getattr(sys.modules.get("tracekit.recorder"), "_rec", None)
+            try:
+                if rec is not None:
+                    rec.flush(True)  # its last records first, as the recorder's own os._exit would
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+                os.kill(os.getpid(), signal.SIGTERM)
+            except BaseException:  # even a SystemExit from a signal handler must not cancel the exit
+                pass
+        os_exit(status)
+
+    os._exit = _exit
+    _EXIT_CODES.append(_exit.__code__)
+
+
+_EXIT_CODES: list[Any] = []  # this module's exit steps, which the re-sender must not interrupt
+
+
 def _exit_codes() -> frozenset[Any]:
     """The code objects of the functions that mean "the process is exiting"."""
     import sys
@@ -293,7 +323,12 @@ def _exit_codes() -> frozenset[Any]:
     from viztracer import main as vmain
     from viztracer import viztracer as vtracer
 
-    codes = {vmain.VizUI.exit_routine.__code__, vtracer.VizTracer.exit_routine.__code__, util._exit_function.__code__}  # type: ignore[attr-defined]
+    codes = {
+        *_EXIT_CODES,
+        vmain.VizUI.exit_routine.__code__,
+        vtracer.VizTracer.exit_routine.__code__,
+        util._exit_function.__code__,  # type: ignore[attr-defined]
+    }
     rec = sys.modules.get("tracekit.recorder")
     if rec is not None:
         codes |= set(getattr(rec, "EXIT_CODES", ()))
@@ -321,3 +356,4 @@ def install() -> None:
     _patch_threads()
     _patch_zombies()
     _patch_sigterm()
+    _patch_os_exit()
