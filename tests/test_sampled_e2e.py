@@ -130,7 +130,11 @@ def test_code_the_tracer_crashes_on_is_named_and_runs_sampled(tmp_path: Path) ->
     Path(folder, "modx.py").write_text("def f():\n    return 41 + 1\n")
     script = tmp_path / "prog.py"
     where = os.fsencode(folder)
-    script.write_text(f"import os, sys\nsys.path.insert(0, os.fsdecode({where!r}))\nimport modx\nprint(modx.f())\n")
+    # the sleep: a program that ends within the sampler's first ticks rightly warns "no psutil samples"
+    script.write_text(
+        f"import os, sys, time\nsys.path.insert(0, os.fsdecode({where!r}))\nimport modx\nprint(modx.f())\n"
+        "time.sleep(0.3)\n"
+    )
     traced = run_tracekit("profile", "-q", "-o", str(tmp_path / "t"), str(script))
     assert traced.returncode == 139, traced.stderr  # the crash is the program's exit, as a shell shows it
     warnings = stats(tmp_path / "t")["data_loss"]["warnings"]
