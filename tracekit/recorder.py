@@ -662,16 +662,24 @@ def _patch_os_exit() -> None:
     os_exit = os._exit
 
     def _exit(status: int) -> Any:
-        rec = _rec
-        if rec is not None:
-            try:
-                rec.flush(True)
-            except BaseException:  # even a SystemExit from a signal handler must not cancel the exit
-                pass
+        final_flush()
         os_exit(status)
 
     os._exit = _exit
     EXIT_CODES.append(_exit.__code__)
+
+
+def final_flush() -> None:
+    """Write this process's last records (an exit that skips atexit: os._exit, or a death by signal to come)."""
+    rec = _rec
+    if rec is not None:
+        try:
+            rec.flush(True)
+        except BaseException:  # even a SystemExit from a signal handler must not cancel the exit
+            pass
+
+
+EXIT_CODES.append(final_flush.__code__)
 
 
 def own_thread(function: Any, what: str) -> None:

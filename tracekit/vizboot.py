@@ -297,10 +297,10 @@ def _patch_os_exit() -> None:
 
     def _exit(status: int) -> Any:
         if _resending_in == os.getpid():  # this process got SIGTERM
-            rec = getattr(sys.modules.get("tracekit.recorder"), "_rec", None)
+            final_flush = getattr(sys.modules.get("tracekit.recorder"), "final_flush", None)
+            if final_flush is not None:
+                final_flush()  # its last records first, as the recorder's own os._exit would
             try:
-                if rec is not None:
-                    rec.flush(True)  # its last records first, as the recorder's own os._exit would
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
                 os.kill(os.getpid(), signal.SIGTERM)

@@ -186,7 +186,7 @@ def _process_rows(
     root_pid: int,
     ppids: dict[int, int],
     st: Structure,
-    samples: pd.DataFrame | None = None,
+    samples: pd.DataFrame,
 ) -> list[dict[str, object]]:
     """A process is a unit from its first to its last record or traced event; one killed by a signal
     (no "end" record: SIGTERM kills a Pool's workers when the tracer is not installed) lasts at least
@@ -195,7 +195,7 @@ def _process_rows(
     spans = {int(p): (float(r.start_us), float(r.end_us), int(r.n)) for p, r in pspan.iterrows()}
     last = _last_record_us(st)
     seen: dict[int, float] = {}
-    if samples is not None and not samples.empty:
+    if not samples.empty:
         procs = samples[samples["kind"] == "p"]
         seen = {int(p): float(t) / 1e3 for p, t in procs.groupby("pid", observed=True)["t_ns"].max().items()}
     for pr in st.procs.itertuples(index=False):
