@@ -447,7 +447,7 @@ def mostly_waiting(facts: RunFacts) -> Finding | None:
 def untraced_helpers(helpers: list[str], facts: RunFacts) -> Finding | None:
     if not helpers:
         return None
-    h = facts.helpers_cpu_s
+    h = round(facts.helpers_cpu_s, 3)  # the evidence's figure, so that the message states the same one
     counted = (
         f" They used {h:.2f} s of CPU ({h / facts.wall_s:.2f} cores on average): counted in the run's CPU and "
         "parallelism, but left out of the verdicts on the program's own processes, threads and tasks."
